@@ -1,0 +1,1 @@
+"""The pingxuan services, one package each."""

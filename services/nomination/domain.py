@@ -1,0 +1,186 @@
+"""The rules of unit nomination and preliminary review, as plain functions (no I/O).
+
+Each rule of SPEC.md that concerns a nomination is one function here, named
+after the rule. The service calls them between loading input and writing.
+"""
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+
+from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH
+from shared.errors import (DeadlinePassed, Conflict, Forbidden, InvalidState, ValidationError)
+from shared.timeutil import iso, local_day
+from services.nomination.schemas import IMMUTABLE_FIELDS, Nomination
+
+SUBMITTED = "submitted"
+ACCEPTED = "accepted"      # on the ballot: a candidate
+REJECTED = "rejected"
+WITHDRAWN = "withdrawn"
+DISQUALIFIED = "disqualified"
+STATUSES = (SUBMITTED, ACCEPTED, REJECTED, WITHDRAWN, DISQUALIFIED)
+
+#: Statuses that hold an intake slot: a nomination received counts against the
+#: cap whatever its review says; only a withdrawal gives the slot back.
+HOLDS_SLOT = (SUBMITTED, ACCEPTED, REJECTED, DISQUALIFIED)
+
+#: Record keys that are bookkeeping, never part of a reply.
+PRIVATE_KEYS = ("_id", "outbox", "fingerprint", "slots", "version")
+
+
+def new_nomination_id():
+    return f"nom-{uuid.uuid4().hex[:20]}"
+
+
+def fingerprint(nomination):
+    """A digest of a submission's content, to tell a resend from a different nomination."""
+    canonical = json.dumps(nomination, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def resend_of(existing, submitted_fingerprint):
+    """``submit`` is idempotent on (unit, client_ref): same content -> same record, else Conflict."""
+    if existing["fingerprint"] != submitted_fingerprint:
+        raise Conflict(
+            f"client_ref '{existing['client_ref']}' was already used by this unit for a "
+            f"different nomination ({existing['_id']}); use a new client_ref or amend that one")
+    return existing
+
+
+def check_before_deadline(campaign, now, action):
+    """逾期未報者視為棄權: after the deadline a nomination is refused, not queued."""
+    deadline = campaign.nomination_deadline
+    if now > deadline:
+        local = campaign.document["nomination"]["deadline"].replace("T", " ")
+        raise DeadlinePassed(
+            f"cannot {action}: the nomination deadline of campaign {campaign.id} "
+            f"({local}, {campaign.timezone}) has passed; late nominations are refused")
+
+
+def check_unit_may_nominate(campaign, unit):
+    """When the campaign lists its nominating units, only they may nominate."""
+    if campaign.units and unit not in campaign.units:
+        raise Forbidden(f"unit '{unit}' is not a nominating unit of campaign {campaign.id}")
+
+
+def check_category_run(campaign, category):
+    if campaign.category(category) is None:
+        raise ValidationError({"category": [
+            f"campaign {campaign.id} does not run category {category}"]})
+
+
+@dataclass(frozen=True)
+class IntakeSlot:
+    """One cap a nomination must fit under: the county-wide category cap or an org-type cap."""
+
+    key: str
+    cap: int
+    label: str
+
+
+def intake_slots(campaign, nomination):
+    """The caps this nomination counts against (a category with no cap is open)."""
+    category, org_type = nomination["category"], nomination.get("org_type")
+    slots = []
+    cap = campaign.intake_cap(category)
+    if cap is not None:
+        slots.append(IntakeSlot(f"{campaign.id}|{category}", cap,
+                                f"{category} ({CATEGORY_NAMES_ZH[category]}) intake cap of {cap}"))
+    org_cap = campaign.org_type_cap(category, org_type) if org_type else None
+    if org_cap is not None:
+        slots.append(IntakeSlot(
+            f"{campaign.id}|{category}|{org_type}", org_cap,
+            f"{category} {org_type} ({ORG_TYPE_NAMES_ZH[org_type]}) intake cap of {org_cap}"))
+    return slots
+
+
+def check_owner(identity, record):
+    """A unit sees and changes only its own nominations; the department sees all."""
+    if identity.role == "admin":
+        return
+    if identity.role != "unit" or record["unit"] != identity.unit_name:
+        raise Forbidden(f"nomination {record['_id']} belongs to another unit")
+
+
+def amend_fields(record, changes):
+    """The nomination's fields with ``changes`` applied.
+
+    The result must be validated as a whole nomination by the caller.
+    """
+    if not isinstance(changes, dict) or not changes:
+        raise ValidationError({"changes": ["must be an object with at least one field"]})
+    fixed = sorted(set(changes) & set(IMMUTABLE_FIELDS))
+    if fixed:
+        raise ValidationError({name: [
+            "cannot be changed by amend; withdraw this nomination and submit a new one"]
+            for name in fixed})
+    return dict(nomination_fields(record), **changes)
+
+
+def changed_fields(before, after):
+    return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+
+
+def check_amendable(record):
+    if record["status"] != SUBMITTED:
+        raise InvalidState(f"nomination {record['_id']} is {record['status']}; "
+                           "only a submitted nomination can be amended")
+
+
+def check_withdrawable(record):
+    if record["status"] not in (SUBMITTED, ACCEPTED, REJECTED):
+        raise InvalidState(f"nomination {record['_id']} is {record['status']} and cannot be withdrawn")
+
+
+def review_outcome(record, decision):
+    """初步審核: ``accept`` puts a submitted nomination on the ballot; ``reject`` takes it off."""
+    if record["status"] != SUBMITTED:
+        raise InvalidState(f"nomination {record['_id']} is {record['status']}; "
+                           "only a submitted nomination can be reviewed")
+    return ACCEPTED if decision == "accept" else REJECTED
+
+
+def check_disqualifiable(record):
+    """Only a candidate (accepted in review) can be disqualified after an objection."""
+    if record["status"] != ACCEPTED:
+        raise InvalidState(f"nomination {record['_id']} is {record['status']}; "
+                           "only a candidate accepted in review can be disqualified")
+
+
+def signed_opinion(text, identity, campaign, now):
+    """An opinion with its signer and date (the date in the campaign's time zone)."""
+    return {"opinion": text, "signed_by": identity.name, "date": local_day(now, campaign.timezone)}
+
+
+def forfeits(campaign, nominations):
+    """逾期未報者視為棄權: listed units with no nomination that still stands."""
+    sent = {n["unit"] for n in nominations if n["status"] != WITHDRAWN}
+    return [unit for unit in campaign.units if unit not in sent]
+
+
+def nomination_fields(record):
+    """The 推薦表 fields of a stored record (what the unit sent, as amended)."""
+    return {name: record[name] for name in Nomination().fields if name in record}
+
+
+def reply(record):
+    """A record as callers see it: ``id`` and ISO times, no bookkeeping."""
+    out = {key: value for key, value in record.items() if key not in PRIVATE_KEYS}
+    out["id"] = record["_id"]
+    for key in ("submitted_at", "updated_at"):
+        if out.get(key) is not None:
+            out[key] = iso(out[key])
+    for key in ("withdrawal", "disqualification"):
+        if out.get(key):
+            out[key] = dict(out[key], at=iso(out[key]["at"]))
+    return out
+
+
+def event_facts(record):
+    """The fields every nomination event carries (no contact details)."""
+    return {
+        "nomination_id": record["_id"], "unit": record["unit"], "category": record["category"],
+        "org_type": record.get("org_type"), "nominee_name": record["nominee_name"],
+        "nominee_unit": record["nominee_unit"], "deeds_summary": record["deeds_summary"],
+        "status": record["status"], "submitted_at": iso(record["submitted_at"]),
+    }

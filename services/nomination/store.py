@@ -1,0 +1,123 @@
+"""The nomination service's MongoDB repository, in the domain's verbs."""
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from shared.audit import AuditTrail
+from shared.campaign import Campaign
+from shared.outbox import OUTBOX_FIELD, OutboxRelay
+from shared.store import Repository
+
+__all__ = ["NominationStore", "DuplicateKeyError"]
+
+
+class NominationStore(Repository):
+    """Nominations, intake slots, campaigns and the audit trail of this service."""
+
+    def __init__(self, db):
+        super().__init__(db)
+        self.nominations = db["nominations"]
+        self.slots = db["intake_slots"]
+        self.campaigns = db["campaigns"]
+        self.audit = AuditTrail(db)
+        self.nomination_outbox = OutboxRelay(self.nominations, self.audit)
+        self.campaign_outbox = OutboxRelay(self.campaigns, self.audit)
+
+    def ensure_indexes(self):
+        # submit is idempotent on (unit, client_ref): the store enforces it, not a prior read.
+        self.nominations.create_index(
+            [("unit", ASCENDING), ("client_ref", ASCENDING)], unique=True,
+            name="unit_client_ref_unique")
+        self.nominations.create_index([("campaign_id", ASCENDING), ("category", ASCENDING),
+                                       ("status", ASCENDING)])
+        self.audit.ensure_indexes()
+
+    # --- campaigns -------------------------------------------------------------------------
+
+    def campaign(self, campaign_id):
+        doc = self.campaigns.find_one({"_id": campaign_id}, {"document": 1})
+        return Campaign(doc["document"]) if doc else None
+
+    def campaign_record(self, campaign_id):
+        return self.campaigns.find_one({"_id": campaign_id}, {OUTBOX_FIELD: 0})
+
+    def save_campaign(self, document, revision, loaded_at, pending):
+        """Insert or replace a campaign's definition together with its event."""
+        self.campaigns.update_one(
+            {"_id": document["id"]},
+            {"$set": {"document": document, "revision": revision, "loaded_at": loaded_at},
+             "$push": {OUTBOX_FIELD: pending}},
+            upsert=True)
+
+    # --- intake slots ----------------------------------------------------------------------
+
+    def claim_slot(self, key, cap, holder):
+        """Take one of ``cap`` slots for ``holder``; ``False`` when they are all taken.
+
+        One conditional update on one document, so two units racing for the last
+        slot cannot both win, with one process or many.
+        """
+        if cap <= 0:
+            return False
+        self.slots.update_one({"_id": key}, {"$setOnInsert": {"holders": []}}, upsert=True)
+        taken = self.slots.update_one(
+            {"_id": key, f"holders.{cap - 1}": {"$exists": False}, "holders": {"$ne": holder}},
+            {"$push": {"holders": holder}})
+        if taken.modified_count:
+            return True
+        return self.slots.find_one({"_id": key, "holders": holder}, {"_id": 1}) is not None
+
+    def release_slot(self, key, holder):
+        self.slots.update_one({"_id": key}, {"$pull": {"holders": holder}})
+
+    def slot_holders(self, key):
+        doc = self.slots.find_one({"_id": key})
+        return list(doc["holders"]) if doc else []
+
+    # --- nominations -----------------------------------------------------------------------
+
+    def by_client_ref(self, unit, client_ref):
+        return self.nominations.find_one({"unit": unit, "client_ref": client_ref})
+
+    def get(self, nomination_id):
+        return self.nominations.find_one({"_id": nomination_id})
+
+    def insert(self, record, pending):
+        """Store a new nomination with its event; ``DuplicateKeyError`` on a reused client_ref."""
+        self.nominations.insert_one(dict(record, **{OUTBOX_FIELD: [pending]}))
+
+    def update(self, record, changes, pending):
+        """Apply ``changes`` if nobody changed the record since it was read.
+
+        Returns the updated record, or ``None`` when it changed in between
+        (optimistic concurrency on ``version``).
+        """
+        result = self.nominations.update_one(
+            {"_id": record["_id"], "version": record["version"]},
+            {"$set": dict(changes, version=record["version"] + 1),
+             "$push": {OUTBOX_FIELD: pending}})
+        if not result.modified_count:
+            return None
+        return self.get(record["_id"])
+
+    def find(self, campaign_id, **filters):
+        query = {"campaign_id": campaign_id, **filters}
+        return list(self.nominations.find(query, {OUTBOX_FIELD: 0}).sort(
+            [("submitted_at", ASCENDING), ("_id", ASCENDING)]))
+
+    def count_holding(self, campaign_id, category, statuses, org_type=None):
+        query = {"campaign_id": campaign_id, "category": category, "status": {"$in": list(statuses)}}
+        if org_type:
+            query["org_type"] = org_type
+        return self.nominations.count_documents(query)
+
+    # --- events ----------------------------------------------------------------------------
+
+    def relay_nomination_events(self, nomination_id, dispatch):
+        return self.nomination_outbox.relay(nomination_id, dispatch)
+
+    def relay_campaign_events(self, campaign_id, dispatch):
+        return self.campaign_outbox.relay(campaign_id, dispatch)
+
+    def sweep_outboxes(self, dispatch, now):
+        return self.nomination_outbox.sweep(dispatch, now) + self.campaign_outbox.sweep(dispatch, now)
+

@@ -1,0 +1,1 @@
+"""The ``scoring`` service: panel review (集中評審)."""

@@ -1,0 +1,1 @@
+"""Code every pingxuan service imports: contracts, dependency providers, plugin registry."""

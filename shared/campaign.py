@@ -1,0 +1,321 @@
+"""The campaign definition (the YAML file the department writes) and its validation.
+
+``load_campaign_file`` reads YAML and reports each error with its dotted key and
+line; ``validate_campaign`` checks a parsed document (as the services receive it
+over RPC) and returns its canonical form; :class:`Campaign` answers the
+questions the rules ask (deadline in UTC, caps, slots, criteria).
+"""
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from marshmallow import (RAISE, Schema, fields, validate, validates, validates_schema)
+from marshmallow import ValidationError as SchemaError
+
+from shared import plugins
+from shared.errors import ValidationError
+from shared.timeutil import local_to_utc
+from shared.validation import FiniteNumber, Text, flatten_messages, load
+
+CATEGORIES = ("advanced_unit", "learning_activity", "learning_carrier", "learning_star")
+ORG_TYPES = ("agency", "school", "enterprise", "community", "rural")
+CATEGORY_NAMES_ZH = {
+    "advanced_unit": "创建学习型党组织先进单位",
+    "learning_activity": "优秀学习活动",
+    "learning_carrier": "优秀学习载体",
+    "learning_star": "党员学习明星",
+}
+ORG_TYPE_NAMES_ZH = {
+    "agency": "机关", "school": "学校", "enterprise": "企业", "community": "社区", "rural": "农村",
+}
+#: Only advanced units are split by org type (the notice's 20/5/2/3/20).
+ORG_TYPED_CATEGORIES = ("advanced_unit",)
+WEIGHT_TOLERANCE = 1e-9
+CAMPAIGN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
+
+
+class LocalDateTime(fields.Field):
+    """A wall-clock time in the campaign's zone: ``2013-10-30T23:59:59`` (YAML may parse it)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, date):
+            raise SchemaError("needs a time as well as a date, e.g. 2013-10-30T23:59:59")
+        elif isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise SchemaError("must be a local date and time like 2013-10-30T23:59:59")
+        else:
+            raise SchemaError("must be a local date and time like 2013-10-30T23:59:59")
+        if moment.tzinfo is not None:
+            raise SchemaError("must be local time without an offset; the zone is `timezone`")
+        return moment.isoformat(timespec="seconds")
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class Criterion(StrictSchema):
+    key = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z][a-z0-9_]{0,39}$", error="must be a lower-case identifier like `results`"))
+    name = Text(100, required=True)
+    weight = FiniteNumber(required=True)
+    min = FiniteNumber(load_default=0)
+    max = FiniteNumber(required=True)
+
+    @validates("weight")
+    def weight_in_range(self, value, **kwargs):
+        if not 0 < value <= 1:
+            raise SchemaError("must be greater than 0 and at most 1")
+
+    @validates_schema
+    def range_not_empty(self, data, **kwargs):
+        if "max" in data and data["max"] <= data.get("min", 0):
+            raise SchemaError({"max": ["must be greater than min"]})
+
+
+def _count(**kwargs):
+    return fields.Integer(strict=True, validate=validate.Range(min=0, error="must be 0 or more"),
+                          **kwargs)
+
+
+def _org_type_counts():
+    return fields.Dict(keys=fields.String(validate=validate.OneOf(
+        ORG_TYPES, error=f"unknown org type; one of {', '.join(ORG_TYPES)}")),
+        values=fields.Integer(strict=True, validate=validate.Range(min=0, error="must be 0 or more")))
+
+
+class CategoryRules(StrictSchema):
+    """One award category: intake caps, award slots and panel criteria."""
+
+    intake_cap = _count(load_default=None)
+    org_type_caps = _org_type_counts()
+    award_slots = fields.Integer(strict=True, required=True,
+                                 validate=validate.Range(min=1, error="must be 1 or more"))
+    org_type_slots = _org_type_counts()
+    criteria = fields.List(fields.Nested(Criterion), required=True,
+                           validate=validate.Length(min=1, error="needs at least one criterion"))
+
+    @validates_schema
+    def consistent(self, data, **kwargs):
+        errors = {}
+        criteria = data.get("criteria") or []
+        keys = [c["key"] for c in criteria]
+        if len(keys) != len(set(keys)):
+            errors["criteria"] = ["criterion keys must be unique"]
+        elif criteria and abs(sum(c["weight"] for c in criteria) - 1) > WEIGHT_TOLERANCE:
+            errors["criteria"] = ["criterion weights must add up to 1"]
+        cap, caps = data.get("intake_cap"), data.get("org_type_caps") or {}
+        if cap is not None and sum(caps.values()) > cap:
+            errors["org_type_caps"] = [f"add up to {sum(caps.values())}, more than intake_cap {cap}"]
+        slots, org_slots = data.get("award_slots"), data.get("org_type_slots") or {}
+        if slots is not None and sum(org_slots.values()) > slots:
+            errors["org_type_slots"] = [
+                f"add up to {sum(org_slots.values())}, more than award_slots {slots}"]
+        if cap is not None and slots is not None and slots > cap:
+            errors["award_slots"] = [f"{slots} slots but an intake cap of only {cap}"]
+        if errors:
+            raise SchemaError(errors)
+
+
+class Window(StrictSchema):
+    opens = LocalDateTime(required=True)
+    closes = LocalDateTime(required=True)
+    # Voting rules of the public window (used by the voting service).
+    daily_limit = fields.Integer(strict=True, load_default=None,
+                                 validate=validate.Range(min=1, error="must be 1 or more"))
+
+    @validates_schema
+    def ordered(self, data, **kwargs):
+        if "opens" in data and "closes" in data and data["opens"] >= data["closes"]:
+            raise SchemaError({"closes": ["must be after opens"]})
+
+
+class NominationWindow(StrictSchema):
+    deadline = LocalDateTime(required=True)
+
+
+class Weights(StrictSchema):
+    public = FiniteNumber(required=True)
+    panel = FiniteNumber(required=True)
+
+    @validates_schema
+    def add_up_to_one(self, data, **kwargs):
+        for key in ("public", "panel"):
+            if key in data and not 0 <= data[key] <= 1:
+                raise SchemaError({key: ["must be between 0 and 1"]})
+        if {"public", "panel"} <= data.keys() and abs(
+                data["public"] + data["panel"] - 1) > WEIGHT_TOLERANCE:
+            raise SchemaError({"_schema": ["public and panel weights must add up to 1"]})
+
+
+class PanelOptions(StrictSchema):
+    #: trimmed_mean drops the highest and lowest score only with at least this many judges.
+    trim_min_judges = fields.Integer(strict=True, load_default=5,
+                                     validate=validate.Range(min=3, error="must be 3 or more"))
+
+
+class CampaignSchema(StrictSchema):
+    id = fields.String(required=True, validate=validate.Regexp(
+        CAMPAIGN_ID_PATTERN, error="must be lower-case letters, digits and '-' (2–64), like cb-2013-siping"))
+    name = Text(200, required=True)
+    timezone = fields.String(load_default="Asia/Shanghai")
+    nomination = fields.Nested(NominationWindow, required=True)
+    voting = fields.Nested(Window, required=True)
+    weights = fields.Nested(Weights, required=True)
+    vote_normalisation = fields.String(required=True)
+    panel_method = fields.String(required=True)
+    panel_options = fields.Nested(PanelOptions, load_default=lambda: {"trim_min_judges": 5})
+    #: The nominating units expected to send (for the forfeit report); optional.
+    units = fields.List(Text(200), load_default=list)
+    categories = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(
+            CATEGORIES, error=f"unknown category; one of {', '.join(CATEGORIES)}")),
+        values=fields.Nested(CategoryRules), required=True,
+        validate=validate.Length(min=1, error="needs at least one category"))
+
+    @validates("timezone")
+    def known_zone(self, value, **kwargs):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SchemaError(f"unknown time zone '{value}'")
+
+    @validates("vote_normalisation")
+    def known_normalisation(self, value, **kwargs):
+        _known_plugin(plugins.VOTE_NORMALISATION, value)
+
+    @validates("panel_method")
+    def known_panel_method(self, value, **kwargs):
+        _known_plugin(plugins.PANEL_METHODS, value)
+
+    @validates("units")
+    def unique_units(self, value, **kwargs):
+        if len(value) != len(set(value)):
+            raise SchemaError("units must be unique")
+
+    @validates_schema
+    def only_advanced_units_by_org_type(self, data, **kwargs):
+        errors = {}
+        for name, rules in (data.get("categories") or {}).items():
+            if name not in ORG_TYPED_CATEGORIES:
+                for key in ("org_type_caps", "org_type_slots"):
+                    if rules.get(key):
+                        errors[f"categories.{name}.{key}"] = [
+                            "only advanced_unit is divided by org type"]
+        if errors:
+            raise SchemaError(errors)
+
+
+def _known_plugin(group, value):
+    names = plugins.plugin_names(group)
+    if value not in names:
+        raise SchemaError(f"unknown method '{value}'; one of {', '.join(names)}")
+
+
+def validate_campaign(document):
+    """The canonical (JSON-safe) campaign, or the contract's ``ValidationError``."""
+    return load(CampaignSchema(), document, "campaign")
+
+
+class CampaignFileError(ValueError):
+    """A campaign file that cannot be loaded; ``problems`` lists ``(key, line, message)``."""
+
+    def __init__(self, path, problems):
+        self.path = path
+        self.problems = problems
+        lines = [f"{path}: {key}" + (f" (line {line})" if line else "") + f": {message}"
+                 for key, line, message in problems]
+        super().__init__("\n".join(lines))
+
+
+def _key_lines(node, prefix="", lines=None):
+    """Map each dotted key of a composed YAML document to its 1-based line."""
+    lines = {} if lines is None else lines
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            lines[path] = key_node.start_mark.line + 1
+            _key_lines(value_node, path, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            path = f"{prefix}.{index}"
+            lines[path] = item.start_mark.line + 1
+            _key_lines(item, path, lines)
+    return lines
+
+
+def _line_of(key, lines):
+    while key:
+        if key in lines:
+            return lines[key]
+        key = key.rpartition(".")[0]
+    return None
+
+
+def load_campaign_file(path):
+    """Read and validate a campaign YAML file; returns the canonical document."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        document = yaml.safe_load(text)
+        lines = _key_lines(yaml.compose(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise CampaignFileError(path, [("(yaml)", mark.line + 1 if mark else None, str(exc))])
+    try:
+        return validate_campaign(document)
+    except ValidationError as exc:
+        raise CampaignFileError(path, [
+            (key, _line_of(key, lines), "; ".join(messages))
+            for key, messages in sorted(exc.messages.items())])
+
+
+class Campaign:
+    """A validated campaign and the questions the rules ask of it."""
+
+    def __init__(self, document):
+        self.document = document
+        self.id = document["id"]
+        self.name = document["name"]
+        self.timezone = document["timezone"]
+        self.units = document.get("units") or []
+
+    @property
+    def nomination_deadline(self):
+        """The deadline as an aware UTC datetime (the file gives local time)."""
+        return local_to_utc(datetime.fromisoformat(self.document["nomination"]["deadline"]),
+                            self.timezone)
+
+    @property
+    def voting_opens(self):
+        return local_to_utc(datetime.fromisoformat(self.document["voting"]["opens"]), self.timezone)
+
+    @property
+    def voting_closes(self):
+        return local_to_utc(datetime.fromisoformat(self.document["voting"]["closes"]), self.timezone)
+
+    @property
+    def categories(self):
+        return self.document["categories"]
+
+    def category(self, name):
+        """The rules of one category, or ``None`` if the campaign does not run it."""
+        return self.categories.get(name)
+
+    def intake_cap(self, category):
+        return self.categories[category].get("intake_cap")
+
+    def org_type_cap(self, category, org_type):
+        return (self.categories[category].get("org_type_caps") or {}).get(org_type)
+
+    def criteria(self, category):
+        return self.categories[category]["criteria"]
+

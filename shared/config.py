@@ -1,0 +1,25 @@
+"""Names of the config keys every service reads, and their defaults.
+
+Each service's ``config.yml`` fills these from the environment with nameko's
+``${VAR:default}`` syntax; nothing below the service reads the environment.
+"""
+
+AMQP_URI = "AMQP_URI"
+#: ``mongodb://…`` for a real server; ``mongomock://…`` (the default) for the embedded store.
+MONGO_URI = "MONGO_URI"
+#: Database name; each service has its own (``pingxuan_<service>`` unless set).
+MONGO_DB = "MONGO_DB"
+#: HMAC secret that signs tokens; shared by every service and the admin CLI.
+AUTH_SECRET = "AUTH_SECRET"
+#: Rehearsal clock: an ISO instant the service's clock starts from (empty = real time).
+CLOCK_START = "CLOCK_START"
+#: Seconds between outbox sweeps (events stored but not yet published).
+OUTBOX_SWEEP_SECONDS = "OUTBOX_SWEEP_SECONDS"
+
+DEFAULT_MONGO_URI = "mongomock://localhost/"
+MIN_SECRET_LENGTH = 16
+
+
+def database_name(config, service_name):
+    """The service's own database: ``MONGO_DB`` or ``pingxuan_<service>``."""
+    return config.get(MONGO_DB) or f"pingxuan_{service_name}"

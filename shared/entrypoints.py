@@ -1,0 +1,56 @@
+"""Entrypoint helpers and the base every pingxuan service class extends.
+
+The base gives each service, without repeating it five times: token
+verification (``self.auth``), metrics with ``/metrics``, ``health`` over RPC and
+HTTP, and recording token revocations announced by the admin CLI.
+"""
+import json
+
+from nameko.events import event_handler
+from nameko.rpc import rpc as nameko_rpc
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from shared import events
+from shared.auth import Auth
+from shared.errors import EXPECTED
+from shared.metrics import Metrics
+
+
+def rpc(fn=None, **kwargs):
+    """``@rpc`` whose refusals (:class:`shared.errors.PingxuanError`) are expected, not logged as failures."""
+    kwargs.setdefault("expected_exceptions", EXPECTED)
+    if fn is not None:
+        return nameko_rpc(**kwargs)(fn)
+    return nameko_rpc(**kwargs)
+
+
+def json_response(body, status=200):
+    return Response(json.dumps(body, ensure_ascii=False), status=status,
+                    content_type="application/json; charset=utf-8")
+
+
+class PingxuanService:
+    """Common entrypoints; subclasses set ``name`` and may pass ``Metrics(define=...)``."""
+
+    name = None
+    auth = Auth()
+    metrics = Metrics()
+
+    @rpc
+    def health(self):
+        """Answers while the service is up (used by ``pingxuan up`` and probes)."""
+        return {"service": self.name, "status": "ok"}
+
+    @http("GET", "/health")
+    def http_health(self, request):
+        return json_response({"service": self.name, "status": "ok"})
+
+    @http("GET", "/metrics")
+    def http_metrics(self, request):
+        return self.metrics.exposition()
+
+    @event_handler(events.ADMIN, events.TOKEN_REVOKED)
+    def on_token_revoked(self, payload):
+        event = events.read_event(events.TOKEN_REVOKED, payload)
+        self.auth.record_revocation(event["token_id"], event["occurred_at"])

@@ -1,0 +1,191 @@
+"""Event names and one versioned payload schema per event: the only definition of each.
+
+Producers build payloads with :func:`make_event`, which fills the envelope
+(``event_id``, ``schema_version``, ``occurred_at``, ``campaign_id``) and
+validates against the schema, so a malformed event is never published.
+Consumers read them with :func:`read_event`. A schema change that a consumer
+cannot ignore bumps ``SCHEMA_VERSIONS[event]``.
+"""
+import uuid
+
+from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import ValidationError as SchemaError
+
+from shared.timeutil import iso, utcnow
+
+# Source services (the exchange a nameko event is published to).
+NOMINATION = "nomination"
+VOTING = "voting"
+SCORING = "scoring"
+AGGREGATION = "aggregation"
+NOTIFICATION = "notification"
+#: Pseudo-source of the admin CLI's events (token revocation).
+ADMIN = "admin"
+
+# Event types of CONTRACT.md.
+NOMINATION_SUBMITTED = "nomination_submitted"
+NOMINATION_AMENDED = "nomination_amended"
+NOMINATION_WITHDRAWN = "nomination_withdrawn"
+NOMINATION_REVIEWED = "nomination_reviewed"
+CANDIDATE_DISQUALIFIED = "candidate_disqualified"
+VOTE_CAST = "vote_cast"
+SCORE_SUBMITTED = "score_submitted"
+PANEL_CLOSED = "panel_closed"
+RESULTS_UPDATED = "results_updated"
+LIST_PUBLISHED = "list_published"
+RESULTS_FINALIZED = "results_finalized"
+# Ours (CONTRACT.md leaves the rest to us).
+CAMPAIGN_LOADED = "campaign_loaded"
+TOKEN_REVOKED = "token_revoked"
+
+
+class Envelope(Schema):
+    """What every payload carries."""
+
+    class Meta:
+        # Consumers accept fields added by a newer producer of the same major version.
+        unknown = INCLUDE
+
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    schema_version = fields.Integer(required=True, strict=True)
+    occurred_at = fields.String(required=True)
+    campaign_id = fields.String(required=True, allow_none=True)
+
+
+class Contact(Schema):
+    contact_person = fields.String(required=True)
+    mobile = fields.String(required=True)
+    email = fields.String(required=True)
+
+
+class NominationFacts(Envelope):
+    """What other services need to know of a nomination (no contact details)."""
+
+    nomination_id = fields.String(required=True)
+    unit = fields.String(required=True)
+    category = fields.String(required=True)
+    org_type = fields.String(required=True, allow_none=True)
+    nominee_name = fields.String(required=True)
+    nominee_unit = fields.String(required=True)
+    deeds_summary = fields.String(required=True)
+    status = fields.String(required=True)
+    submitted_at = fields.String(required=True)
+
+
+class NominationSubmitted(NominationFacts):
+    # The nominating unit's contact, for its receipt; never shown in public.
+    contact = fields.Nested(Contact, required=True)
+
+
+class NominationAmended(NominationFacts):
+    changed_fields = fields.List(fields.String(), required=True)
+
+
+class NominationWithdrawn(NominationFacts):
+    reason = fields.String(required=True)
+
+
+class NominationReviewed(NominationFacts):
+    decision = fields.String(required=True, validate=validate.OneOf(["accept", "reject"]))
+    opinion = fields.String(required=True)
+
+
+class CandidateDisqualified(NominationFacts):
+    candidate_id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class VoteRecord(Schema):
+    vote_id = fields.String(required=True)
+    candidate_id = fields.String(required=True)
+    category = fields.String(required=True)
+    cast_at = fields.String(required=True)
+
+
+class VoteCast(Envelope):
+    # Votes travel in batches: one event per group commit, not per vote.
+    votes = fields.List(fields.Nested(VoteRecord), required=True,
+                        validate=validate.Length(min=1))
+
+
+class ScoreSubmitted(Envelope):
+    candidate_id = fields.String(required=True)
+    category = fields.String(required=True)
+    judge_id = fields.String(required=True)
+    scores = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    total = fields.Float(required=True)
+
+
+class PanelClosed(Envelope):
+    category = fields.String(required=True)
+    method = fields.String(required=True)
+    panel_scores = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True),
+                               required=True)
+
+
+class ResultsUpdated(Envelope):
+    category = fields.String(required=True)
+
+
+class ListPublished(Envelope):
+    revision = fields.Integer(required=True)
+    inputs_hash = fields.String(required=True)
+
+
+class ResultsFinalized(Envelope):
+    inputs_hash = fields.String(required=True)
+
+
+class CampaignLoaded(Envelope):
+    campaign = fields.Dict(required=True)
+    revision = fields.Integer(required=True)
+
+
+class TokenRevoked(Envelope):
+    token_id = fields.String(required=True)
+
+
+SCHEMAS = {
+    NOMINATION_SUBMITTED: NominationSubmitted,
+    NOMINATION_AMENDED: NominationAmended,
+    NOMINATION_WITHDRAWN: NominationWithdrawn,
+    NOMINATION_REVIEWED: NominationReviewed,
+    CANDIDATE_DISQUALIFIED: CandidateDisqualified,
+    VOTE_CAST: VoteCast,
+    SCORE_SUBMITTED: ScoreSubmitted,
+    PANEL_CLOSED: PanelClosed,
+    RESULTS_UPDATED: ResultsUpdated,
+    LIST_PUBLISHED: ListPublished,
+    RESULTS_FINALIZED: ResultsFinalized,
+    CAMPAIGN_LOADED: CampaignLoaded,
+    TOKEN_REVOKED: TokenRevoked,
+}
+
+SCHEMA_VERSIONS = {event_type: 1 for event_type in SCHEMAS}
+
+
+class EventSchemaError(ValueError):
+    """A payload that does not match its event's schema (a programming error, not user input)."""
+
+
+def make_event(event_type, campaign_id, occurred_at=None, **fields_):
+    """A validated payload for ``event_type`` with its envelope filled in."""
+    payload = {
+        "event_id": uuid.uuid4().hex,
+        "schema_version": SCHEMA_VERSIONS[event_type],
+        "occurred_at": iso(occurred_at or utcnow()),
+        "campaign_id": campaign_id,
+        **fields_,
+    }
+    errors = SCHEMAS[event_type]().validate(payload)
+    if errors:
+        raise EventSchemaError(f"{event_type}: {errors}")
+    return payload
+
+
+def read_event(event_type, payload):
+    """Validate a received payload; raises ``EventSchemaError`` for a foreign or broken one."""
+    try:
+        return SCHEMAS[event_type]().load(payload)
+    except SchemaError as exc:
+        raise EventSchemaError(f"{event_type}: {exc.messages}")

@@ -1,0 +1,92 @@
+"""Input validation helpers: marshmallow errors become the contract's ``ValidationError``.
+
+Field messages are flattened to dotted names (``recommendation.sealed``) and
+every value is type-checked before it could reach a query, so an object such as
+``{"$gt": ""}`` where a string belongs is refused as "Not a valid string."
+"""
+import math
+import re
+
+from marshmallow import fields, validate
+from marshmallow import ValidationError as SchemaError
+
+from shared.errors import ValidationError
+
+ROOT_KEY = "_schema"
+
+
+def flatten_messages(messages, prefix=""):
+    """``{"a": {"b": ["m"]}}`` -> ``{"a.b": ["m"]}``; list indexes become path parts."""
+    flat = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = prefix if key == ROOT_KEY and prefix else (
+                f"{prefix}.{key}" if prefix else str(key))
+            for sub_key, sub_messages in flatten_messages(value, name).items():
+                flat.setdefault(sub_key, []).extend(sub_messages)
+    elif isinstance(messages, (list, tuple)):
+        for item in messages:
+            if isinstance(item, (dict, list)):
+                for sub_key, sub_messages in flatten_messages(item, prefix).items():
+                    flat.setdefault(sub_key, []).extend(sub_messages)
+            else:
+                flat.setdefault(prefix or ROOT_KEY, []).append(str(item))
+    else:
+        flat.setdefault(prefix or ROOT_KEY, []).append(str(messages))
+    return flat
+
+
+def load(schema, data, name, partial=None):
+    """Load ``data`` through ``schema``; bad input raises the contract's ``ValidationError``.
+
+    ``name`` is used for the message when ``data`` is not even an object.
+    """
+    if not isinstance(data, dict):
+        raise ValidationError({name: ["must be an object"]})
+    try:
+        return schema.load(data, partial=partial)
+    except SchemaError as exc:
+        raise ValidationError(flatten_messages(exc.messages))
+
+
+def require_id(value, field):
+    """An identifier argument: a short plain string, never an operator object."""
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise ValidationError({field: ["must be an identifier (letters, digits, '-', '_', '.', ':'; 1–100 characters)"]})
+    return value
+
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+
+
+class Text(fields.String):
+    """A string that is stripped, must not be empty when required, and has a length bound."""
+
+    def __init__(self, max_length, *, min_length=1, **kwargs):
+        super().__init__(validate=validate.Length(
+            min=min_length, max=max_length,
+            error=f"must be {min_length}–{max_length} characters long"), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return text.strip()
+
+
+class StrictBoolean(fields.Field):
+    """``true`` or ``false`` only: ``"yes"`` or ``1`` are not a seal."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise SchemaError("must be true or false")
+        return value
+
+
+class FiniteNumber(fields.Field):
+    """An int or float that is finite; bools and strings are refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SchemaError("must be a number")
+        if not math.isfinite(value):
+            raise SchemaError("must be a finite number")
+        return value
