@@ -7,12 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
-from shared import auth, events
-from shared.campaign import CampaignFileError, load_campaign_file
-from shared.errors import PingxuanError, typed
+# Before anything imports nameko (and with it eventlet, which warns on import):
+# the CLI's output is its answers.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+from shared import auth, events  # noqa: E402
+from shared.campaign import CampaignFileError, load_campaign_file  # noqa: E402
+from shared.errors import PingxuanError, typed  # noqa: E402
 
 #: Every service, in start order, with the env var and default of its HTTP address.
 SERVICES = {
@@ -68,8 +73,9 @@ def call(service, method, *args, **kwargs):
     from nameko.standalone.rpc import ClusterRpcProxy
 
     config = {"AMQP_URI": amqp_uri()}
+    token = admin_token()
     try:
-        with ClusterRpcProxy(config, context_data={auth.CONTEXT_KEY: admin_token()},
+        with ClusterRpcProxy(config, context_data={auth.CONTEXT_KEY: token},
                              timeout=RPC_TIMEOUT_SECONDS) as proxy:
             return getattr(getattr(proxy, service), method)(*args, **kwargs)
     except PingxuanError as exc:
@@ -301,11 +307,9 @@ def parser():
 
 
 def quiet_libraries():
-    """Keep the CLI's output to its answers: no eventlet notices, no AMQP channel chatter."""
+    """Keep the CLI's output to its answers: no AMQP channel chatter."""
     import logging
-    import warnings
 
-    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     logging.getLogger("amqp").setLevel(logging.ERROR)
     logging.getLogger("kombu").setLevel(logging.ERROR)
 

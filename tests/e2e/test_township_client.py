@@ -1,0 +1,172 @@
+"""End to end: the system started by ``pingxuan up``, driven by a township client
+written only from CONTRACT.md (nameko's RPC proxy, ``RemoteError.exc_type``) and
+by the admin CLI. The test runs in its own RabbitMQ vhost and PINGXUAN_HOME.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from nameko.exceptions import RemoteError
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.conftest import OPEN_CAMPAIGN, nomination_form
+
+pytestmark = [pytest.mark.broker, pytest.mark.e2e]
+
+ROOT = Path(__file__).resolve().parents[2]
+UNIT = "城关镇党委"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def system(rabbit_config, tmp_path):
+    """``pingxuan up`` in an isolated vhost; ``pingxuan down`` afterwards."""
+    env = dict(os.environ, AMQP_URI=rabbit_config["AMQP_URI"], PINGXUAN_HOME=str(tmp_path),
+               NOMINATION_HTTP=f"127.0.0.1:{free_port()}", PINGXUAN_SECRET="")
+    env.pop("PINGXUAN_SECRET")
+
+    def pingxuan(*args, check=True):
+        done = subprocess.run([sys.executable, "-m", "shared.cli", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        if check and done.returncode != 0:
+            raise AssertionError(f"pingxuan {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    up = pingxuan("up")
+    yield pingxuan, up, env
+    pingxuan("down", check=False)
+
+
+def issued_token(pingxuan, *args):
+    return pingxuan("token", "issue", *args).stdout.strip().splitlines()[-1]
+
+
+def contract_client(amqp_uri, auth_token):
+    return ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data={"auth_token": auth_token},
+                           timeout=30)
+
+
+def refused(call, *args, **kwargs):
+    """The ``exc_type`` and ``value`` of a refused call (it must be refused)."""
+    try:
+        call(*args, **kwargs)
+    except RemoteError as error:
+        return error.exc_type, error.value
+    raise AssertionError("the call was not refused")
+
+
+def test_a_township_system_nominates_over_rpc(system, tmp_path):
+    pingxuan, up, env = system
+    assert "nomination: running" in up.stdout
+    assert f"http://{env['NOMINATION_HTTP']}/metrics" in up.stdout
+
+    campaign_file = tmp_path / "campaign.yml"
+    campaign_file.write_text(yaml.safe_dump(OPEN_CAMPAIGN, allow_unicode=True), encoding="utf-8")
+    assert "registered" in pingxuan("campaign", "load", str(campaign_file)).stdout
+
+    unit_token = issued_token(pingxuan, "--role", "unit", "--name", UNIT)
+    other_token = issued_token(pingxuan, "--role", "unit", "--name", "东河乡党委")
+    admin_token = issued_token(pingxuan, "--role", "admin", "--name", "宣传部")
+    amqp = env["AMQP_URI"]
+
+    with contract_client(amqp, unit_token) as township:
+        form = nomination_form(client_ref="township-0001")
+        record = township.nomination.submit(form)
+        assert record["status"] == "submitted"
+        assert township.nomination.submit(form)["id"] == record["id"]  # a resend
+        assert refused(township.nomination.submit, dict(form, nominee_name="别的"))[0] == "Conflict"
+
+        amended = township.nomination.amend(record["id"], {"deeds_summary": "新的事迹简介"})
+        assert amended["deeds_summary"] == "新的事迹简介"
+        assert township.nomination.get(record["id"])["deeds_summary"] == "新的事迹简介"
+
+        bad_inputs = [
+            (nomination_form(nominee_name=""), "nominee_name"),
+            (nomination_form(category="best"), "category"),
+            (nomination_form(org_type=None), "org_type"),
+            (nomination_form(category="learning_star", org_type=None), "party_post"),
+            (nomination_form(mobile="11111111111"), "mobile"),
+            (nomination_form(email="a@b"), "email"),
+            (nomination_form(materials="字" * 3001), "materials"),
+            (nomination_form(recommendation={"opinion": "同意", "signed_by": "王",
+                                             "sealed": False, "date": "2026-10-01"}),
+             "recommendation.sealed"),
+            (nomination_form(client_ref={"$gt": ""}), "client_ref"),
+            (nomination_form(materials="字" * (5 * 1024 * 1024)), "materials"),
+        ]
+        for form_, field in bad_inputs:
+            exc_type, value = refused(township.nomination.submit, form_)
+            assert exc_type == "ValidationError"
+            assert field in json.loads(value)
+        assert refused(township.nomination.submit,
+                       nomination_form(campaign_id="cb-unknown"))[0] == "NotFound"
+        assert refused(township.nomination.review, record["id"], "accept", "好")[0] == "Forbidden"
+        assert [r["id"] for r in township.nomination.list("cb-test")] == [record["id"]]
+
+    with contract_client(amqp, other_token) as neighbour:
+        assert refused(neighbour.nomination.get, record["id"])[0] == "Forbidden"
+        assert refused(neighbour.nomination.amend, record["id"], {"nominee_name": "x"})[0] == "Forbidden"
+
+    with contract_client(amqp, unit_token[:-3] + "xyz") as forger:
+        assert refused(forger.nomination.list, "cb-test")[0] == "Unauthorized"
+    with contract_client(amqp, None) as anonymous:
+        assert refused(anonymous.nomination.list, "cb-test")[0] == "Unauthorized"
+
+    with contract_client(amqp, unit_token) as township:
+        withdrawn = township.nomination.withdraw(record["id"], "改推其他单位")
+        assert withdrawn["status"] == "withdrawn"
+
+    with contract_client(amqp, admin_token) as department:
+        statuses = [r["status"] for r in department.nomination.list("cb-test")]
+        assert statuses == ["withdrawn"]  # nothing else was stored by the refusals
+
+    # Revocation reaches the running service.
+    pingxuan("token", "revoke", unit_token)
+    with contract_client(amqp, unit_token) as township:
+        for _ in range(50):
+            try:
+                township.nomination.list("cb-test")
+            except RemoteError as error:
+                assert error.exc_type == "Unauthorized"
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the revoked token was still accepted")
+
+    report = pingxuan("forfeits", "cb-test").stdout
+    assert "城关镇党委" in report and "东河乡党委" in report
+
+
+def test_the_shipped_2013_campaign_loads_and_its_deadline_has_passed(system):
+    pingxuan, _, env = system
+    pingxuan("campaign", "load", str(ROOT / "campaigns" / "cb-2013-siping.yml"))
+    unit_token = issued_token(pingxuan, "--role", "unit", "--name", UNIT)
+    with contract_client(env["AMQP_URI"], unit_token) as township:
+        exc_type, value = refused(township.nomination.submit,
+                                  nomination_form(campaign_id="cb-2013-siping"))
+    assert exc_type == "DeadlinePassed"
+    assert "2013-10-30 23:59:59" in value
+
+
+def test_a_broken_campaign_file_is_refused_with_key_and_line(system, tmp_path):
+    pingxuan, _, _ = system
+    broken = dict(OPEN_CAMPAIGN, weights={"public": 0.4, "panel": 0.7})
+    path = tmp_path / "broken.yml"
+    path.write_text(yaml.safe_dump(broken, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    done = pingxuan("campaign", "load", str(path), check=False)
+    assert done.returncode == 2
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1)
+                if text.startswith("weights:"))
+    assert f"weights (line {line})" in done.stderr
+    assert "add up to 1" in done.stderr
