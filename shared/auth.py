@@ -22,6 +22,8 @@ from shared.store import connect, release
 from shared.timeutil import utcnow
 
 ROLES = ("unit", "judge", "admin", "frontend")
+#: Not a person: one service calling another (minted by the service itself, never by the CLI).
+SERVICE_ROLE = "service"
 TOKEN_PREFIX = "px1"
 CONTEXT_KEY = "auth_token"
 REVOKED_COLLECTION = "revoked_tokens"
@@ -69,7 +71,7 @@ def check_secret(secret):
 def issue_token(secret, role, name, unit=None, ttl=timedelta(days=DEFAULT_TTL_DAYS), now=None):
     """Sign a new token; returns ``(token, token_id)``."""
     check_secret(secret)
-    if role not in ROLES:
+    if role not in ROLES + (SERVICE_ROLE,):
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not name or not name.strip():
         raise ValueError("name must not be empty")

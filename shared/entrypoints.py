@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from shared import events
 from shared.auth import Auth
+from shared.campaigns import Campaigns
 from shared.errors import EXPECTED
 from shared.metrics import Metrics
 
@@ -54,3 +55,17 @@ class PingxuanService:
     def on_token_revoked(self, payload):
         event = events.read_event(events.TOKEN_REVOKED, payload)
         self.auth.record_revocation(event["token_id"], event["occurred_at"])
+
+
+class FollowsCampaigns:
+    """Mixin for services other than ``nomination``: keep a copy of every campaign announced.
+
+    Use with ``campaigns = Campaigns()`` on the service.
+    """
+
+    campaigns = Campaigns()
+
+    @event_handler(events.NOMINATION, events.CAMPAIGN_LOADED)
+    def on_campaign_loaded(self, payload):
+        event = events.read_event(events.CAMPAIGN_LOADED, payload)
+        self.campaigns.remember(event["campaign"], event["revision"])

@@ -4,12 +4,18 @@ nameko's pytest plugin no longer monkey-patches: do it before anything imports
 a socket. Every test gets its own database (``MONGO_URI`` chooses mongomock or
 a real MongoDB) and drops it afterwards.
 """
-import eventlet
+import os
+
+# hypothesis loads its "hypothesis" entry points on import; trio (a dependency of
+# selenium, for the browser tests) registers one that cannot import on eventlet's
+# green sockets. The browser tests run in their own process without eventlet.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # noqa: E402  (must run first)
 
 import copy  # noqa: E402
-import os  # noqa: E402
 import uuid  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 

@@ -8,7 +8,9 @@ from nameko.timer import timer
 
 from shared import events
 from shared.audit import audit_entry
+from shared.auth import SERVICE_ROLE
 from shared.campaign import validate_campaign
+from shared.campaigns import Campaigns
 from shared.clock import Clock
 from shared.entrypoints import PingxuanService, rpc
 from shared.errors import Conflict, Forbidden, NotFound, QuotaExceeded
@@ -27,6 +29,8 @@ class NominationService(PingxuanService):
     name = "nomination"
 
     store = MongoStore(NominationStore)
+    # This service owns the campaigns; the others keep copies (FollowsCampaigns).
+    campaigns = Campaigns(fetch_missing=False)
     dispatch = EventDispatcher()
     now = Clock()
 
@@ -156,12 +160,13 @@ class NominationService(PingxuanService):
 
     @rpc
     def get(self, nomination_id):
-        identity = self.auth.require("unit", "admin")
+        identity = self.auth.require("unit", "admin", SERVICE_ROLE)
         return domain.reply(self._own(identity, nomination_id))
 
     @rpc
     def list(self, campaign_id, **filters):
-        identity = self.auth.require("unit", "admin")
+        """A unit's own nominations; everything for the department and the other services."""
+        identity = self.auth.require("unit", "admin", SERVICE_ROLE)
         require_id(campaign_id, "campaign_id")
         filters = load(schemas.ListFilters(), filters, "filters")
         if identity.role == "unit":
@@ -248,11 +253,7 @@ class NominationService(PingxuanService):
     # --- helpers ---------------------------------------------------------------------------
 
     def _campaign(self, campaign_id):
-        require_id(campaign_id, "campaign_id")
-        campaign = self.store.campaign(campaign_id)
-        if campaign is None:
-            raise NotFound(f"no campaign {campaign_id}")
-        return campaign
+        return self.campaigns.get(campaign_id)
 
     def _record(self, nomination_id):
         record = self.store.get(require_id(nomination_id, "nomination_id"))

@@ -3,7 +3,7 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from shared.audit import AuditTrail
-from shared.campaign import Campaign
+from shared.campaigns import CAMPAIGNS_COLLECTION
 from shared.outbox import OUTBOX_FIELD, OutboxRelay
 from shared.store import Repository
 
@@ -17,7 +17,7 @@ class NominationStore(Repository):
         super().__init__(db)
         self.nominations = db["nominations"]
         self.slots = db["intake_slots"]
-        self.campaigns = db["campaigns"]
+        self.campaigns = db[CAMPAIGNS_COLLECTION]
         self.audit = AuditTrail(db)
         self.nomination_outbox = OutboxRelay(self.nominations, self.audit)
         self.campaign_outbox = OutboxRelay(self.campaigns, self.audit)
@@ -32,10 +32,6 @@ class NominationStore(Repository):
         self.audit.ensure_indexes()
 
     # --- campaigns -------------------------------------------------------------------------
-
-    def campaign(self, campaign_id):
-        doc = self.campaigns.find_one({"_id": campaign_id}, {"document": 1})
-        return Campaign(doc["document"]) if doc else None
 
     def campaign_record(self, campaign_id):
         return self.campaigns.find_one({"_id": campaign_id}, {OUTBOX_FIELD: 0})

@@ -11,6 +11,7 @@ from nameko.testing.services import worker_factory
 from services.nomination.service import NominationService
 from services.nomination.store import NominationStore
 from shared import events
+from shared.campaigns import CampaignBook
 from shared.auth import Caller, read_token, token_id_of
 from shared.errors import (Conflict, DeadlinePassed, Forbidden, InvalidState, NotFound,
                            QuotaExceeded, Unauthorized, ValidationError)
@@ -39,6 +40,7 @@ class Harness:
         verify = lambda t: read_token(TEST_SECRET, t, utcnow(), self.revoked.__contains__)
         return worker_factory(
             NominationService, store=self.store, now=lambda: self.now,
+            campaigns=CampaignBook(self.store.campaigns),
             auth=Caller(verify, auth_token, lambda token_id, at: self.revoked.add(token_id)),
             dispatch=lambda event_type, payload: self.dispatched.append((event_type, payload)))
 

@@ -1,0 +1,43 @@
+"""Calls from one service to another, under the calling service's own identity.
+
+nameko's ``RpcProxy`` forwards the context of the worker that makes the call,
+which is the original caller's token or, in an event handler or timer, nothing.
+A service asking another for shared facts (a campaign, the ballot after a
+restart) acts as itself: a ``service`` token it signs with the shared secret.
+"""
+from datetime import timedelta
+
+from nameko.extensions import DependencyProvider
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from shared import config as cfg
+from shared.auth import CONTEXT_KEY, SERVICE_ROLE, issue_token
+
+SERVICE_TOKEN_TTL = timedelta(hours=1)
+SERVICE_RPC_TIMEOUT_SECONDS = 30
+
+
+class ServiceCaller:
+    """``call(service, method, *args, **kwargs)`` as the service ``service_name``."""
+
+    def __init__(self, config, service_name):
+        self.secret = config.get(cfg.AUTH_SECRET) or ""
+        self.amqp = {cfg.AMQP_URI: config[cfg.AMQP_URI]}
+        self.service_name = service_name
+
+    def call(self, service, method, *args, **kwargs):
+        token, _ = issue_token(self.secret, SERVICE_ROLE, self.service_name,
+                               ttl=SERVICE_TOKEN_TTL)
+        with ClusterRpcProxy(self.amqp, context_data={CONTEXT_KEY: token},
+                             timeout=SERVICE_RPC_TIMEOUT_SECONDS) as proxy:
+            return getattr(getattr(proxy, service), method)(*args, **kwargs)
+
+
+class ServiceRpc(DependencyProvider):
+    """Injects ``call(service, method, *args, **kwargs)`` under the service's own identity."""
+
+    def setup(self):
+        self.caller = ServiceCaller(self.container.config, self.container.service_name)
+
+    def get_dependency(self, worker_ctx):
+        return self.caller.call
