@@ -6,7 +6,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: install broker up down test test-unit test-service test-integration test-e2e
+.PHONY: install broker browser up down test test-unit test-service test-integration test-e2e test-browser
 
 install: $(VENV)/.installed
 
@@ -19,14 +19,22 @@ $(VENV)/.installed: pyproject.toml
 broker:
 	bash deploy/ensure-rabbitmq.sh
 
+# Debian's Chromium and its driver, for the browser tier (installed once).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
+
 up: install broker
 	$(VENV)/bin/pingxuan up
 
 down: install
 	$(VENV)/bin/pingxuan down
 
-test: install broker
-	$(PYTEST)
+# Every tier: the nameko tiers in one process, then the browser tier in its own
+# (nameko's plugin monkey-patches eventlet, which a browser driver must not have).
+test: install broker browser
+	$(PYTEST) --ignore=tests/browser
+	$(MAKE) --no-print-directory test-browser
 
 test-unit: install
 	$(PYTEST) tests/unit
@@ -39,3 +47,7 @@ test-integration: install broker
 
 test-e2e: install broker
 	$(PYTEST) tests/e2e
+
+# pytest exits 5 when it collects nothing: the browser tier may be empty, not broken.
+test-browser: install broker browser
+	PINGXUAN_BROWSER_TESTS=1 $(PYTEST) -p no:pytest_nameko tests/browser || [ $$? -eq 5 ]

@@ -13,7 +13,10 @@ os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 
 import eventlet  # noqa: E402
 
-eventlet.monkey_patch()  # noqa: E402  (must run first)
+# The browser tier (tests/browser) runs in its own process without nameko's
+# plugin and without eventlet: the system it drives runs in other processes.
+if os.environ.get("PINGXUAN_BROWSER_TESTS") != "1":
+    eventlet.monkey_patch()  # noqa: E402  (must run first)
 
 import copy  # noqa: E402
 import uuid  # noqa: E402

@@ -3,12 +3,7 @@ written only from CONTRACT.md (nameko's RPC proxy, ``RemoteError.exc_type``) and
 by the admin CLI. The test runs in its own RabbitMQ vhost and PINGXUAN_HOME.
 """
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -16,40 +11,18 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.conftest import OPEN_CAMPAIGN, nomination_form
+from tests.system import ROOT, running_system
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
-ROOT = Path(__file__).resolve().parents[2]
 UNIT = "城关镇党委"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
 def system(rabbit_config, tmp_path):
-    """``pingxuan up`` in an isolated vhost; ``pingxuan down`` afterwards."""
-    env = dict(os.environ, AMQP_URI=rabbit_config["AMQP_URI"], PINGXUAN_HOME=str(tmp_path),
-               NOMINATION_HTTP=f"127.0.0.1:{free_port()}", PINGXUAN_SECRET="")
-    env.pop("PINGXUAN_SECRET")
-
-    def pingxuan(*args, check=True):
-        done = subprocess.run([sys.executable, "-m", "shared.cli", *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
-        if check and done.returncode != 0:
-            raise AssertionError(f"pingxuan {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-        return done
-
-    up = pingxuan("up")
-    yield pingxuan, up, env
-    pingxuan("down", check=False)
-
-
-def issued_token(pingxuan, *args):
-    return pingxuan("token", "issue", *args).stdout.strip().splitlines()[-1]
+    """``pingxuan up`` in the test's own vhost; ``pingxuan down`` afterwards."""
+    with running_system(tmp_path, rabbit_config["AMQP_URI"]) as system:
+        yield system
 
 
 def contract_client(amqp_uri, auth_token):
@@ -67,18 +40,18 @@ def refused(call, *args, **kwargs):
 
 
 def test_a_township_system_nominates_over_rpc(system, tmp_path):
-    pingxuan, up, env = system
-    assert "nomination: running" in up.stdout
-    assert f"http://{env['NOMINATION_HTTP']}/metrics" in up.stdout
+    pingxuan = system.pingxuan
+    assert "nomination: running" in system.up.stdout
+    assert f"http://{system.http('nomination')}/metrics" in system.up.stdout
 
     campaign_file = tmp_path / "campaign.yml"
     campaign_file.write_text(yaml.safe_dump(OPEN_CAMPAIGN, allow_unicode=True), encoding="utf-8")
     assert "registered" in pingxuan("campaign", "load", str(campaign_file)).stdout
 
-    unit_token = issued_token(pingxuan, "--role", "unit", "--name", UNIT)
-    other_token = issued_token(pingxuan, "--role", "unit", "--name", "东河乡党委")
-    admin_token = issued_token(pingxuan, "--role", "admin", "--name", "宣传部")
-    amqp = env["AMQP_URI"]
+    unit_token = system.token("unit", UNIT)
+    other_token = system.token("unit", "东河乡党委")
+    admin_token = system.token("admin", "宣传部")
+    amqp = system.amqp_uri
 
     with contract_client(amqp, unit_token) as township:
         form = nomination_form(client_ref="township-0001")
@@ -149,10 +122,9 @@ def test_a_township_system_nominates_over_rpc(system, tmp_path):
 
 
 def test_the_shipped_2013_campaign_loads_and_its_deadline_has_passed(system):
-    pingxuan, _, env = system
-    pingxuan("campaign", "load", str(ROOT / "campaigns" / "cb-2013-siping.yml"))
-    unit_token = issued_token(pingxuan, "--role", "unit", "--name", UNIT)
-    with contract_client(env["AMQP_URI"], unit_token) as township:
+    system.pingxuan("campaign", "load", str(ROOT / "campaigns" / "cb-2013-siping.yml"))
+    unit_token = system.token("unit", UNIT)
+    with contract_client(system.amqp_uri, unit_token) as township:
         exc_type, value = refused(township.nomination.submit,
                                   nomination_form(campaign_id="cb-2013-siping"))
     assert exc_type == "DeadlinePassed"
@@ -160,7 +132,7 @@ def test_the_shipped_2013_campaign_loads_and_its_deadline_has_passed(system):
 
 
 def test_a_broken_campaign_file_is_refused_with_key_and_line(system, tmp_path):
-    pingxuan, _, _ = system
+    pingxuan = system.pingxuan
     broken = dict(OPEN_CAMPAIGN, weights={"public": 0.4, "panel": 0.7})
     path = tmp_path / "broken.yml"
     path.write_text(yaml.safe_dump(broken, allow_unicode=True, sort_keys=False), encoding="utf-8")
