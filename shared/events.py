@@ -37,6 +37,7 @@ LIST_PUBLISHED = "list_published"
 RESULTS_FINALIZED = "results_finalized"
 # Ours (CONTRACT.md leaves the rest to us).
 CAMPAIGN_LOADED = "campaign_loaded"
+LEADERSHIP_OPINION_RECORDED = "leadership_opinion_recorded"
 TOKEN_REVOKED = "token_revoked"
 
 
@@ -94,6 +95,12 @@ class NominationReviewed(NominationFacts):
 class CandidateDisqualified(NominationFacts):
     candidate_id = fields.String(required=True)
     reason = fields.String(required=True)
+
+
+class LeadershipOpinionRecorded(NominationFacts):
+    opinion = fields.String(required=True)
+    signed_by = fields.String(required=True)
+    date = fields.String(required=True)
 
 
 class VoteRecord(Schema):
@@ -159,6 +166,7 @@ SCHEMAS = {
     LIST_PUBLISHED: ListPublished,
     RESULTS_FINALIZED: ResultsFinalized,
     CAMPAIGN_LOADED: CampaignLoaded,
+    LEADERSHIP_OPINION_RECORDED: LeadershipOpinionRecorded,
     TOKEN_REVOKED: TokenRevoked,
 }
 

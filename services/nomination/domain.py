@@ -148,9 +148,19 @@ def check_disqualifiable(record):
                            "only a candidate accepted in review can be disqualified")
 
 
-def signed_opinion(text, identity, campaign, now):
-    """An opinion with its signer and date (the date in the campaign's time zone)."""
-    return {"opinion": text, "signed_by": identity.name, "date": local_day(now, campaign.timezone)}
+def signed_opinion(opinion, identity, campaign, now):
+    """An opinion with its signer and date: as given, else the caller and today in the campaign's zone."""
+    opinion = opinion or {"opinion": ""}
+    return {"opinion": opinion["opinion"],
+            "signed_by": opinion.get("signed_by") or identity.name,
+            "date": opinion.get("date") or local_day(now, campaign.timezone)}
+
+
+def check_leadership_opinion_allowed(record):
+    """創學領導小組意見 is given on candidates (accepted, or disqualified after an objection)."""
+    if record["status"] not in (ACCEPTED, DISQUALIFIED):
+        raise InvalidState(f"nomination {record['_id']} is {record['status']}; the leadership "
+                           "group's opinion is recorded only on candidates")
 
 
 def forfeits(campaign, nominations):

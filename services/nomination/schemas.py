@@ -121,22 +121,41 @@ class Nomination(Strict):
 
 
 class Opinion(Strict):
-    """評審委員會意見 / 創學領導小組意見: text, who signed, when."""
+    """評審委員會意見 / 創學領導小組意見: text, who signed, when.
+
+    ``signed_by`` and ``date`` default to the admin making the call and today
+    (in the campaign's zone) when the opinion is given as plain text.
+    """
 
     opinion = Text(OPINION_MAX_CHARS, required=True)
-    signed_by = Text(50, required=True)
-    date = PastOrToday(required=True)
+    signed_by = Text(50, load_default=None)
+    date = PastOrToday(load_default=None)
+
+
+class OpinionField(fields.Field):
+    """An opinion as plain text or as ``{opinion, signed_by, date}``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = {"opinion": value}
+        if not isinstance(value, dict):
+            raise SchemaError("must be text or an object {opinion, signed_by, date}")
+        return Opinion().load(value)
 
 
 class Review(Strict):
     decision = fields.String(required=True, validate=validate.OneOf(
         ["accept", "reject"], error="must be accept or reject"))
-    opinion = Text(OPINION_MAX_CHARS, load_default=None, allow_none=True)
+    opinion = OpinionField(load_default=None, allow_none=True)
 
     @validates_schema
     def reject_needs_reason(self, data, **kwargs):
         if data.get("decision") == "reject" and not data.get("opinion"):
             raise SchemaError({"opinion": ["a rejection needs a reason"]})
+
+
+class LeadershipOpinion(Strict):
+    opinion = OpinionField(required=True)
 
 
 class Reason(Strict):

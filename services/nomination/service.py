@@ -187,17 +187,36 @@ class NominationService(PingxuanService):
         campaign = self._campaign(record["campaign_id"])
         status = domain.review_outcome(record, data["decision"])
         now = self.now()
-        review = dict(domain.signed_opinion(data["opinion"] or "", identity, campaign, now),
+        review = dict(domain.signed_opinion(data["opinion"], identity, campaign, now),
                       decision=data["decision"])
         payload = events.make_event(events.NOMINATION_REVIEWED, campaign.id, now,
                                     **domain.event_facts(dict(record, status=status)),
-                                    decision=data["decision"], opinion=data["opinion"] or "")
+                                    decision=data["decision"], opinion=review["opinion"])
         audit = audit_entry(identity.as_actor(), "review", "nomination", record["_id"],
                             campaign.id, now, before={"status": record["status"]},
                             after={"status": status, "review": review})
         return domain.reply(self._update(record, {
             "status": status, "review": review, "updated_at": now,
         }, events.NOMINATION_REVIEWED, payload, audit, now))
+
+    @rpc
+    def record_leadership_opinion(self, nomination_id, opinion):
+        """創學領導小組意見: the leadership group's opinion on a candidate, signed and dated."""
+        identity = self.auth.require("admin")
+        data = load(schemas.LeadershipOpinion(), {"opinion": opinion}, "opinion")
+        record = self._record(nomination_id)
+        campaign = self._campaign(record["campaign_id"])
+        domain.check_leadership_opinion_allowed(record)
+        now = self.now()
+        signed = domain.signed_opinion(data["opinion"], identity, campaign, now)
+        payload = events.make_event(events.LEADERSHIP_OPINION_RECORDED, campaign.id, now,
+                                    **domain.event_facts(record), **signed)
+        audit = audit_entry(identity.as_actor(), "record_leadership_opinion", "nomination",
+                            record["_id"], campaign.id, now,
+                            before={"leadership_opinion": record.get("leadership_opinion")},
+                            after={"leadership_opinion": signed})
+        return domain.reply(self._update(record, {"leadership_opinion": signed, "updated_at": now},
+                                         events.LEADERSHIP_OPINION_RECORDED, payload, audit, now))
 
     @rpc
     def disqualify(self, nomination_id, reason):

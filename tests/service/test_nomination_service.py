@@ -359,3 +359,30 @@ def test_an_event_left_in_the_outbox_by_a_crash_is_published_by_the_sweep(harnes
     # The audit entry was written once, by the relay.
     actions = [row["action"] for row in harness.as_admin().audit_trail("cb-test", record["id"])]
     assert actions == ["submit", "amend"]
+
+
+def test_the_three_opinions_each_carry_a_signer_and_a_date(harness):
+    record = harness.as_unit().submit(nomination_form())
+    assert record["recommendation"]["signed_by"] == "王建国"
+    assert record["recommendation"]["date"] == "2026-10-20"
+    admin = harness.as_admin()
+    reviewed = admin.review(record["id"], "accept", {"opinion": "同意列为候选", "signed_by": "评审委员会",
+                                                     "date": "2026-11-05"})
+    assert reviewed["review"] == {"opinion": "同意列为候选", "signed_by": "评审委员会",
+                                  "date": "2026-11-05", "decision": "accept"}
+    with pytest.raises(ValidationError) as refused:
+        admin.record_leadership_opinion(record["id"], {"opinion": "同意", "date": "tomorrow"})
+    assert "opinion.date" in refused.value.messages
+    endorsed = admin.record_leadership_opinion(record["id"], "同意表彰")
+    assert endorsed["leadership_opinion"] == {"opinion": "同意表彰", "signed_by": "宣传部",
+                                              "date": "2099-10-01"}
+    assert harness.dispatched[-1][0] == events.LEADERSHIP_OPINION_RECORDED
+
+
+def test_the_leadership_opinion_is_only_for_candidates(harness):
+    record = harness.as_unit().submit(nomination_form())
+    with pytest.raises(InvalidState):
+        harness.as_admin().record_leadership_opinion(record["id"], "同意")
+    with pytest.raises(Forbidden):
+        harness.as_unit().record_leadership_opinion(record["id"], "同意")
+    assert "leadership_opinion" not in harness.as_admin().get(record["id"])
