@@ -104,6 +104,16 @@ def test_a_township_system_nominates_over_rpc(system, tmp_path):
         statuses = [r["status"] for r in department.nomination.list("cb-test")]
         assert statuses == ["withdrawn"]  # nothing else was stored by the refusals
 
+    # The agency cap is 20: the 21st agency nomination is refused and not stored.
+    with contract_client(amqp, other_token) as neighbour:
+        for n in range(20):
+            neighbour.nomination.submit(nomination_form(client_ref=f"agency-{n}"))
+        exc_type, value = refused(neighbour.nomination.submit,
+                                  nomination_form(client_ref="agency-20"))
+        assert exc_type == "QuotaExceeded"
+        assert "agency" in value
+        assert len(neighbour.nomination.list("cb-test", org_type="agency")) == 20
+
     # Revocation reaches the running service.
     pingxuan("token", "revoke", unit_token)
     with contract_client(amqp, unit_token) as township:
@@ -118,7 +128,8 @@ def test_a_township_system_nominates_over_rpc(system, tmp_path):
             raise AssertionError("the revoked token was still accepted")
 
     report = pingxuan("forfeits", "cb-test").stdout
-    assert "城关镇党委" in report and "东河乡党委" in report
+    # 城关镇党委 withdrew its only nomination; 东河乡党委 has twenty standing.
+    assert "城关镇党委" in report and "县教育局党组" in report and "东河乡党委" not in report
 
 
 def test_the_shipped_2013_campaign_loads_and_its_deadline_has_passed(system):
