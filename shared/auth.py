@@ -94,11 +94,15 @@ def read_token(secret, token, now, is_revoked=lambda token_id: False):
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         raise Unauthorized("the auth_token is not a pingxuan token")
     _, body, signature = parts
+    if not (body.isascii() and signature.isascii()):
+        raise Unauthorized("the auth_token is not a pingxuan token")
     if not hmac.compare_digest(_sign(secret, body), signature):
         raise Unauthorized("the auth_token's signature is not valid")
     try:
         payload = json.loads(_unb64(body))
     except ValueError:
+        raise Unauthorized("the auth_token cannot be read")
+    if not isinstance(payload, dict) or not {"jti", "role", "name", "exp"} <= payload.keys():
         raise Unauthorized("the auth_token cannot be read")
     if payload.get("exp", 0) <= now.timestamp():
         raise Unauthorized("the auth_token has expired")
@@ -111,7 +115,7 @@ def token_id_of(token):
     """The id inside a token (without verifying it), for revocation by token."""
     try:
         return json.loads(_unb64(token.split(".")[1]))["jti"]
-    except (IndexError, ValueError, KeyError, AttributeError):
+    except (IndexError, ValueError, KeyError, AttributeError, TypeError):
         raise ValueError("not a pingxuan token")
 
 

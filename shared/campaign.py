@@ -5,6 +5,7 @@ line; ``validate_campaign`` checks a parsed document (as the services receive it
 over RPC) and returns its canonical form; :class:`Campaign` answers the
 questions the rules ask (deadline in UTC, caps, slots, criteria).
 """
+import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,7 +16,7 @@ from marshmallow import ValidationError as SchemaError
 from shared import plugins
 from shared.errors import ValidationError
 from shared.timeutil import local_to_utc
-from shared.validation import FiniteNumber, Text, flatten_messages, load
+from shared.validation import FiniteNumber, Mapping, Text, load
 
 CATEGORIES = ("advanced_unit", "learning_activity", "learning_carrier", "learning_star")
 ORG_TYPES = ("agency", "school", "enterprise", "community", "rural")
@@ -32,6 +33,9 @@ ORG_TYPE_NAMES_ZH = {
 ORG_TYPED_CATEGORIES = ("advanced_unit",)
 WEIGHT_TOLERANCE = 1e-9
 CAMPAIGN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
+#: A date with a time of day (an offset is matched here so that it can be refused by name).
+LOCAL_DATETIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9:]+)?$")
 
 
 class LocalDateTime(fields.Field):
@@ -43,6 +47,8 @@ class LocalDateTime(fields.Field):
         elif isinstance(value, date):
             raise SchemaError("needs a time as well as a date, e.g. 2013-10-30T23:59:59")
         elif isinstance(value, str):
+            if not LOCAL_DATETIME.match(value.strip()):
+                raise SchemaError("needs a time as well as a date, e.g. 2013-10-30T23:59:59")
             try:
                 moment = datetime.fromisoformat(value.strip())
             except ValueError:
@@ -87,7 +93,7 @@ def _count(**kwargs):
 
 
 def _org_type_counts():
-    return fields.Dict(keys=fields.String(validate=validate.OneOf(
+    return Mapping(keys=fields.String(validate=validate.OneOf(
         ORG_TYPES, error=f"unknown org type; one of {', '.join(ORG_TYPES)}")),
         values=fields.Integer(strict=True, validate=validate.Range(min=0, error="must be 0 or more")))
 
@@ -121,6 +127,12 @@ class CategoryRules(StrictSchema):
                 f"add up to {sum(org_slots.values())}, more than award_slots {slots}"]
         if cap is not None and slots is not None and slots > cap:
             errors["award_slots"] = [f"{slots} slots but an intake cap of only {cap}"]
+        over = {org_type: n for org_type, n in org_slots.items()
+                if org_type in caps and n > caps[org_type]}
+        if over:
+            errors.setdefault("org_type_slots", []).extend([
+                f"{org_type}: {n} slots but an intake cap of only {caps[org_type]}"
+                for org_type, n in sorted(over.items())])
         if errors:
             raise SchemaError(errors)
 
@@ -175,7 +187,7 @@ class CampaignSchema(StrictSchema):
     panel_options = fields.Nested(PanelOptions, load_default=lambda: {"trim_min_judges": 5})
     #: The nominating units expected to send (for the forfeit report); optional.
     units = fields.List(Text(200), load_default=list)
-    categories = fields.Dict(
+    categories = Mapping(
         keys=fields.String(validate=validate.OneOf(
             CATEGORIES, error=f"unknown category; one of {', '.join(CATEGORIES)}")),
         values=fields.Nested(CategoryRules), required=True,

@@ -35,7 +35,13 @@ class ValidationError(PingxuanError):
     def __init__(self, messages):
         if isinstance(messages, str):
             text = messages
-            messages = json.loads(messages)
+            try:
+                messages = json.loads(messages)
+            except ValueError:
+                messages = None
+            if not isinstance(messages, dict):
+                # Not ours (e.g. a library's error that escaped a service): keep its words.
+                messages = {"_schema": [text]}
         else:
             messages = {str(k): [str(m) for m in v] for k, v in messages.items()}
             text = json.dumps(messages, ensure_ascii=False, sort_keys=True)

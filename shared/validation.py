@@ -59,6 +59,40 @@ def require_id(value, field):
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 
+class Mapping(fields.Dict):
+    """A ``Dict`` whose errors are keyed like a nested object's (``caps.agency``).
+
+    marshmallow files a mapping's errors under extra ``key``/``value`` levels
+    (``caps.agency.value``), which would name a field that does not exist.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except SchemaError as exc:
+            raise SchemaError(_unwrap_mapping_errors(exc.messages))
+
+
+def _unwrap_mapping_errors(messages):
+    if not isinstance(messages, dict):
+        return messages
+    unwrapped = {}
+    for entry, errors in messages.items():
+        if not isinstance(errors, dict) or not set(errors) <= {"key", "value"}:
+            unwrapped[entry] = errors
+            continue
+        key_errors, value_errors = errors.get("key"), errors.get("value")
+        if value_errors is None:
+            unwrapped[entry] = key_errors
+        elif not key_errors:
+            unwrapped[entry] = value_errors
+        elif isinstance(value_errors, dict):
+            unwrapped[entry] = {ROOT_KEY: key_errors, **value_errors}
+        else:
+            unwrapped[entry] = list(key_errors) + list(value_errors)
+    return unwrapped
+
+
 class Text(fields.String):
     """A string that is stripped, must not be empty when required, and has a length bound."""
 

@@ -1,22 +1,24 @@
 """The 推薦表 (nomination form) as marshmallow schemas, and the shapes of the other calls."""
 import re
-from datetime import date
+from datetime import timedelta
 
 from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as SchemaError
 
 from shared.campaign import CAMPAIGN_ID_PATTERN, CATEGORIES, ORG_TYPES
+from shared.timeutil import utcnow
 from shared.validation import StrictBoolean, Text
 
 #: Mainland mobile numbers: 11 digits starting 13–19, optionally written with +86.
-MOBILE = re.compile(r"^(?:\+?86[- ]?)?(1[3-9]\d{9})$")
+MOBILE = re.compile(r"^(?:\+?86[- ]?)?(1[3-9][0-9]{9})$")
 #: A landline or mobile: digits with the usual separators, 7–20 characters.
-PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,18}[0-9]$")
+PHONE = re.compile(r"^(?:\+|\()?[0-9][0-9 ()-]{5,18}[0-9]$")
 #: 綜合材料: "3000字以內", counted in characters, not bytes.
 MATERIALS_MAX_CHARS = 3000
 DEEDS_SUMMARY_MAX_CHARS = 2000
 OPINION_MAX_CHARS = 2000
 MAX_ATTACHMENTS = 20
+LATEST_ZONE_OFFSET = timedelta(hours=14)
 
 #: Fields a unit may change with ``amend``; the rest identify the nomination.
 IMMUTABLE_FIELDS = ("campaign_id", "category", "client_ref")
@@ -45,12 +47,19 @@ class Phone(fields.String):
 
 
 class PastOrToday(fields.Date):
-    """A signing date: ``YYYY-MM-DD``; a date in the future cannot have been signed."""
+    """A signing date: ``YYYY-MM-DD``; a date in the future cannot have been signed.
+
+    "Today" is the latest calendar date anywhere (UTC+14), so a form dated today
+    in the campaign's zone is never refused, whatever the server's zone.
+    """
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
             raise SchemaError("must be a date like 2013-10-20")
-        return super()._deserialize(value, attr, data, **kwargs).isoformat()
+        signed = super()._deserialize(value, attr, data, **kwargs)
+        if signed > (utcnow() + LATEST_ZONE_OFFSET).date():
+            raise SchemaError("must not be in the future")
+        return signed.isoformat()
 
 
 class Recommendation(Strict):
@@ -102,7 +111,8 @@ class Nomination(Strict):
         r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$",
         error="must be 1–100 letters, digits or _ . : / - (your system's own reference)"))
 
-    @validates_schema
+    # Runs even when fields have errors, so a sender sees every problem in one answer.
+    @validates_schema(skip_on_field_errors=False)
     def category_requirements(self, data, **kwargs):
         errors = {}
         category = data.get("category")
@@ -113,9 +123,6 @@ class Nomination(Strict):
             errors["org_type"] = ["only advanced_unit nominations have an org type"]
         if category == "learning_star" and not data.get("party_post"):
             errors["party_post"] = ["is required for learning_star (黨內職務)"]
-        recommendation = data.get("recommendation") or {}
-        if recommendation.get("date") and recommendation["date"] > date.today().isoformat():
-            errors["recommendation.date"] = ["must not be in the future"]
         if errors:
             raise SchemaError(errors)
 

@@ -386,3 +386,11 @@ def test_the_leadership_opinion_is_only_for_candidates(harness):
     with pytest.raises(Forbidden):
         harness.as_unit().record_leadership_opinion(record["id"], "同意")
     assert "leadership_opinion" not in harness.as_admin().get(record["id"])
+
+
+def test_every_problem_of_a_form_is_reported_in_one_answer(harness):
+    form = nomination_form(category="learning_star", org_type=None, mobile="123",
+                           email="nope")
+    with pytest.raises(ValidationError) as refused:
+        harness.as_unit().submit(form)
+    assert set(refused.value.messages) == {"party_post", "mobile", "email"}
