@@ -152,8 +152,7 @@ def cmd_up(args):
         config = ROOT / "services" / name / "config.yml"
         with open(logs / f"{name}.log", "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-W", "ignore::eventlet.EventletDeprecationWarning",
-                 "-m", "nameko", "run",
+                [sys.executable, "-m", "shared.run_service", "run",
                  f"services.{name}.service:{name.capitalize()}Service",
                  "--config", str(config)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

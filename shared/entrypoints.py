@@ -15,6 +15,7 @@ from shared import events
 from shared.auth import Auth
 from shared.campaigns import Campaigns
 from shared.errors import EXPECTED
+from shared.logs import CallIdTracker
 from shared.metrics import Metrics
 
 
@@ -37,6 +38,7 @@ class PingxuanService:
     name = None
     auth = Auth()
     metrics = Metrics()
+    call_ids = CallIdTracker()
 
     @rpc
     def health(self):
