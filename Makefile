@@ -30,11 +30,11 @@ up: install broker
 down: install
 	$(VENV)/bin/pingxuan down
 
-# Every tier: the nameko tiers in one process, then the browser tier in its own
-# (nameko's plugin monkey-patches eventlet, which a browser driver must not have).
+# Every tier: the browser tier in its own process (nameko's plugin monkey-patches
+# eventlet, which a browser driver must not have), then the nameko tiers together.
 test: install broker browser
-	$(PYTEST) --ignore=tests/browser
 	$(MAKE) --no-print-directory test-browser
+	$(PYTEST) --ignore=tests/browser
 
 test-unit: install
 	$(PYTEST) tests/unit
