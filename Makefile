@@ -5,8 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
-
-.PHONY: install broker browser up down test test-unit test-service test-integration test-e2e test-browser
+.PHONY: install broker tools up down test test-unit test-service test-integration test-e2e test-browser test-deploy
 
 install: $(VENV)/.installed
 
@@ -19,10 +18,13 @@ $(VENV)/.installed: pyproject.toml
 broker:
 	bash deploy/ensure-rabbitmq.sh
 
-# Debian's Chromium and its driver, for the browser tier (installed once).
-browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
+# Debian packages the tests use, installed once: Chromium and its driver (browser
+# tier), promtool (package prometheus) and docker-compose (deploy checks).
+tools:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	    command -v promtool >/dev/null && command -v docker-compose >/dev/null || \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends chromium chromium-driver prometheus docker-compose >/dev/null)
 
 up: install broker
 	$(VENV)/bin/pingxuan up
@@ -32,7 +34,7 @@ down: install
 
 # Every tier: the browser tier in its own process (nameko's plugin monkey-patches
 # eventlet, which a browser driver must not have), then the nameko tiers together.
-test: install broker browser
+test: install broker tools
 	$(MAKE) --no-print-directory test-browser
 	$(PYTEST) --ignore=tests/browser
 
@@ -49,5 +51,8 @@ test-e2e: install broker
 	$(PYTEST) tests/e2e
 
 # pytest exits 5 when it collects nothing: the browser tier may be empty, not broken.
-test-browser: install broker browser
+test-browser: install broker tools
 	PINGXUAN_BROWSER_TESTS=1 $(PYTEST) -p no:pytest_nameko tests/browser || [ $$? -eq 5 ]
+
+test-deploy: install tools
+	bash deploy/check.sh

@@ -149,7 +149,8 @@ class Auth(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.secret = config.get(cfg.AUTH_SECRET) or ""
+        # str(): nameko's YAML loader turns an all-digit secret into a number.
+        self.secret = str(config.get(cfg.AUTH_SECRET) or "")
         check_secret(self.secret)
         self.uri = config.get(cfg.MONGO_URI) or cfg.DEFAULT_MONGO_URI
         self.client = connect(self.uri)

@@ -143,6 +143,18 @@ class Window(StrictSchema):
     # Voting rules of the public window (used by the voting service).
     daily_limit = fields.Integer(strict=True, load_default=None,
                                  validate=validate.Range(min=1, error="must be 1 or more"))
+    # Optional (voting service, services/voting/README.md): per-IP throttle and rule plugins.
+    ip_limit = fields.Integer(strict=True, validate=validate.Range(
+        min=1, error="must be 1 or more"))
+    ip_window_seconds = fields.Integer(strict=True, validate=validate.Range(
+        min=1, max=86400, error="must be 1–86400"))
+    rules = fields.List(fields.String(), validate=validate.Length(
+        min=1, error="needs at least one rule"))
+
+    @validates("rules")
+    def known_rules(self, value, **kwargs):
+        for name in value:
+            _known_plugin(plugins.VOTE_RULES, name)
 
     @validates_schema
     def ordered(self, data, **kwargs):
@@ -172,6 +184,9 @@ class PanelOptions(StrictSchema):
     #: trimmed_mean drops the highest and lowest score only with at least this many judges.
     trim_min_judges = fields.Integer(strict=True, load_default=5,
                                      validate=validate.Range(min=3, error="must be 3 or more"))
+    #: When the panel review is due to close (local time): told to judges, and judges with
+    #: scores missing are reminded before it. The panel closes only by ``close_panel``.
+    closes = LocalDateTime(load_default=None)
 
 
 class CampaignSchema(StrictSchema):

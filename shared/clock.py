@@ -17,6 +17,8 @@ class Clock(DependencyProvider):
 
     def setup(self):
         start = self.container.config.get(cfg.CLOCK_START) or ""
+        if isinstance(start, datetime):  # nameko's YAML loader parses an ISO value itself
+            start = start.isoformat()
         self.offset = parse_iso(start).timestamp() - time.time() if start else 0.0
 
     def get_dependency(self, worker_ctx):

@@ -21,7 +21,7 @@ class ServiceCaller:
     """``call(service, method, *args, **kwargs)`` as the service ``service_name``."""
 
     def __init__(self, config, service_name):
-        self.secret = config.get(cfg.AUTH_SECRET) or ""
+        self.secret = str(config.get(cfg.AUTH_SECRET) or "")
         self.amqp = {cfg.AMQP_URI: config[cfg.AMQP_URI]}
         self.service_name = service_name
 

@@ -56,6 +56,29 @@ def require_id(value, field):
     return value
 
 
+#: Mainland mobile numbers: 11 ASCII digits starting 13–19, optionally written with +86.
+MAINLAND_MOBILE = re.compile(r"^(?:\+?86[- ]?)?(1[3-9][0-9]{9})$")
+MOBILE_RULE = "must be a mainland China mobile number (11 digits starting 13–19)"
+
+
+def mainland_mobile(text):
+    """The 11 digits of a mainland mobile written in any usual way, or ``None``."""
+    if not isinstance(text, str):
+        return None
+    match = MAINLAND_MOBILE.match(text.strip().replace(" ", ""))
+    return match.group(1) if match else None
+
+
+class Mobile(fields.String):
+    """A mainland mobile, stored as its 11 digits."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        digits = mainland_mobile(super()._deserialize(value, attr, data, **kwargs))
+        if digits is None:
+            raise SchemaError(MOBILE_RULE)
+        return digits
+
+
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 

@@ -1,0 +1,161 @@
+"""The scoring service's own dependencies: judges' personal links and judge notices.
+
+A personal link is ``<page>/judge#<link token>``. The token names the panel
+and the judge and carries the judge's current link nonce, signed with HMAC-SHA256
+under a key derived from the shared ``AUTH_SECRET``. It sits in the URL's
+fragment, which browsers never send to a server, so no access log, proxy or
+``Referer`` header ever sees it; the page sends it in a request header. A link
+is valid while the judge is on the panel with that nonce and the panel is open.
+"""
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+
+from nameko.extensions import DependencyProvider
+
+from shared import config as cfg
+from shared.auth import check_secret
+from shared.errors import PingxuanError, RateLimited, Unauthorized, ValidationError, typed
+from shared.service_rpc import ServiceCaller
+
+log = logging.getLogger(__name__)
+
+# Config keys of the scoring service (config.yml fills them from the environment).
+#: Where judges open the page (``https://pingxuan.example.cn``); empty: ``http://<WEB_SERVER_ADDRESS>``.
+JUDGE_PAGE_URL = "JUDGE_PAGE_URL"
+#: ``notification`` (notification.send_direct) or ``log`` (log that a message was not sent).
+JUDGE_NOTIFIER = "JUDGE_NOTIFIER"
+#: Hours before ``panel_options.closes`` when judges with scores missing are reminded.
+JUDGE_REMINDER_HOURS = "JUDGE_REMINDER_HOURS"
+WEB_SERVER_ADDRESS = "WEB_SERVER_ADDRESS"
+
+NOTIFY_BY_SERVICE, NOTIFY_BY_LOG = "notification", "log"
+DEFAULT_REMINDER_HOURS = 24
+LINK_PREFIX = "j1"
+#: The page's request header that carries the link token.
+LINK_HEADER = "X-Judge-Link"
+_KEY_PURPOSE = b"pingxuan scoring judge link v1"
+
+
+def _b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def link_key(secret):
+    """A key for links only, so a link signature can never pass as a token signature."""
+    check_secret(secret)
+    return hmac.new(secret.encode("utf-8"), _KEY_PURPOSE, hashlib.sha256).digest()
+
+
+def sign_link(key, campaign_id, category, judge_id, nonce):
+    body = _b64(json.dumps({"c": campaign_id, "g": category, "j": judge_id, "n": nonce},
+                           separators=(",", ":"), sort_keys=True).encode("utf-8"))
+    signature = _b64(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest())
+    return f"{LINK_PREFIX}.{body}.{signature}"
+
+
+def read_link(key, token):
+    """``{campaign_id, category, judge_id, nonce}`` of a genuine link token, else ``Unauthorized``."""
+    if not isinstance(token, str) or not token or len(token) > 1000:
+        raise Unauthorized("no personal link given")
+    parts = token.strip().split(".")
+    if len(parts) != 3 or parts[0] != LINK_PREFIX:
+        raise Unauthorized("this is not a judge's personal link")
+    _, body, signature = parts
+    expected = _b64(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest())
+    if not hmac.compare_digest(expected, signature):
+        raise Unauthorized("the personal link's signature is not valid")
+    try:
+        data = json.loads(_unb64(body))
+        return {"campaign_id": data["c"], "category": data["g"], "judge_id": data["j"],
+                "nonce": data["n"]}
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise Unauthorized("the personal link cannot be read")
+
+
+class LinkSigner:
+    """What a worker sees: ``url(panel, judge)`` and ``read(token)``."""
+
+    def __init__(self, key, page_url):
+        self.key = key
+        self.page_url = page_url.rstrip("/")
+
+    def token(self, panel, judge):
+        return sign_link(self.key, panel["campaign_id"], panel["category"], judge["judge_id"],
+                         judge["nonce"])
+
+    def url(self, panel, judge):
+        return f"{self.page_url}/judge#{self.token(panel, judge)}"
+
+    def urls(self, panel):
+        return {judge["judge_id"]: self.url(panel, judge) for judge in panel.get("judges", [])}
+
+    def read(self, token):
+        return read_link(self.key, token)
+
+
+class JudgeLinks(DependencyProvider):
+    """Signs and reads judges' personal links with a key derived from ``AUTH_SECRET``."""
+
+    def setup(self):
+        config = self.container.config
+        page_url = config.get(JUDGE_PAGE_URL) or \
+            f"http://{config.get(WEB_SERVER_ADDRESS) or '127.0.0.1:8102'}"
+        self.signer = LinkSigner(link_key(config.get(cfg.AUTH_SECRET) or ""), page_url)
+
+    def get_dependency(self, worker_ctx):
+        return self.signer
+
+
+class NoticeFailed(Exception):
+    """A message could not be handed over; ``retry`` says whether trying later may help."""
+
+    def __init__(self, detail, retry):
+        super().__init__(detail)
+        self.detail = detail
+        self.retry = retry
+
+
+class Notifier:
+    """``send(kind, recipient, template, params, key)`` -> status, or ``NoticeFailed``."""
+
+    def __init__(self, mode, call, reminder_hours):
+        self.mode = mode
+        self.call = call
+        self.reminder_hours = reminder_hours
+
+    def send(self, kind, recipient, template, params, key):
+        if self.mode != NOTIFY_BY_SERVICE:
+            # The link is never logged: it is the judge's credential.
+            log.info("judge notice %s not sent (JUDGE_NOTIFIER=%s)", template, self.mode)
+            return "skipped"
+        try:
+            reply = self.call("notification", "send_direct", kind, recipient, template, params, key)
+        except Exception as exc:  # a refusal, or the notification service is not there
+            error = typed(exc) if hasattr(exc, "exc_type") else exc
+            retry = not isinstance(error, PingxuanError) or isinstance(error, RateLimited)
+            if isinstance(error, ValidationError):
+                retry = False
+            raise NoticeFailed(f"{type(error).__name__}: {error}"[:300], retry)
+        return (reply or {}).get("status", "queued")
+
+
+class JudgeNotifier(DependencyProvider):
+    """Sends judge notices through the notification service, or only logs that it did not."""
+
+    def setup(self):
+        config = self.container.config
+        self.mode = (config.get(JUDGE_NOTIFIER) or NOTIFY_BY_SERVICE).strip()
+        hours = config.get(JUDGE_REMINDER_HOURS)
+        self.reminder_hours = float(hours) if hours not in (None, "") else DEFAULT_REMINDER_HOURS
+        self.caller = ServiceCaller(config, self.container.service_name)
+
+    def get_dependency(self, worker_ctx):
+        return Notifier(self.mode, self.caller.call, self.reminder_hours)
