@@ -7,10 +7,8 @@ from marshmallow import ValidationError as SchemaError
 
 from shared.campaign import CAMPAIGN_ID_PATTERN, CATEGORIES, ORG_TYPES
 from shared.timeutil import utcnow
-from shared.validation import StrictBoolean, Text
+from shared.validation import Mobile, StrictBoolean, Text
 
-#: Mainland mobile numbers: 11 digits starting 13–19, optionally written with +86.
-MOBILE = re.compile(r"^(?:\+?86[- ]?)?(1[3-9][0-9]{9})$")
 #: A landline or mobile: digits with the usual separators, 7–20 characters.
 PHONE = re.compile(r"^(?:\+|\()?[0-9][0-9 ()-]{5,18}[0-9]$")
 #: 綜合材料: "3000字以內", counted in characters, not bytes.
@@ -27,15 +25,6 @@ IMMUTABLE_FIELDS = ("campaign_id", "category", "client_ref")
 class Strict(Schema):
     class Meta:
         unknown = RAISE
-
-
-class Mobile(fields.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip().replace(" ", "")
-        match = MOBILE.match(text)
-        if not match:
-            raise SchemaError("must be a mainland China mobile number (11 digits starting 13–19)")
-        return match.group(1)
 
 
 class Phone(fields.String):
