@@ -3,9 +3,12 @@ written only from CONTRACT.md (nameko's RPC proxy, ``RemoteError.exc_type``) and
 by the admin CLI. The test runs in its own RabbitMQ vhost and PINGXUAN_HOME.
 """
 import json
+import shutil
+import subprocess
 import time
 
 import pytest
+import requests
 import yaml
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -153,3 +156,21 @@ def test_a_broken_campaign_file_is_refused_with_key_and_line(system, tmp_path):
                 if text.startswith("weights:"))
     assert f"weights (line {line})" in done.stderr
     assert "add up to 1" in done.stderr
+
+
+def test_every_service_serves_metrics_that_promtool_accepts(system):
+    """The county's Prometheus must be able to scrape every running service."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian package prometheus) is needed: make tools"
+    running = [line.split(":")[0] for line in system.up.stdout.splitlines()
+               if ": running" in line]
+    assert "nomination" in running
+    for service in running:
+        response = requests.get(f"http://{system.http(service)}/metrics", timeout=10)
+        assert response.status_code == 200, service
+        assert response.headers["Content-Type"].startswith("text/plain"), service
+        checked = subprocess.run([promtool, "check", "metrics"], input=response.text,
+                                 capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, f"{service}: {checked.stdout}{checked.stderr}"
+        health = requests.get(f"http://{system.http(service)}/health", timeout=10).json()
+        assert health == {"service": service, "status": "ok"}
