@@ -1,0 +1,309 @@
+"""Group commit: the votes that are ready together are stored together and announced once.
+
+Every entrypoint that casts (``cast``, ``cast_many``, the page) hands its
+validated votes to the container's committer and waits. The committer takes
+everything queued while it was busy as one group and, for the group: applies
+the rules (one read of the voters' history), claims the vote_ids, writes the
+outbox entry, stores the votes with one ``insert_many``, publishes one
+``vote_cast`` event per campaign, closes the outbox entry and records refusals
+in the fraud ledger. Only then does each waiting caller get its answer: a vote
+is acknowledged once it is stored.
+
+Why a vote counts exactly once (the argument is in the package README):
+the store decides every race (``votes._id`` = voter|candidate|day and
+``vote_ids._id`` = vote_id are unique keys); the outbox entry is written before
+the votes and removed only after their event is published, so a crash
+anywhere leaves either no stored vote or an entry the sweep republishes; and
+consumers de-duplicate on vote_id.
+"""
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import eventlet
+import pymongo
+from eventlet.event import Event
+from eventlet.queue import LightQueue
+from nameko.extensions import DependencyProvider
+
+from shared import events
+from shared.errors import Conflict, DuplicateVote
+from shared.plugins import VOTE_RULES, load_plugins
+from services.voting import domain
+
+log = logging.getLogger(__name__)
+
+#: Votes per group at most (several calls' worth).
+MAX_GROUP = 2000
+#: A group's insert must finish (or fail) within this; the sweep waits longer (BATCH_GRACE)
+#: before it republishes an outbox entry, so it never races a live commit.
+COMMIT_TIMEOUT_SECONDS = 10
+BATCH_GRACE = timedelta(seconds=30)
+
+
+@dataclass
+class Outcome:
+    """The answer to one vote: ``reply`` when accepted, ``error`` when refused."""
+
+    vote_id: str
+    reply: dict | None = None
+    error: Exception | None = None
+    resend: bool = False
+    category: str | None = None
+    settings: object = None
+
+    @property
+    def accepted(self):
+        return self.error is None
+
+    def result(self):
+        """The contract's per-vote result of ``cast_many``."""
+        return self.reply if self.error is None else domain.refused_result(self.vote_id, self.error)
+
+
+@dataclass
+class CommitContext:
+    """What a group commit needs from the worker that hands it votes."""
+
+    store: object
+    dispatch: object
+    now: object
+    rules: dict
+    metrics: object = None
+
+
+def commit_group(requests, ctx):
+    """Store a group of validated votes; one :class:`Outcome` per request, in order."""
+    if not requests:
+        return []
+    now = ctx.now()
+    first_of = {}
+    for index, request in enumerate(requests):
+        first_of.setdefault(request.vote_id, index)
+    unique = [requests[index] for index in sorted(set(first_of.values()))]
+
+    entries = ctx.store.ballot_entries({r.candidate_id for r in unique})
+    votes = [domain.Vote(r, now, _entry_for(entries.get(r.candidate_id), r)) for r in unique]
+    since = now - max(v.request.settings.ip_window for v in votes)
+    voters_today, ip_times = ctx.store.recent_activity(
+        {v.voter_day for v in votes}, {v.ip_slot for v in votes}, since)
+    decisions = domain.judge(votes, voters_today, ip_times, ctx.rules)
+
+    outcomes = {}
+    # A vote the rules refuse may be a resend of one already recorded.
+    refused = [d for d in decisions if d.error is not None]
+    passed = [d for d in decisions if d.error is None]
+    claims = ctx.store.claims({d.vote.vote_id for d in refused})
+    claimed_before = ctx.store.claim_vote_ids([domain.claim_record(d.vote, now) for d in passed])
+    claims.update(ctx.store.claims(claimed_before))
+
+    final_refusals = [d for d in refused if d.vote.vote_id not in claims]
+    known = [d for d in decisions if d.vote.vote_id in claims]
+    fresh = [d for d in passed if d.vote.vote_id not in claims]
+
+    # Resends: answered from what the vote_id stands for.
+    repairs = []
+    held = ctx.store.votes_by_key({claims[d.vote.vote_id]["key"] for d in known})
+    for decision in known:
+        vote, claim = decision.vote, claims[decision.vote.vote_id]
+        if claim["fingerprint"] != vote.request.fingerprint:
+            outcomes[vote.vote_id] = _refused(vote, Conflict(
+                f"vote_id {vote.vote_id} was already used for a different vote"))
+            continue
+        stored = held.get(claim["key"])
+        if stored is None:
+            # Claimed by an attempt that stopped before storing: store the vote it decided.
+            repairs.append(claim["vote"])
+        elif stored["vote_id"] == vote.vote_id:
+            outcomes[vote.vote_id] = _accepted(vote, stored, resend=True)
+        else:
+            outcomes[vote.vote_id] = _refused(vote, _duplicate(vote, claim["vote"]["day"]))
+
+    # New votes (and repairs): outbox entry, one insert, one event per campaign.
+    records = {d.vote.vote_id: domain.vote_record(d.vote, None) for d in fresh}
+    for record in repairs:
+        records[record["vote_id"]] = record
+    stored = []
+    if records:
+        batch_id = events.new_event_id()
+        batch = [dict(record, batch=batch_id) for record in records.values()]
+        ctx.store.open_batch(batch_id, batch, now)
+        with pymongo.timeout(COMMIT_TIMEOUT_SECONDS):
+            taken = ctx.store.insert_votes(batch)
+        holders = ctx.store.votes_by_key(taken)
+        by_id = {d.vote.vote_id: d.vote for d in decisions}
+        for record in batch:
+            vote = by_id[record["vote_id"]]
+            if record["_id"] not in taken:
+                stored.append(record)
+                outcomes[vote.vote_id] = _accepted(vote, record)
+                continue
+            holder = holders.get(record["_id"])
+            if holder is not None and holder["vote_id"] == record["vote_id"]:
+                outcomes[vote.vote_id] = _accepted(vote, holder, resend=True)
+            else:
+                # The store's unique key refused it: another vote took this voter's day.
+                decision = domain.Decision(vote, _duplicate(vote, record["day"]),
+                                           "one_vote_per_candidate_per_day",
+                                           {"enforced_by": "store"})
+                final_refusals.append(decision)
+        publish_batch(batch_id, stored, ctx.dispatch, ctx.store)
+
+    for decision in final_refusals:
+        outcomes[decision.vote.vote_id] = _refused(decision.vote, decision.error)
+    ctx.store.record_refusals([domain.ledger_entry(d, now) for d in final_refusals])
+
+    return [_for(outcomes[request.vote_id], request, index != first_of[request.vote_id])
+            for index, request in enumerate(requests)]
+
+
+def publish_batch(batch_id, records, dispatch, store):
+    """Announce stored votes, one ``vote_cast`` per campaign, then close the outbox entry.
+
+    A failure to publish leaves the entry for the sweep; the votes are stored,
+    so the callers are still answered ``accepted``.
+    """
+    by_campaign = {}
+    for record in records:
+        by_campaign.setdefault(record["campaign_id"], []).append(domain.event_vote(record))
+    try:
+        for campaign_id, votes in by_campaign.items():
+            dispatch(events.VOTE_CAST, events.make_event(events.VOTE_CAST, campaign_id,
+                                                         votes=votes))
+    except Exception:
+        log.warning("vote_cast of batch %s not published; the outbox sweep will retry",
+                    batch_id, exc_info=True)
+        return False
+    store.close_batch(batch_id)
+    return True
+
+
+def sweep(store, dispatch, now):
+    """Republish the votes of outbox entries older than ``BATCH_GRACE`` (left by a crash)."""
+    published = 0
+    for batch in store.stale_batches(now - BATCH_GRACE):
+        records = store.votes_of_batch(batch)
+        if publish_batch(batch["_id"], records, dispatch, store):
+            published += len(records)
+    return published
+
+
+def _entry_for(entry, request):
+    """The ballot entry, if the candidate is on this campaign's ballot."""
+    if entry is None or entry.get("campaign_id") != request.campaign_id:
+        return None
+    return entry
+
+
+def _duplicate(vote, day):
+    return DuplicateVote(f"this voter already voted for candidate {vote.candidate_id} on {day} "
+                         f"({vote.request.settings.timezone})")
+
+
+def _accepted(vote, record, resend=False):
+    name = vote.candidate["nominee_name"] if vote.candidate else None
+    return Outcome(vote.vote_id, reply=domain.accepted_reply(record, name), resend=resend,
+                   category=record["category"], settings=vote.request.settings)
+
+
+def _refused(vote, error):
+    return Outcome(vote.vote_id, error=error, category=vote.category,
+                   settings=vote.request.settings)
+
+
+def _for(outcome, request, copy):
+    """A copy of a vote_id within one group is answered as its first occurrence (a resend)."""
+    if not copy:
+        return outcome
+    return Outcome(outcome.vote_id, outcome.reply, outcome.error, True, outcome.category,
+                   outcome.settings)
+
+
+class GroupCommit(DependencyProvider):
+    """The container's committer: one greenthread that commits whatever is ready, as a group."""
+
+    def setup(self):
+        self.queue = LightQueue()
+        self.rules = load_plugins(VOTE_RULES)
+        self.running = False
+
+    def start(self):
+        self.running = True
+        self.thread = self.container.spawn_managed_thread(self._run)
+
+    def stop(self):
+        self.running = False
+        self.queue.put(None)
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return Committer(self)
+
+    def submit(self, requests, ctx):
+        if not requests:
+            return []
+        done = Event()
+        self.queue.put((requests, ctx, done))
+        return done.wait()
+
+    def _run(self):
+        while self.running:
+            item = self.queue.get()
+            if item is None:
+                break
+            group, size = [item], len(item[0])
+            while size < MAX_GROUP and self.queue.qsize():
+                following = self.queue.get_nowait()
+                if following is None:
+                    self.running = False
+                    break
+                group.append(following)
+                size += len(following[0])
+            self._commit(group)
+            eventlet.sleep(0)  # let the answered workers run before the next group
+
+    def _commit(self, group):
+        requests = [request for item in group for request in item[0]]
+        ctx = group[0][1]
+        try:
+            started = time.perf_counter()
+            outcomes = commit_group(requests, CommitContext(
+                ctx.store, ctx.dispatch, ctx.now, self.rules, ctx.metrics))
+            if ctx.metrics is not None:
+                ctx.metrics.group_size.observe(len(requests))
+                ctx.metrics.commit_seconds.observe(time.perf_counter() - started)
+        except Exception as exc:  # the store failed: nobody is told "accepted"
+            log.exception("group commit of %d votes failed", len(requests))
+            for _, _, done in group:
+                done.send_exception(exc)
+            return
+        start = 0
+        for requests_, _, done in group:
+            done.send(outcomes[start:start + len(requests_)])
+            start += len(requests_)
+
+
+class Committer:
+    """What a worker sees: ``commit(requests, ctx)`` blocks until the votes' group is stored."""
+
+    def __init__(self, provider):
+        self.provider = provider
+
+    @property
+    def rules(self):
+        return self.provider.rules
+
+    def __call__(self, requests, ctx):
+        return self.provider.submit(requests, ctx)
+
+
+def commit_now(rules):
+    """A committer without a queue (each call its own group): for worker_factory tests."""
+    def commit(requests, ctx):
+        return commit_group(requests, CommitContext(ctx.store, ctx.dispatch, ctx.now, rules,
+                                                    ctx.metrics))
+    commit.rules = rules
+    return commit

@@ -1,0 +1,14 @@
+"""Names of the voting service's own config keys (``config.yml`` fills them from the environment)."""
+
+#: Secret of the voter hashes (HMAC of the mobile number / WeChat id), receipts and page
+#: sessions. Empty: derived from ``AUTH_SECRET`` (set it on its own in production).
+VOTER_SECRET = "VOTER_SECRET"
+#: Where one-time codes go: ``notification`` (``notification.send_direct``) or ``log``.
+OTP_SENDER = "OTP_SENDER"
+#: Seconds the vote counts shown on the ballot may be old.
+BALLOT_CACHE_SECONDS = "BALLOT_CACHE_SECONDS"
+#: Comma-separated addresses of reverse proxies whose ``X-Forwarded-For`` is believed.
+TRUSTED_PROXIES = "TRUSTED_PROXIES"
+
+OTP_SENDERS = ("notification", "log")
+DEFAULT_BALLOT_CACHE_SECONDS = 5.0

@@ -1,0 +1,444 @@
+"""Public voting (網絡投票) as plain functions and records: no nameko, no pymongo.
+
+What a vote is to the rules, how the rules are applied to a group of votes,
+the keyed hashes that stand for voters and addresses, receipts, the one-time
+code rules of the voting page, and the plain Chinese words of every refusal.
+"""
+import base64
+import bisect
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from shared.campaign import CATEGORY_NAMES_ZH
+from shared.errors import PingxuanError, RateLimited, ValidationError
+from shared.timeutil import iso, local_day
+
+#: How a voter was identified: a mainland mobile number (the page, or a front end) or a
+#: WeChat openid (a mini-program back end).
+CHANNELS = ("mobile", "wechat")
+#: The rules a campaign applies when it names none, in this order.
+DEFAULT_RULES = ("voting_window", "candidate_on_ballot", "one_vote_per_candidate_per_day",
+                 "daily_limit", "ip_throttle")
+#: Per-IP throttle when the campaign sets none: generous, since many residents share an
+#: address behind a mobile carrier's NAT.
+DEFAULT_IP_LIMIT = 60
+DEFAULT_IP_WINDOW_SECONDS = 60
+MAX_BATCH = 500
+
+ACCEPTED = "accepted"
+REFUSED = "refused"
+
+# One-time codes of the voting page.
+OTP_DIGITS = 6
+OTP_VALID = timedelta(minutes=5)
+OTP_RESEND_AFTER = timedelta(seconds=60)
+OTP_MAX_SENDS_PER_DAY = 10
+OTP_MAX_WRONG = 5
+OTP_LOCK = timedelta(minutes=30)
+SESSION_TTL = timedelta(minutes=30)
+SESSION_PREFIX = "pxv1"
+
+
+# --- settings, votes, history ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VotingSettings:
+    """The voting rules of one campaign (its ``voting:`` block, with defaults)."""
+
+    campaign_id: str
+    timezone: str
+    opens: object
+    closes: object
+    daily_limit: int | None
+    ip_limit: int
+    ip_window: timedelta
+    rules: tuple
+
+    @classmethod
+    def of(cls, campaign):
+        voting = campaign.document["voting"]
+        return cls(
+            campaign_id=campaign.id, timezone=campaign.timezone,
+            opens=campaign.voting_opens, closes=campaign.voting_closes,
+            daily_limit=voting.get("daily_limit"),
+            ip_limit=voting.get("ip_limit") or DEFAULT_IP_LIMIT,
+            ip_window=timedelta(seconds=voting.get("ip_window_seconds")
+                                or DEFAULT_IP_WINDOW_SECONDS),
+            rules=tuple(voting.get("rules") or DEFAULT_RULES))
+
+
+@dataclass(frozen=True)
+class VoteRequest:
+    """A validated vote waiting for its group commit (the voter and address already hashed)."""
+
+    vote_id: str
+    campaign_id: str
+    candidate_id: str
+    channel: str
+    voter_key: str
+    ip_key: str
+    ip_net: str
+    user_agent: str | None
+    settings: VotingSettings
+    receipt: str
+    by: dict
+    path: str = "cast"
+
+    @property
+    def fingerprint(self):
+        """What makes a resend the same vote (the address and user agent may change)."""
+        return f"{self.campaign_id}|{self.candidate_id}|{self.channel}|{self.voter_key}"
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A vote as the rules see it: the request at the group's instant, with its ballot entry."""
+
+    request: VoteRequest
+    cast_at: object
+    candidate: dict | None
+
+    vote_id = property(lambda self: self.request.vote_id)
+    campaign_id = property(lambda self: self.request.campaign_id)
+    candidate_id = property(lambda self: self.request.candidate_id)
+    voter_key = property(lambda self: self.request.voter_key)
+    ip_key = property(lambda self: self.request.ip_key)
+
+    @property
+    def day(self):
+        """The calendar day of the vote in the campaign's zone (the once-a-day rule's day)."""
+        return local_day(self.cast_at, self.request.settings.timezone)
+
+    @property
+    def category(self):
+        return self.candidate["category"] if self.candidate else None
+
+    @property
+    def key(self):
+        """The store's unique key: one vote per voter per candidate per day."""
+        return vote_key(self.campaign_id, self.voter_key, self.candidate_id, self.day)
+
+    @property
+    def voter_day(self):
+        return voter_day(self.campaign_id, self.voter_key, self.day)
+
+    @property
+    def ip_slot(self):
+        return ip_slot(self.campaign_id, self.ip_key)
+
+
+@dataclass(frozen=True)
+class History:
+    """What the rules know: the voter's candidates today, the address's recent accepted votes."""
+
+    candidates_today: frozenset = frozenset()
+    ip_votes: int = 0
+
+
+def vote_key(campaign_id, voter, candidate_id, day):
+    return f"{campaign_id}|{voter}|{candidate_id}|{day}"
+
+
+def voter_day(campaign_id, voter, day):
+    return f"{campaign_id}|{voter}|{day}"
+
+
+def ip_slot(campaign_id, ip_key_):
+    return f"{campaign_id}|{ip_key_}"
+
+
+# --- keyed hashes ---------------------------------------------------------------------------
+
+def _mac(secret, text):
+    return hmac.new(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).digest()
+
+
+def voter_key(secret, channel, voter_id):
+    """个人信息保护: a voter is kept only as a keyed hash of the channel and id."""
+    return _mac(secret, f"voter|{channel}|{voter_id}").hex()[:32]
+
+
+def ip_key(secret, ip):
+    return _mac(secret, f"ip|{ipaddress.ip_address(ip).compressed}").hex()[:24]
+
+
+def ip_net(ip):
+    """The address's network (/24, or /48 for IPv6) as evidence: enough to see a burst."""
+    address = ipaddress.ip_address(ip)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def receipt_code(secret, vote_id):
+    """A code the voter keeps to check later that the vote was counted (not guessable)."""
+    raw = base64.b32encode(_mac(secret, f"receipt|{vote_id}")).decode("ascii")[:16]
+    return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+
+
+def derive_secret(secret, purpose):
+    """A separate key for each use of one configured secret."""
+    return _mac(secret, f"pingxuan-voting|{purpose}").hex()
+
+
+# --- applying the rules to a group of votes -----------------------------------------------
+
+@dataclass
+class Decision:
+    """The rules' verdict on one vote: ``error`` is ``None`` when it may be stored."""
+
+    vote: Vote
+    error: Exception | None = None
+    rule: str | None = None
+    evidence: dict = field(default_factory=dict)
+
+
+def evidence_of(vote, history, settings):
+    """What a refusal is recorded with in the fraud ledger (counts, never an id or address)."""
+    return {
+        "voter_votes_today": len(history.candidates_today),
+        "daily_limit": settings.daily_limit,
+        "ip_votes_in_window": history.ip_votes,
+        "ip_limit": settings.ip_limit,
+        "ip_window_seconds": int(settings.ip_window.total_seconds()),
+    }
+
+
+def first_refusal(vote, history, settings, rules):
+    """Apply the campaign's rules in order; ``(rule name, error)`` of the first that refuses."""
+    for name in settings.rules:
+        try:
+            rules[name](vote, history, settings)
+        except PingxuanError as error:
+            return name, error
+    return None, None
+
+
+def judge(votes, voters_today, ip_times, rules):
+    """Apply the rules to each vote of a group in order.
+
+    ``voters_today`` maps a voter-day to the candidates already voted for and
+    ``ip_times`` an address slot to the instants of its recent accepted votes
+    (both as the store knows them); a vote that passes is added to both, so the
+    votes of one group see each other exactly as consecutive single casts would.
+    """
+    today = {key: set(value) for key, value in voters_today.items()}
+    recent = {key: sorted(value) for key, value in ip_times.items()}
+    decisions = []
+    for vote in votes:
+        settings = vote.request.settings
+        times = recent.get(vote.ip_slot, ())
+        history = History(
+            candidates_today=frozenset(today.get(vote.voter_day, ())),
+            ip_votes=len(times) - bisect.bisect_right(times, vote.cast_at - settings.ip_window))
+        rule, error = first_refusal(vote, history, settings, rules)
+        if error is None:
+            today.setdefault(vote.voter_day, set()).add(vote.candidate_id)
+            bisect.insort(recent.setdefault(vote.ip_slot, []), vote.cast_at)
+            decisions.append(Decision(vote))
+        else:
+            decisions.append(Decision(vote, error, rule, evidence_of(vote, history, settings)))
+    return decisions
+
+
+# --- records and replies --------------------------------------------------------------------
+
+def vote_record(vote, batch_id):
+    """The stored vote (append-only): its ``_id`` is the once-a-day key."""
+    request = vote.request
+    return {
+        "_id": vote.key, "vote_id": vote.vote_id, "campaign_id": vote.campaign_id,
+        "candidate_id": vote.candidate_id, "category": vote.category,
+        "voter_day": vote.voter_day, "ip_slot": vote.ip_slot, "ip_net": request.ip_net,
+        "channel": request.channel, "day": vote.day, "cast_at": vote.cast_at,
+        "receipt": request.receipt, "by": request.by, "path": request.path,
+        "user_agent": request.user_agent, "batch": batch_id,
+    }
+
+
+def claim_record(vote, now):
+    """The vote_id's claim: which vote it stands for, so a resend is answered as the first time."""
+    return {"_id": vote.vote_id, "key": vote.key, "fingerprint": vote.request.fingerprint,
+            "campaign_id": vote.campaign_id, "claimed_at": now,
+            "vote": vote_record(vote, None)}
+
+
+def event_vote(record):
+    """One vote of a ``vote_cast`` batch."""
+    return {"vote_id": record["vote_id"], "candidate_id": record["candidate_id"],
+            "category": record["category"], "cast_at": iso(record["cast_at"])}
+
+
+def accepted_reply(record, nominee_name=None):
+    reply = {"vote_id": record["vote_id"], "status": ACCEPTED, "receipt": record["receipt"],
+             "campaign_id": record["campaign_id"], "candidate_id": record["candidate_id"],
+             "category": record["category"], "cast_at": iso(record["cast_at"]),
+             "day": record["day"]}
+    if nominee_name is not None:
+        reply["nominee_name"] = nominee_name
+    return reply
+
+
+def refused_result(vote_id, error):
+    """One refused vote of ``cast_many``: the contract's ``{vote_id, status, error, message}``."""
+    return {"vote_id": vote_id if isinstance(vote_id, str) and len(vote_id) <= 100 else None,
+            "status": REFUSED, "error": error.exc_type, "message": str(error)}
+
+
+def ledger_entry(decision, at):
+    """A refused vote in the fraud ledger: the rule, the evidence, never a plain id or address."""
+    vote = decision.vote
+    return {"campaign_id": vote.campaign_id, "vote_id": vote.vote_id,
+            "candidate_id": vote.candidate_id, "category": vote.category,
+            "rule": decision.rule, "error": decision.error.exc_type,
+            "message": str(decision.error), "voter": vote.voter_key, "ip_net": vote.request.ip_net,
+            "channel": vote.request.channel, "path": vote.request.path, "by": vote.request.by,
+            "day": vote.day, "at": at, "evidence": decision.evidence}
+
+
+def ballot_row(entry, votes):
+    return {"candidate_id": entry["_id"], "nominee_name": entry["nominee_name"],
+            "nominee_unit": entry.get("nominee_unit"), "category": entry["category"],
+            "org_type": entry.get("org_type"), "deeds_summary": entry["deeds_summary"],
+            "votes": votes}
+
+
+# --- one-time codes and the page's voter session ----------------------------------------------
+
+def new_code():
+    return f"{secrets.randbelow(10 ** OTP_DIGITS):0{OTP_DIGITS}d}"
+
+
+def code_mac(secret, otp_key, code):
+    return _mac(secret, f"otp|{otp_key}|{code}").hex()
+
+
+def mask_mobile(mobile):
+    return f"{mobile[:3]}****{mobile[-4:]}"
+
+
+def check_code_request(record, now, day):
+    """May a new code be sent for this number now? (lockout, resend interval, daily cap)."""
+    if not record:
+        return 0
+    check_not_locked(record, now)
+    if record.get("sent_at") and now - record["sent_at"] < OTP_RESEND_AFTER:
+        wait = int((OTP_RESEND_AFTER - (now - record["sent_at"])).total_seconds()) + 1
+        error = RateLimited(f"a code was sent less than {OTP_RESEND_AFTER.seconds} s ago")
+        error.zh = f"验证码已发送，请{wait}秒后再重新获取。"
+        raise error
+    sends = record.get("sends", 0) if record.get("day") == day else 0
+    if sends >= OTP_MAX_SENDS_PER_DAY:
+        error = RateLimited(f"at most {OTP_MAX_SENDS_PER_DAY} codes per number per day")
+        error.zh = f"该号码今天获取验证码已达{OTP_MAX_SENDS_PER_DAY}次，请明天再试。"
+        raise error
+    return sends
+
+
+def check_not_locked(record, now):
+    if record and record.get("locked_until") and now < record["locked_until"]:
+        error = RateLimited("too many wrong codes: this number is locked for a while")
+        minutes = int((record["locked_until"] - now).total_seconds() // 60) + 1
+        error.zh = f"验证码错误次数过多，该号码已被锁定，请{minutes}分钟后再试。"
+        raise error
+
+
+def code_problem(record, mac, now):
+    """Why a code is not accepted (``None`` when it is): the reason as a typed error."""
+    check_not_locked(record, now)
+    if not record or not record.get("code_mac"):
+        error = ValidationError({"code": ["no code is pending for this number, or it was used"]})
+        error.zh = "验证码无效或已使用，请重新获取。"
+        return error
+    if now >= record["expires_at"]:
+        error = ValidationError({"code": ["the code has expired"]})
+        error.zh = "验证码已过期，请重新获取。"
+        return error
+    if not hmac.compare_digest(record["code_mac"], mac):
+        left = OTP_MAX_WRONG - record.get("wrong", 0) - 1
+        error = ValidationError({"code": ["the code is not correct"]})
+        error.zh = (f"验证码不正确，还可以再试{left}次。" if left > 0 else
+                    "验证码错误次数过多，该号码已被锁定，请30分钟后再试。")
+        error.wrong = True
+        return error
+    return None
+
+
+def sign_session(secret, campaign_id, voter, now):
+    """The page's proof that a number was verified: campaign, voter hash, expiry; signed."""
+    payload = json.dumps({"c": campaign_id, "v": voter,
+                          "exp": int((now + SESSION_TTL).timestamp())}, separators=(",", ":"))
+    body = base64.urlsafe_b64encode(payload.encode("utf-8")).decode("ascii").rstrip("=")
+    signature = base64.urlsafe_b64encode(_mac(secret, f"session|{body}")).decode("ascii").rstrip("=")
+    return f"{SESSION_PREFIX}.{body}.{signature}"
+
+
+def read_session(secret, token, campaign_id, now):
+    """The voter hash of a valid session for ``campaign_id``, else ``None``."""
+    if not isinstance(token, str) or len(token) > 512:
+        return None
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != SESSION_PREFIX:
+        return None
+    expected = base64.urlsafe_b64encode(_mac(secret, f"session|{parts[1]}")).decode("ascii").rstrip("=")
+    if not hmac.compare_digest(expected, parts[2]):
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    if payload.get("c") != campaign_id or payload.get("exp", 0) <= now.timestamp():
+        return None
+    return payload.get("v")
+
+
+# --- the plain Chinese words of each refusal (the page and its JSON API) --------------------
+
+FIELD_NAMES_ZH = {
+    "vote_id": "投票编号", "campaign_id": "活动编号", "candidate_id": "候选对象",
+    "mobile": "手机号码", "code": "验证码", "voter.id": "投票人", "voter.channel": "投票渠道",
+    "client.ip": "IP地址", "body": "请求内容", "category": "评选类别", "receipt": "回执编号",
+}
+
+
+def refusal_zh(error, settings=None):
+    """What the voting page says for a refusal, in plain simplified Chinese."""
+    if getattr(error, "zh", None):
+        return error.zh
+    kind = getattr(error, "exc_type", type(error).__name__)
+    if kind == "VotingClosed":
+        if settings is not None:
+            return (f"现在不在投票时间内。投票时间为{_local(settings.opens, settings)}至"
+                    f"{_local(settings.closes, settings)}（北京时间）。")
+        return "现在不在投票时间内。"
+    if kind == "DuplicateVote":
+        return "您今天已经为这位候选对象投过票了，每人每天只能为同一候选对象投一票，请明天再来。"
+    if kind == "VoteLimitReached":
+        limit = f"{settings.daily_limit}票" if settings and settings.daily_limit else "上限"
+        return f"您今天的投票次数已达到{limit}，请明天再来。"
+    if kind == "RateLimited":
+        return "操作太频繁了，请稍等几分钟再试。"
+    if kind == "NotFound":
+        return "没有找到该候选对象或活动，可能已不在本次投票名单中。"
+    if kind == "Conflict":
+        return "这次投票的编号已用于另一张选票，请刷新页面后重新投票。"
+    if kind == "Unauthorized":
+        return "请先用手机号码验证身份，再投票。"
+    if kind == "ValidationError":
+        names = [FIELD_NAMES_ZH.get(name, name) for name in getattr(error, "messages", {})]
+        return f"填写的内容有误：{'、'.join(names)}。请检查后重试。" if names else "填写的内容有误，请检查后重试。"
+    return "系统繁忙，请稍后再试。"
+
+
+def _local(moment, settings):
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(settings.timezone)).strftime("%Y年%m月%d日 %H:%M")
+
+
+def category_name_zh(category):
+    return CATEGORY_NAMES_ZH.get(category, category)

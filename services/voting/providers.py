@@ -1,0 +1,122 @@
+"""The voting service's own dependency providers: its keys, the one-time code channel, the ballot cache."""
+import logging
+import threading
+import time
+
+from nameko.extensions import DependencyProvider
+
+from shared import config as cfg
+from shared.auth import check_secret
+from shared.service_rpc import ServiceCaller
+from services.voting import config as keys
+from services.voting import domain
+
+log = logging.getLogger("services.voting.codes")
+
+
+class Keys:
+    """The secrets (one per use) and settings the entrypoints read from config."""
+
+    def __init__(self, secret, otp_sender, ballot_cache_seconds, trusted_proxies):
+        self.voter = domain.derive_secret(secret, "voter")
+        self.receipt = domain.derive_secret(secret, "receipt")
+        self.session = domain.derive_secret(secret, "session")
+        self.code = domain.derive_secret(secret, "code")
+        self.otp_sender = otp_sender
+        self.ballot_cache_seconds = ballot_cache_seconds
+        self.trusted_proxies = trusted_proxies
+
+
+class VotingConfig(DependencyProvider):
+    """Reads the voter-hash secret and the page's settings in ``setup()``."""
+
+    def setup(self):
+        config = self.container.config
+        secret = config.get(keys.VOTER_SECRET) or ""
+        if not secret:
+            # One secret to manage in small deployments; a separate one is better (README).
+            secret = domain.derive_secret(config.get(cfg.AUTH_SECRET) or "", "voter-secret")
+            check_secret(config.get(cfg.AUTH_SECRET) or "")
+        elif len(str(secret)) < cfg.MIN_SECRET_LENGTH:
+            raise RuntimeError(f"{keys.VOTER_SECRET} must be at least "
+                               f"{cfg.MIN_SECRET_LENGTH} characters")
+        sender = config.get(keys.OTP_SENDER) or "notification"
+        if sender not in keys.OTP_SENDERS:
+            raise RuntimeError(f"{keys.OTP_SENDER} must be one of {', '.join(keys.OTP_SENDERS)}")
+        seconds = config.get(keys.BALLOT_CACHE_SECONDS)
+        proxies = config.get(keys.TRUSTED_PROXIES) or ""
+        self.keys = Keys(str(secret), sender,
+                         float(keys.DEFAULT_BALLOT_CACHE_SECONDS if seconds is None else seconds),
+                         {p.strip() for p in str(proxies).split(",") if p.strip()})
+
+    def get_dependency(self, worker_ctx):
+        return self.keys
+
+
+class CodeSender(DependencyProvider):
+    """Sends a one-time code: ``notification.send_direct`` (an SMS template), or the log."""
+
+    def setup(self):
+        config = self.container.config
+        self.mode = config.get(keys.OTP_SENDER) or "notification"
+        self.caller = ServiceCaller(config, self.container.service_name)
+
+    def get_dependency(self, worker_ctx):
+        return self.send
+
+    def send(self, mobile, code, campaign_name, idempotency_key):
+        minutes = int(domain.OTP_VALID.total_seconds() // 60)
+        if self.mode == "log":
+            # For trying the system and for tests: the code goes to this service's log.
+            log.info("otp_code sms to %s: 【评选】您的验证码为%s，%d分钟内有效，用于“%s”网络投票。请勿告诉他人。",
+                     domain.mask_mobile(mobile), code, minutes, campaign_name)
+            return {"message_id": idempotency_key, "status": "sent"}
+        return self.caller.call("notification", "send_direct", "sms", mobile, "otp_code",
+                                {"code": code, "valid_minutes": minutes,
+                                 "campaign_name": campaign_name}, idempotency_key)
+
+
+class BallotCache(DependencyProvider):
+    """Vote counts per campaign, recounted from the store at most every few seconds.
+
+    The ballot's ``votes`` may be a cached count (CONTRACT.md); the counts'
+    age is exported as ``pingxuan_ballot_cache_age_seconds``. Also remembers
+    when the ballot was last caught up with nomination, per campaign.
+    """
+
+    def setup(self):
+        self.counts = {}
+        self.lock = threading.Lock()
+        self.sync_attempts = {}
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def get(self, campaign_id, max_age, recount):
+        """``(counts, age_seconds)``; ``recount()`` is called when the cached counts are too old."""
+        now = time.monotonic()
+        cached = self.counts.get(campaign_id)
+        if cached is None or now - cached[0] > max_age:
+            cached = (now, recount())
+            with self.lock:
+                self.counts[campaign_id] = cached
+        return cached[1], now - cached[0]
+
+    def add(self, campaign_id, candidate_id):
+        """Count a vote this process stored, so the voter sees it before the next recount."""
+        with self.lock:
+            cached = self.counts.get(campaign_id)
+            if cached is not None:
+                cached[1][candidate_id] = cached[1].get(candidate_id, 0) + 1
+
+    def forget(self, campaign_id):
+        self.counts.pop(campaign_id, None)
+
+    def may_sync(self, campaign_id, every=60.0):
+        """At most one catch-up attempt per campaign per ``every`` seconds (nomination may be down)."""
+        now = time.monotonic()
+        last = self.sync_attempts.get(campaign_id)
+        if last is not None and now - last < every:
+            return False
+        self.sync_attempts[campaign_id] = now
+        return True

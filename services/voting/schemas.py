@@ -1,0 +1,213 @@
+"""The shapes of votes, ballots, receipts and the page's API, as marshmallow schemas.
+
+They validate input (every value type-checked before it could reach a query)
+and describe replies; ``services.voting.openapi`` generates the page API's
+OpenAPI document from them.
+"""
+import ipaddress
+import re
+
+from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError as SchemaError
+
+from shared.campaign import CAMPAIGN_ID_PATTERN, CATEGORIES
+from shared.validation import Mobile, mainland_mobile
+from services.voting.domain import CHANNELS, MAX_BATCH, OTP_DIGITS
+
+ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+ID_MESSAGE = "must be 1–100 letters, digits or _ . : - (starting with a letter or digit)"
+#: Mainland mobile numbers: 11 digits starting 13–19, optionally written with +86.
+#: A WeChat openid / unionid as a mini-program back end forwards it.
+WECHAT_ID = re.compile(r"^[A-Za-z0-9_-]{6,128}$")
+USER_AGENT_MAX = 512
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def identifier(**kwargs):
+    return fields.String(validate=validate.Regexp(ID, error=ID_MESSAGE), **kwargs)
+
+
+def campaign_id(**kwargs):
+    return fields.String(validate=validate.Regexp(
+        CAMPAIGN_ID_PATTERN, error="must be a campaign id like cb-2013-siping"), **kwargs)
+
+
+class IpAddress(fields.String):
+    """An IPv4 or IPv6 address, in its compressed form."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            if len(text) > 64:
+                raise ValueError
+            return ipaddress.ip_address(text.strip()).compressed
+        except ValueError:
+            raise SchemaError("must be an IPv4 or IPv6 address")
+
+
+class Voter(Strict):
+    """Who votes, as the front end verified them: the id is hashed at once, never stored."""
+
+    channel = fields.String(required=True, validate=validate.OneOf(
+        CHANNELS, error=f"must be one of {', '.join(CHANNELS)}"))
+    id = fields.String(required=True)
+
+    @validates_schema
+    def id_fits_channel(self, data, **kwargs):
+        channel, voter_id = data.get("channel"), data.get("id")
+        if voter_id is None or channel is None:
+            return
+        if channel == "mobile":
+            if mainland_mobile(voter_id) is None:
+                raise SchemaError({"id": ["must be a mainland China mobile number for channel mobile"]})
+        elif not WECHAT_ID.match(voter_id):
+            raise SchemaError({"id": ["must be a WeChat openid (6–128 letters, digits, _ or -)"]})
+
+    @post_load
+    def normalise(self, data, **kwargs):
+        if data["channel"] == "mobile":
+            data["id"] = mainland_mobile(data["id"])
+        return data
+
+
+class Client(Strict):
+    ip = IpAddress(required=True)
+    user_agent = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(max=USER_AGENT_MAX))
+
+
+class Vote(Strict):
+    """One vote from a trusted front end (CONTRACT.md ``cast``)."""
+
+    vote_id = identifier(required=True)
+    campaign_id = campaign_id(required=True)
+    candidate_id = identifier(required=True)
+    voter = fields.Nested(Voter, required=True)
+    client = fields.Nested(Client, required=True)
+
+
+class VoteBatch(Strict):
+    """``cast_many``: each vote is validated on its own, so one bad vote refuses only itself."""
+
+    votes = fields.List(fields.Raw(), required=True, validate=validate.Length(
+        min=1, max=MAX_BATCH, error=f"must hold 1–{MAX_BATCH} votes"))
+
+
+class CastResult(Schema):
+    vote_id = fields.String(allow_none=True)
+    status = fields.String(validate=validate.OneOf(["accepted", "refused"]))
+    receipt = fields.String()
+    campaign_id = fields.String()
+    candidate_id = fields.String()
+    category = fields.String()
+    cast_at = fields.String()
+    day = fields.String()
+    nominee_name = fields.String()
+    error = fields.String()
+    message = fields.String()
+
+
+class BallotQuery(Strict):
+    campaign_id = campaign_id(required=True)
+    category = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(
+        CATEGORIES, error=f"must be one of {', '.join(CATEGORIES)}"))
+
+
+class BallotRow(Schema):
+    candidate_id = fields.String()
+    nominee_name = fields.String()
+    nominee_unit = fields.String()
+    category = fields.String()
+    org_type = fields.String(allow_none=True)
+    deeds_summary = fields.String()
+    votes = fields.Integer()
+
+
+class BallotCategory(Schema):
+    category = fields.String()
+    name = fields.String()
+    candidates = fields.List(fields.Nested(BallotRow))
+
+
+class Ballot(Schema):
+    campaign_id = fields.String()
+    name = fields.String()
+    opens = fields.String()
+    closes = fields.String()
+    open = fields.Boolean()
+    counts_age_seconds = fields.Float()
+    categories = fields.List(fields.Nested(BallotCategory))
+
+
+class VotesPage(Strict):
+    campaign_id = campaign_id(required=True)
+    after = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=400))
+    limit = fields.Integer(strict=True, load_default=10000, validate=validate.Range(
+        min=1, max=10000, error="must be 1–10000"))
+
+
+class LedgerQuery(Strict):
+    campaign_id = campaign_id(required=True)
+    rule = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        r"^[a-z_]{1,60}$", error="must be a rule name like daily_limit"))
+    limit = fields.Integer(strict=True, load_default=1000, validate=validate.Range(
+        min=1, max=10000, error="must be 1–10000"))
+
+
+class Receipt(Strict):
+    receipt = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$", error="must be a receipt like ABCD-EFGH-IJKL-MNOP"))
+
+
+class ReceiptStatus(Schema):
+    receipt = fields.String()
+    counted = fields.Boolean()
+    campaign_id = fields.String()
+    candidate_id = fields.String()
+    nominee_name = fields.String()
+    category = fields.String()
+    cast_at = fields.String()
+    day = fields.String()
+
+
+class CodeRequest(Strict):
+    """The page asks for a one-time code for a mobile number."""
+
+    campaign_id = campaign_id(required=True)
+    mobile = Mobile(required=True)
+
+
+class CodeSent(Schema):
+    sent = fields.Boolean()
+    mobile = fields.String(metadata={"description": "masked, like 138****5678"})
+    valid_seconds = fields.Integer()
+
+
+class CodeCheck(Strict):
+    campaign_id = campaign_id(required=True)
+    mobile = Mobile(required=True)
+    code = fields.String(required=True, validate=validate.Regexp(
+        rf"^\d{{{OTP_DIGITS}}}$", error=f"must be the {OTP_DIGITS} digits of the code"))
+
+
+class Session(Schema):
+    session = fields.String(metadata={"description": "send as `Authorization: Bearer <session>`"})
+    expires_at = fields.String()
+
+
+class PageVote(Strict):
+    """A vote from the page: the voter is the verified session, the address the connection."""
+
+    campaign_id = campaign_id(required=True)
+    candidate_id = identifier(required=True)
+    vote_id = identifier(load_default=None, allow_none=True)
+
+
+class Refusal(Schema):
+    error = fields.String(metadata={"description": "the contract's error type"})
+    message = fields.String(metadata={"description": "what happened, in plain Chinese"})
+    fields_ = fields.Dict(data_key="fields", metadata={"description": "field -> messages"})

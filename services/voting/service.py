@@ -1,0 +1,538 @@
+"""The ``voting`` service: thin nameko entrypoints over ``domain``, ``commit`` and ``store``.
+
+Casting: verify the caller, load each vote through its schema, hash the voter
+and the address, hand the votes to the group commit (rules, one insert, one
+event per group) and answer with what was stored. The page and its JSON API
+verify a resident by mobile number and a one-time code, then cast the same way.
+"""
+import logging
+import time
+import uuid
+
+from nameko.events import EventDispatcher, event_handler
+from nameko.timer import timer
+from nameko.web.handlers import http
+from prometheus_client import Counter, Gauge, Histogram
+
+from shared import events
+from shared.auth import SERVICE_ROLE
+from shared.clock import Clock
+from shared.entrypoints import FollowsCampaigns, PingxuanService, json_response, rpc
+from shared.errors import NotFound, PingxuanError, RateLimited, Unauthorized, VotingClosed
+from shared.metrics import LATENCY_BUCKETS, Metrics
+from shared.service_rpc import ServiceRpc
+from shared.store import MongoStore
+from shared.timeutil import iso, local_day
+from shared.validation import load, mainland_mobile, require_id
+from services.voting import commit, domain, openapi, page, schemas, web
+from services.voting.commit import CommitContext, GroupCommit
+from services.voting.providers import BallotCache, CodeSender, VotingConfig
+from services.voting.store import VotingStore
+
+log = logging.getLogger(__name__)
+
+OUTBOX_SWEEP_SECONDS = 5
+SESSION_COOKIE = "pxv"
+#: Loaded once: a schema instance is reusable, and building one per vote costs more than the vote.
+VOTE_SCHEMA = schemas.Vote()
+SIZE_COOKIE = "pxsize"
+
+
+def define_metrics(registry):
+    return {
+        "votes": Counter(
+            "pingxuan_votes_total", "Votes answered, by outcome (accepted, resend or the "
+            "refusal) and category", ["outcome", "category"], registry=registry),
+        "cast_seconds": Histogram(
+            "pingxuan_vote_cast_seconds", "Time from a cast's arrival to its answer",
+            ["path"], registry=registry, buckets=LATENCY_BUCKETS),
+        "ballot_cache_age": Gauge(
+            "pingxuan_ballot_cache_age_seconds", "Age of the vote counts the ballot showed last",
+            registry=registry),
+        "group_size": Histogram(
+            "pingxuan_vote_group_size", "Votes stored per group commit", registry=registry,
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)),
+        "commit_seconds": Histogram(
+            "pingxuan_vote_commit_seconds", "Time of one group commit", registry=registry,
+            buckets=LATENCY_BUCKETS),
+        "codes": Counter(
+            "pingxuan_one_time_codes_total", "One-time codes sent and checked, by outcome",
+            ["outcome"], registry=registry),
+    }
+
+
+class VotingService(FollowsCampaigns, PingxuanService):
+    """網絡投票: casting over RPC and on the page, the ballot, receipts, the fraud ledger."""
+
+    name = "voting"
+    metrics = Metrics(define=define_metrics)
+    store = MongoStore(VotingStore)
+    commit = GroupCommit()
+    dispatch = EventDispatcher()
+    now = Clock()
+    service_rpc = ServiceRpc()
+    keys = VotingConfig()
+    send_code = CodeSender()
+    ballot_cache = BallotCache()
+
+    # --- casting (trusted front ends) ------------------------------------------------------
+
+    @rpc
+    def cast(self, vote):
+        """One vote; returns ``{vote_id, status: "accepted", receipt, …}`` or raises the refusal."""
+        started = time.perf_counter()
+        identity = self.auth.require("frontend")
+        try:
+            request = self._vote_request(vote, identity.as_actor(), {})
+        except PingxuanError as error:
+            self._count_invalid(error)
+            raise
+        outcome = self._cast([request])[0]
+        self.metrics.cast_seconds.labels("cast").observe(time.perf_counter() - started)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.reply
+
+    @rpc
+    def cast_many(self, votes):
+        """Up to 500 votes; one result per vote, in order; each vote is judged as a single cast."""
+        started = time.perf_counter()
+        identity = self.auth.require("frontend")
+        votes = load(schemas.VoteBatch(), {"votes": votes}, "votes")["votes"]
+        actor, campaigns = identity.as_actor(), {}
+        results, requests, positions = [None] * len(votes), [], []
+        for index, raw in enumerate(votes):
+            try:
+                requests.append(self._vote_request(raw, actor, campaigns, "cast_many"))
+                positions.append(index)
+            except PingxuanError as error:
+                self._count_invalid(error)
+                results[index] = domain.refused_result(
+                    raw.get("vote_id") if isinstance(raw, dict) else None, error)
+        for index, outcome in zip(positions, self._cast(requests)):
+            results[index] = outcome.result()
+        self.metrics.cast_seconds.labels("cast_many").observe(time.perf_counter() - started)
+        return results
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @rpc
+    def ballot(self, campaign_id, category=None):
+        """The candidates on the ballot with their (cached) vote counts; anyone may read it."""
+        query = load(schemas.BallotQuery(), {"campaign_id": campaign_id, "category": category},
+                     "ballot")
+        campaign = self.campaigns.get(query["campaign_id"])
+        self._catch_up(campaign.id)
+        return self._ballot_rows(campaign.id, query["category"])
+
+    @rpc
+    def votes_page(self, campaign_id, after=None, limit=10000):
+        """The counted votes in a stable order, for aggregation's rebuild: ``{votes, next}``."""
+        self.auth.require(SERVICE_ROLE, "admin")
+        query = load(schemas.VotesPage(), {"campaign_id": campaign_id, "after": after,
+                                           "limit": limit}, "votes_page")
+        self.campaigns.get(query["campaign_id"])
+        rows = self.store.votes_page(query["campaign_id"], query["after"], query["limit"])
+        return {"votes": [domain.event_vote(row) for row in rows],
+                "next": rows[-1]["_id"] if len(rows) == query["limit"] else None}
+
+    @rpc
+    def check_receipt(self, receipt):
+        """Was the vote with this receipt counted? Anyone holding the receipt may ask."""
+        code = load(schemas.Receipt(), {"receipt": receipt}, "receipt")["receipt"]
+        record = self.store.by_receipt(code)
+        if record is None:
+            raise NotFound(f"no counted vote has receipt {code}")
+        entry = self.store.candidate(record["candidate_id"]) or {}
+        return {"receipt": code, "counted": True, "campaign_id": record["campaign_id"],
+                "candidate_id": record["candidate_id"],
+                "nominee_name": entry.get("nominee_name"), "category": record["category"],
+                "cast_at": iso(record["cast_at"]), "day": record["day"]}
+
+    @rpc
+    def fraud_ledger(self, campaign_id, rule=None, limit=1000):
+        """Refused votes with the rule and the evidence, newest first (the department's view)."""
+        self.auth.require("admin")
+        query = load(schemas.LedgerQuery(), {"campaign_id": campaign_id, "rule": rule,
+                                             "limit": limit}, "fraud_ledger")
+        entries = self.store.ledger_entries(query["campaign_id"], query["rule"], query["limit"])
+        by_rule, by_net = {}, {}
+        for entry in entries:
+            by_rule[entry["rule"]] = by_rule.get(entry["rule"], 0) + 1
+            by_net[entry["ip_net"]] = by_net.get(entry["ip_net"], 0) + 1
+        return {"campaign_id": query["campaign_id"], "entries": entries,
+                "by_rule": by_rule, "by_ip_net": by_net,
+                "total": self.store.count_refusals(query["campaign_id"])}
+
+    # --- the ballot, from nomination's events ------------------------------------------------
+
+    @event_handler(events.NOMINATION, events.NOMINATION_REVIEWED)
+    def on_nomination_reviewed(self, payload):
+        event = events.read_event(events.NOMINATION_REVIEWED, payload)
+        self._apply_candidate(event, event["decision"] == "accept")
+
+    @event_handler(events.NOMINATION, events.CANDIDATE_DISQUALIFIED)
+    def on_candidate_disqualified(self, payload):
+        self._apply_candidate(events.read_event(events.CANDIDATE_DISQUALIFIED, payload), False)
+
+    @event_handler(events.NOMINATION, events.NOMINATION_WITHDRAWN)
+    def on_nomination_withdrawn(self, payload):
+        self._apply_candidate(events.read_event(events.NOMINATION_WITHDRAWN, payload), False)
+
+    # --- left behind ---------------------------------------------------------------------------
+
+    @timer(interval=OUTBOX_SWEEP_SECONDS)
+    def sweep_outbox(self):
+        """Publish the votes a crash left unannounced; forget expired codes' numbers."""
+        now = self.now()
+        commit.sweep(self.store, self.dispatch, now)
+        self.store.purge_expired_codes(now)
+
+    # --- the page ---------------------------------------------------------------------------
+
+    @http("GET", "/")
+    def page_index(self, request):
+        now = self.now()
+        campaigns = []
+        for document in self.store.known_campaigns():
+            try:
+                campaigns.append(page.campaign_view(self.campaigns.get(document["id"]), now))
+            except PingxuanError:
+                continue
+        return web.html(page.render("index", campaigns=campaigns, large=self._large(request)),
+                        cookies=self._size_cookie(request))
+
+    @http("GET", "/campaigns/<campaign_id>")
+    def page_campaign(self, request, campaign_id):
+        notice = {"1": ("验证成功，现在可以投票了。", "ok"), "0": ("已退出验证。", "ok")}.get(
+            request.args.get("verified", ""))
+        message, kind = notice or (None, None)
+        return self._render_campaign(request, campaign_id, message=message, kind=kind)
+
+    @http("POST", "/campaigns/<campaign_id>/code")
+    def page_send_code(self, request, campaign_id):
+        try:
+            form = web.form_body(request)
+            sent = self._send_code(campaign_id, form.get("mobile"))
+        except PingxuanError as error:
+            return self._render_campaign(request, campaign_id, error=error)
+        mobile = load(schemas.CodeRequest(), {"campaign_id": campaign_id,
+                                              "mobile": form.get("mobile")}, "code")["mobile"]
+        return self._render_campaign(
+            request, campaign_id, code_sent=True, mobile=mobile, masked=sent["mobile"],
+            message=f"验证码已发送到 {sent['mobile']}，请查看短信。", kind="ok")
+
+    @http("POST", "/campaigns/<campaign_id>/verify")
+    def page_verify(self, request, campaign_id):
+        form = {}
+        try:
+            form = web.form_body(request)
+            session = self._verify_code(campaign_id, form.get("mobile"), form.get("code"))
+        except PingxuanError as error:
+            # A wrong or expired code keeps the code form; a lock or bad number starts again.
+            mobile = form.get("mobile") if isinstance(form.get("mobile"), str) else ""
+            digits = mainland_mobile(mobile)
+            keep = bool(digits) and "code" in getattr(error, "messages", {})
+            return self._render_campaign(
+                request, campaign_id, error=error, code_sent=keep,
+                mobile=digits if keep else "",
+                masked=domain.mask_mobile(digits) if keep else "")
+        return web.redirect(f"/campaigns/{campaign_id}?verified=1", cookies=[
+            (SESSION_COOKIE, session["session"],
+             int(domain.SESSION_TTL.total_seconds()))])
+
+    @http("POST", "/campaigns/<campaign_id>/leave")
+    def page_leave(self, request, campaign_id):
+        return web.redirect(f"/campaigns/{require_id(campaign_id, 'campaign_id')}?verified=0",
+                            cookies=[(SESSION_COOKIE, "", 0)])
+
+    @http("POST", "/campaigns/<campaign_id>/vote")
+    def page_vote(self, request, campaign_id):
+        started = time.perf_counter()
+        try:
+            form = web.form_body(request)
+            outcome = self._page_vote(request, campaign_id, form,
+                                      request.cookies.get(SESSION_COOKIE))
+        except PingxuanError as error:
+            return self._render_campaign(request, campaign_id, error=error)
+        finally:
+            self.metrics.cast_seconds.labels("page").observe(time.perf_counter() - started)
+        if outcome.error is not None:
+            return self._render_campaign(request, campaign_id, error=outcome.error,
+                                         settings=outcome.settings)
+        return self._render_campaign(request, campaign_id, receipt=outcome.reply,
+                                     message="投票成功！", kind="ok")
+
+    @http("GET", "/receipts")
+    def page_receipt(self, request):
+        code = (request.args.get("code") or "").strip().upper()
+        if not code:
+            return web.html(page.render("receipt", code="", large=self._large(request)))
+        try:
+            status = self.check_receipt(code)
+        except PingxuanError as error:
+            message = ("没有找到这张回执对应的选票，请核对回执编号。"
+                       if error.exc_type == "NotFound" else "回执编号的格式不对，应类似 ABCD-EFGH-IJKL-MNOP。")
+            return web.html(page.render("receipt", code=code, message=message, kind="error",
+                                        large=self._large(request)), web.status_of(error))
+        campaign = self.campaigns.get(status["campaign_id"])
+        view = dict(status, category_name=domain.category_name_zh(status["category"]),
+                    cast_at_local=page.local_time(self.store.by_receipt(code)["cast_at"],
+                                                  campaign.timezone))
+        return web.html(page.render("receipt", code=code, status=view,
+                                    large=self._large(request)))
+
+    # --- the page's JSON API -----------------------------------------------------------------
+
+    @http("GET", "/api/openapi.json")
+    def api_openapi(self, request):
+        return json_response(openapi.document())
+
+    @http("GET", "/api/campaigns/<campaign_id>/ballot")
+    def api_ballot(self, request, campaign_id):
+        try:
+            campaign = self.campaigns.get(campaign_id)
+            self._catch_up(campaign.id)
+            return json_response(self._ballot_view(campaign))
+        except PingxuanError as error:
+            return web.refusal(error)
+
+    @http("POST", "/api/codes")
+    def api_send_code(self, request):
+        try:
+            body = web.json_body(request)
+            return json_response(self._send_code(body.get("campaign_id"), body.get("mobile"),
+                                                 strict=body))
+        except PingxuanError as error:
+            return web.refusal(error)
+
+    @http("POST", "/api/codes/verify")
+    def api_verify(self, request):
+        try:
+            body = web.json_body(request)
+            data = load(schemas.CodeCheck(), body, "body")
+            return json_response(self._verify_code(data["campaign_id"], data["mobile"],
+                                                   data["code"]))
+        except PingxuanError as error:
+            return web.refusal(error)
+
+    @http("POST", "/api/votes")
+    def api_vote(self, request):
+        started = time.perf_counter()
+        try:
+            body = web.json_body(request)
+            data = load(schemas.PageVote(), body, "body")
+            outcome = self._page_vote(request, data["campaign_id"], data, web.bearer(request))
+        except PingxuanError as error:
+            return web.refusal(error)
+        finally:
+            self.metrics.cast_seconds.labels("page").observe(time.perf_counter() - started)
+        if outcome.error is not None:
+            return web.refusal(outcome.error, outcome.settings)
+        return json_response(outcome.reply)
+
+    @http("GET", "/api/receipts/<receipt>")
+    def api_receipt(self, request, receipt):
+        try:
+            return json_response(self.check_receipt(receipt))
+        except PingxuanError as error:
+            return web.refusal(error)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _vote_request(self, raw, actor, campaigns, path="cast"):
+        """Validate one vote and hash its voter and address (the plain id goes no further)."""
+        data = load(VOTE_SCHEMA, raw, "vote")
+        campaign = campaigns.get(data["campaign_id"])
+        if campaign is None:
+            found = self.campaigns.get(data["campaign_id"])
+            campaign = campaigns[found.id] = (found, domain.VotingSettings.of(found))
+            self._catch_up(found.id)
+        voter = domain.voter_key(self.keys.voter, data["voter"]["channel"], data["voter"]["id"])
+        return self._request(campaign[1], data["vote_id"], data["candidate_id"],
+                             data["voter"]["channel"], voter, data["client"]["ip"],
+                             data["client"]["user_agent"], actor, path)
+
+    def _request(self, settings, vote_id, candidate_id, channel, voter, ip, user_agent, actor,
+                 path):
+        return domain.VoteRequest(
+            vote_id=vote_id, campaign_id=settings.campaign_id, candidate_id=candidate_id,
+            channel=channel, voter_key=voter, ip_key=domain.ip_key(self.keys.voter, ip),
+            ip_net=domain.ip_net(ip), user_agent=(user_agent or "")[:200] or None,
+            settings=settings, receipt=domain.receipt_code(self.keys.receipt, vote_id),
+            by=actor, path=path)
+
+    def _cast(self, requests):
+        outcomes = self.commit(requests, CommitContext(
+            self.store, self.dispatch, self.now, None, self.metrics))
+        for outcome in outcomes:
+            label = ("resend" if outcome.resend else "accepted") if outcome.error is None \
+                else outcome.error.exc_type
+            self.metrics.votes.labels(label, outcome.category or "unknown").inc()
+            if label == "accepted":
+                self.ballot_cache.add(outcome.reply["campaign_id"], outcome.reply["candidate_id"])
+        return outcomes
+
+    def _count_invalid(self, error):
+        self.metrics.votes.labels(error.exc_type, "unknown").inc()
+
+    def _catch_up(self, campaign_id):
+        """After a restart the ballot is caught up with nomination's list (once per store)."""
+        if self.store.ballot_synced(campaign_id) or not self.ballot_cache.may_sync(campaign_id):
+            return
+        marker = events.new_event_id()
+        try:
+            rows = self.service_rpc("nomination", "list", campaign_id, status="accepted")
+        except Exception as exc:  # nomination down: the events will still come
+            log.warning("could not catch up the ballot of %s: %s", campaign_id, exc)
+            return
+        self.store.sync_ballot(campaign_id, rows, marker)
+        self.ballot_cache.forget(campaign_id)
+
+    def _apply_candidate(self, event, on_ballot):
+        facts = {key: event[key] for key in (
+            "category", "org_type", "nominee_name", "nominee_unit", "deeds_summary", "unit",
+            "submitted_at")}
+        facts["campaign_id"] = event["campaign_id"]
+        self.store.apply_candidate(event["nomination_id"], facts, on_ballot, event["event_id"])
+
+    def _counts(self, campaign_id):
+        counts, age = self.ballot_cache.get(campaign_id, self.keys.ballot_cache_seconds,
+                                            lambda: self.store.count_by_candidate(campaign_id))
+        self.metrics.ballot_cache_age.set(age)
+        return counts, age
+
+    def _ballot_rows(self, campaign_id, category=None):
+        counts, _ = self._counts(campaign_id)
+        return [domain.ballot_row(entry, counts.get(entry["_id"], 0))
+                for entry in self.store.ballot(campaign_id, category)]
+
+    def _ballot_view(self, campaign):
+        rows = self._ballot_rows(campaign.id)
+        _, age = self._counts(campaign.id)
+        view = page.campaign_view(campaign, self.now())
+        return {"campaign_id": campaign.id, "name": campaign.name,
+                "opens": iso(campaign.voting_opens), "closes": iso(campaign.voting_closes),
+                "open": view["open"], "counts_age_seconds": round(age, 3),
+                "categories": [
+                    {"category": category, "name": domain.category_name_zh(category),
+                     "candidates": [row for row in rows if row["category"] == category]}
+                    for category in campaign.categories]}
+
+    def _send_code(self, campaign_id, mobile, strict=None):
+        data = load(schemas.CodeRequest(), strict if strict is not None else
+                    {"campaign_id": campaign_id, "mobile": mobile}, "body")
+        campaign = self.campaigns.get(data["campaign_id"])
+        now = self.now()
+        if not campaign.voting_opens <= now < campaign.voting_closes:
+            raise VotingClosed(f"voting of campaign {campaign.id} is not open")
+        otp_key = f"{campaign.id}|{domain.voter_key(self.keys.voter, 'mobile', data['mobile'])}"
+        record = self.store.code_record(otp_key)
+        day = local_day(now, campaign.timezone)
+        sends = domain.check_code_request(record, now, day)
+        code = domain.new_code()
+        mac = domain.code_mac(self.keys.code, otp_key, code)
+        fields = {"campaign_id": campaign.id, "mobile": data["mobile"], "code_mac": mac,
+                  "expires_at": now + domain.OTP_VALID, "sent_at": now, "day": day,
+                  "sends": sends + 1, "wrong": 0}
+        if not self.store.put_code(otp_key, record, fields):
+            error = RateLimited("another code request for this number is in progress")
+            error.zh = "验证码正在发送，请稍候再试。"
+            raise error
+        try:
+            self.send_code(data["mobile"], code, campaign.name, f"otp|{otp_key}|{now.timestamp()}")
+        except PingxuanError:
+            self.store.drop_code(otp_key, mac)
+            self.metrics.codes.labels("refused_by_channel").inc()
+            raise
+        except Exception as exc:
+            self.store.drop_code(otp_key, mac)
+            self.metrics.codes.labels("send_failed").inc()
+            raise _unavailable("the one-time code could not be sent", exc)
+        self.metrics.codes.labels("sent").inc()
+        return {"sent": True, "mobile": domain.mask_mobile(data["mobile"]),
+                "valid_seconds": int(domain.OTP_VALID.total_seconds())}
+
+    def _verify_code(self, campaign_id, mobile, code):
+        data = load(schemas.CodeCheck(), {"campaign_id": campaign_id, "mobile": mobile,
+                                          "code": code}, "body")
+        campaign = self.campaigns.get(data["campaign_id"])
+        now = self.now()
+        voter = domain.voter_key(self.keys.voter, "mobile", data["mobile"])
+        otp_key = f"{campaign.id}|{voter}"
+        mac = domain.code_mac(self.keys.code, otp_key, data["code"])
+        record = self.store.code_record(otp_key)
+        problem = domain.code_problem(record, mac, now)
+        if problem is None and self.store.use_code(otp_key, mac, now) is None:
+            problem = domain.code_problem(None, mac, now)  # used meanwhile: single use
+        if problem is not None:
+            if getattr(problem, "wrong", False):
+                self.store.wrong_code(otp_key, record["code_mac"], domain.OTP_MAX_WRONG,
+                                      now + domain.OTP_LOCK)
+            self.metrics.codes.labels("refused").inc()
+            raise problem
+        self.metrics.codes.labels("verified").inc()
+        session = domain.sign_session(self.keys.session, campaign.id,
+                                      {"k": voter, "m": domain.mask_mobile(data["mobile"])}, now)
+        return {"session": session, "expires_at": iso(now + domain.SESSION_TTL)}
+
+    def _page_vote(self, request, campaign_id, data, session):
+        campaign = self.campaigns.get(require_id(campaign_id, "campaign_id"))
+        voter = domain.read_session(self.keys.session, session, campaign.id, self.now())
+        if not voter:
+            raise Unauthorized("verify a mobile number first")
+        data = load(schemas.PageVote(), dict(
+            campaign_id=campaign.id, candidate_id=data.get("candidate_id"),
+            vote_id=data.get("vote_id") or None), "body")
+        self._catch_up(campaign.id)
+        ip = web.client_ip(request, self.keys.trusted_proxies)
+        vote_id = data["vote_id"] or f"web-{uuid.uuid4().hex}"
+        request_ = self._request(domain.VotingSettings.of(campaign), vote_id, data["candidate_id"], "mobile", voter["k"],
+                                 ip, request.headers.get("User-Agent"),
+                                 {"role": "public", "name": "voting-page"}, "page")
+        return self._cast([request_])[0]
+
+    def _render_campaign(self, request, campaign_id, error=None, settings=None, receipt=None,
+                         message=None, kind=None, **context):
+        try:
+            campaign = self.campaigns.get(campaign_id)
+        except PingxuanError:
+            return web.html(page.render("index", campaigns=[], large=self._large(request),
+                                        message="没有找到这个评选活动。", kind="error"), 404)
+        self._catch_up(campaign.id)
+        now = self.now()
+        settings = settings or domain.VotingSettings.of(campaign)
+        voter = domain.read_session(self.keys.session, request.cookies.get(SESSION_COOKIE),
+                                    campaign.id, now)
+        view = self._ballot_view(campaign)
+        for category in view["categories"]:
+            for row in category["candidates"]:
+                row["vote_id"] = f"web-{uuid.uuid4().hex}"
+        if error is not None:
+            message, kind = domain.refusal_zh(error, settings), "error"
+        body = page.render(
+            "campaign", campaign=page.campaign_view(campaign, now), categories=view["categories"],
+            voter=voter["m"] if voter else None, receipt=receipt, message=message, kind=kind,
+            rules=page.rules_text(settings), large=self._large(request),
+            valid_minutes=int(domain.OTP_VALID.total_seconds() // 60),
+            max_wrong=domain.OTP_MAX_WRONG, **context)
+        return web.html(body, web.status_of(error) if error is not None else 200,
+                        cookies=self._size_cookie(request))
+
+    def _large(self, request):
+        size = request.args.get("size")
+        if size in ("large", "normal"):
+            return size == "large"
+        return request.cookies.get(SIZE_COOKIE) == "large"
+
+    def _size_cookie(self, request):
+        size = request.args.get("size")
+        return [(SIZE_COOKIE, size, 365 * 24 * 3600)] if size in ("large", "normal") else []
+
+
+def _unavailable(message, cause):
+    """A fault that is not the caller's (the channel or the store): HTTP 503, not a refusal."""
+    error = PingxuanError(f"{message}: {type(cause).__name__}")
+    error.exc_type = "Unavailable"
+    error.zh = "暂时无法发送验证码，请稍后再试。"
+    return error

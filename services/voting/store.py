@@ -1,0 +1,335 @@
+"""The voting service's MongoDB repository, in the domain's verbs.
+
+Collections: ``votes`` (append-only; ``_id`` = campaign|voter|candidate|day, the
+once-a-day rule as a unique key), ``vote_ids`` (``_id`` = vote_id: what each
+vote_id stands for, so a resend is answered as the first time), ``vote_batches``
+(the outbox: one document per group commit until its ``vote_cast`` event is
+published), ``fraud_ledger`` (refused votes with rule and evidence),
+``candidates`` (the ballot, from nomination's events), ``ballot_syncs``,
+``one_time_codes`` and ``campaigns`` (kept by the shared ``Campaigns`` provider).
+
+The hot path only inserts (``insert_many(ordered=False)``); duplicates are
+found from the store's answer, never by a read first.
+"""
+import threading
+from collections import defaultdict, deque
+from datetime import timedelta
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from shared.campaigns import CAMPAIGNS_COLLECTION
+from shared.store import Repository
+from shared.timeutil import iso
+
+DUPLICATE_KEY = 11000
+#: The longest per-IP window a campaign may set (``voting.ip_window_seconds``).
+MAX_IP_WINDOW = timedelta(days=1)
+
+
+def duplicates_of(documents, insert_many):
+    """Insert every document; return the indexes of those whose ``_id`` already existed."""
+    if not documents:
+        return set()
+    try:
+        insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        other = [error for error in errors if error.get("code") != DUPLICATE_KEY]
+        if other:
+            raise
+        return {error["index"] for error in errors}
+    return set()
+
+
+class StoreActivity:
+    """The voters' days and the addresses' recent votes, read from ``votes`` (indexed).
+
+    For a real MongoDB, which several instances of the service share.
+    """
+
+    def __init__(self, votes):
+        self.votes = votes
+
+    def recent(self, voter_days, ip_slots, since):
+        today = defaultdict(set)
+        if voter_days:
+            for row in self.votes.find({"voter_day": {"$in": sorted(voter_days)}},
+                                       {"voter_day": 1, "candidate_id": 1}):
+                today[row["voter_day"]].add(row["candidate_id"])
+        times = defaultdict(list)
+        if ip_slots:
+            for row in self.votes.find({"ip_slot": {"$in": sorted(ip_slots)},
+                                        "cast_at": {"$gt": since}}, {"ip_slot": 1, "cast_at": 1}):
+                times[row["ip_slot"]].append(row["cast_at"])
+        return dict(today), dict(times)
+
+    def record(self, records):
+        """Nothing to do: the votes are the record."""
+
+
+class MemoryActivity:
+    """The same answers kept beside the embedded store, in this process.
+
+    mongomock scans a whole collection for every query, which a flood of votes
+    cannot afford; and the embedded store lives in one process, so an index
+    kept here, updated by every insert of the repository, is complete.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.days = defaultdict(lambda: defaultdict(set))  # day -> voter_day -> candidates
+        self.times = defaultdict(deque)  # ip_slot -> cast_at, oldest first
+
+    def recent(self, voter_days, ip_slots, since):
+        with self.lock:
+            today = {}
+            for key in voter_days:
+                candidates = self.days.get(key.rsplit("|", 1)[1], {}).get(key)
+                if candidates:
+                    today[key] = set(candidates)
+            times = {}
+            for slot in ip_slots:
+                kept = self.times.get(slot)
+                if kept is None:
+                    continue
+                # A slot belongs to one campaign, and time moves on: older entries are done with.
+                while kept and kept[0] <= since:
+                    kept.popleft()
+                times[slot] = list(kept)
+            return today, times
+
+    def record(self, records):
+        with self.lock:
+            for record in records:
+                self.days[record["day"]][record["voter_day"]].add(record["candidate_id"])
+                slot = self.times[record["ip_slot"]]
+                slot.append(record["cast_at"])
+                while slot and slot[0] < record["cast_at"] - MAX_IP_WINDOW:
+                    slot.popleft()
+            if len(self.days) > 3:  # a voter's day matters only while it lasts
+                for day in sorted(self.days)[:-3]:
+                    del self.days[day]
+
+
+_memory = {}
+_memory_lock = threading.Lock()
+
+
+def activity_for(db, votes):
+    """Memory beside an embedded store (shared by every repository on it), else the store."""
+    if not type(db.client).__module__.startswith("mongomock"):
+        return StoreActivity(votes)
+    with _memory_lock:
+        return _memory.setdefault((id(db.client), db.name), MemoryActivity())
+
+
+class VotingStore(Repository):
+    """Votes, vote ids, the outbox of vote batches, the fraud ledger, the ballot and codes."""
+
+    def __init__(self, db, activity=None):
+        super().__init__(db)
+        self.votes = db["votes"]
+        self.vote_ids = db["vote_ids"]
+        self.batches = db["vote_batches"]
+        self.ledger = db["fraud_ledger"]
+        self.candidates = db["candidates"]
+        self.syncs = db["ballot_syncs"]
+        self.codes = db["one_time_codes"]
+        self.campaigns = db[CAMPAIGNS_COLLECTION]
+        self.activity = activity or activity_for(db, self.votes)
+
+    def ensure_indexes(self):
+        # The once-a-day rule and vote_id idempotency are the two _id keys: nothing else
+        # is unique, so inserting stays cheap in the embedded store too.
+        self.votes.create_index([("voter_day", ASCENDING)])
+        self.votes.create_index([("ip_slot", ASCENDING), ("cast_at", ASCENDING)])
+        self.votes.create_index([("campaign_id", ASCENDING), ("candidate_id", ASCENDING)])
+        self.votes.create_index([("receipt", ASCENDING)])
+        self.ledger.create_index([("campaign_id", ASCENDING), ("at", DESCENDING)])
+        self.candidates.create_index([("campaign_id", ASCENDING), ("on_ballot", ASCENDING)])
+
+    # --- casting ---------------------------------------------------------------------------
+
+    def recent_activity(self, voter_days, ip_slots, since):
+        """``({voter_day: candidates}, {ip_slot: [cast_at]})`` as stored."""
+        return self.activity.recent(voter_days, ip_slots, since)
+
+    def claim_vote_ids(self, claims):
+        """Claim each vote_id; returns the vote_ids that were claimed before."""
+        taken = duplicates_of(claims, self.vote_ids.insert_many)
+        return {claims[index]["_id"] for index in taken}
+
+    def claims(self, vote_ids):
+        if not vote_ids:
+            return {}
+        return {row["_id"]: row for row in self.vote_ids.find({"_id": {"$in": sorted(vote_ids)}})}
+
+    def open_batch(self, batch_id, records, now):
+        """The outbox entry of a group commit, written before its votes."""
+        self.batches.insert_one({"_id": batch_id, "keys": [r["_id"] for r in records],
+                                 "created_at": now})
+
+    def insert_votes(self, records):
+        """Store the votes; returns the keys that were already taken (the once-a-day rule)."""
+        taken = duplicates_of(records, self.votes.insert_many)
+        stored = [record for index, record in enumerate(records) if index not in taken]
+        self.activity.record(stored)
+        return {records[index]["_id"] for index in taken}
+
+    def votes_by_key(self, keys):
+        if not keys:
+            return {}
+        return {row["_id"]: row for row in self.votes.find({"_id": {"$in": sorted(keys)}})}
+
+    def close_batch(self, batch_id):
+        self.batches.delete_one({"_id": batch_id})
+
+    def stale_batches(self, cutoff):
+        return list(self.batches.find({"created_at": {"$lte": cutoff}}).sort("created_at", ASCENDING))
+
+    def votes_of_batch(self, batch):
+        """The votes a group commit stored (a crash may have stopped it part-way)."""
+        return list(self.votes.find({"_id": {"$in": batch["keys"]}, "batch": batch["_id"]}))
+
+    def record_refusals(self, entries):
+        if entries:
+            self.ledger.insert_many(entries, ordered=False)
+
+    # --- reading votes ----------------------------------------------------------------------
+
+    def by_receipt(self, receipt):
+        return self.votes.find_one({"receipt": receipt})
+
+    def votes_page(self, campaign_id, after, limit):
+        """Accepted votes in ``_id`` order, from just after the cursor ``after``."""
+        query = {"campaign_id": campaign_id}
+        if after:
+            query["_id"] = {"$gt": after}
+        rows = list(self.votes.find(query, {"vote_id": 1, "candidate_id": 1, "category": 1,
+                                            "cast_at": 1}).sort("_id", ASCENDING).limit(limit))
+        return rows
+
+    def count_by_candidate(self, campaign_id):
+        counts = defaultdict(int)
+        for row in self.votes.find({"campaign_id": campaign_id}, {"candidate_id": 1, "_id": 0}):
+            counts[row["candidate_id"]] += 1
+        return dict(counts)
+
+    def ledger_entries(self, campaign_id, rule=None, limit=1000):
+        query = {"campaign_id": campaign_id}
+        if rule:
+            query["rule"] = rule
+        rows = self.ledger.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [dict(row, _id=str(row["_id"]), at=iso(row["at"])) for row in rows]
+
+    def count_refusals(self, campaign_id):
+        return self.ledger.count_documents({"campaign_id": campaign_id})
+
+    # --- the ballot --------------------------------------------------------------------------
+
+    def apply_candidate(self, candidate_id, facts, on_ballot, event_id):
+        """Apply a nomination event unless a later one was applied (events may come out of order).
+
+        Returns ``False`` for a redelivered or stale event.
+        """
+        try:
+            result = self.candidates.update_one(
+                {"_id": candidate_id, "event_id": {"$lt": event_id}},
+                {"$set": dict(facts, on_ballot=on_ballot, event_id=event_id)}, upsert=True)
+        except DuplicateKeyError:
+            return False
+        return bool(result.modified_count or result.upserted_id)
+
+    def sync_ballot(self, campaign_id, rows, marker):
+        """Catch up with nomination's list of accepted candidates (after a restart).
+
+        Candidates learnt from events keep what the events said; the list adds the
+        ones this store missed and takes off those no longer accepted.
+        """
+        listed = set()
+        for row in rows:
+            listed.add(row["id"])
+            facts = {key: row.get(key) for key in (
+                "campaign_id", "category", "org_type", "nominee_name", "nominee_unit",
+                "deeds_summary", "unit", "submitted_at")}
+            try:
+                self.candidates.update_one(
+                    {"_id": row["id"], "event_id": {"$lt": marker}},
+                    {"$set": dict(facts, on_ballot=True, event_id=marker)}, upsert=True)
+            except DuplicateKeyError:
+                pass
+        self.candidates.update_many(
+            {"campaign_id": campaign_id, "on_ballot": True, "_id": {"$nin": sorted(listed)},
+             "event_id": {"$lt": marker}},
+            {"$set": {"on_ballot": False, "event_id": marker}})
+        self.syncs.update_one({"_id": campaign_id}, {"$set": {"marker": marker}}, upsert=True)
+
+    def ballot_synced(self, campaign_id):
+        return self.syncs.find_one({"_id": campaign_id}) is not None
+
+    def ballot(self, campaign_id, category=None):
+        query = {"campaign_id": campaign_id, "on_ballot": True}
+        if category:
+            query["category"] = category
+        return list(self.candidates.find(query).sort([("submitted_at", ASCENDING),
+                                                      ("_id", ASCENDING)]))
+
+    def ballot_entries(self, candidate_ids):
+        """``{candidate_id: entry}`` for those of ``candidate_ids`` that are on a ballot."""
+        if not candidate_ids:
+            return {}
+        return {row["_id"]: row for row in self.candidates.find(
+            {"_id": {"$in": sorted(candidate_ids)}, "on_ballot": True})}
+
+    def candidate(self, candidate_id):
+        return self.candidates.find_one({"_id": candidate_id})
+
+    def known_campaigns(self):
+        return [row["document"] for row in self.campaigns.find({}, {"document": 1})]
+
+    # --- one-time codes ------------------------------------------------------------------------
+
+    def code_record(self, otp_key):
+        return self.codes.find_one({"_id": otp_key})
+
+    def put_code(self, otp_key, previous, fields):
+        """Store a new pending code unless another request changed the record meanwhile."""
+        if previous is None:
+            try:
+                self.codes.insert_one(dict(fields, _id=otp_key))
+                return True
+            except DuplicateKeyError:
+                return False
+        result = self.codes.update_one({"_id": otp_key, "sent_at": previous.get("sent_at")},
+                                       {"$set": fields})
+        return bool(result.modified_count)
+
+    def drop_code(self, otp_key, mac):
+        """Forget a pending code and the plain number kept for it."""
+        self.codes.update_one({"_id": otp_key, "code_mac": mac},
+                              {"$unset": {"code_mac": "", "mobile": "", "expires_at": ""}})
+
+    def use_code(self, otp_key, mac, now):
+        """Single use: the one caller whose update matches gets the record; the code is gone."""
+        return self.codes.find_one_and_update(
+            {"_id": otp_key, "code_mac": mac, "expires_at": {"$gt": now}},
+            {"$unset": {"code_mac": "", "mobile": "", "expires_at": ""},
+             "$set": {"wrong": 0, "verified_at": now}})
+
+    def wrong_code(self, otp_key, mac, max_wrong, locked_until):
+        """Count a wrong code; at ``max_wrong`` the number is locked and the code dropped."""
+        record = self.codes.find_one_and_update(
+            {"_id": otp_key, "code_mac": mac}, {"$inc": {"wrong": 1}},
+            return_document=ReturnDocument.AFTER)
+        if record and record.get("wrong", 0) >= max_wrong:
+            self.codes.update_one({"_id": otp_key}, {
+                "$set": {"locked_until": locked_until, "wrong": 0},
+                "$unset": {"code_mac": "", "mobile": "", "expires_at": ""}})
+        return record
+
+    def purge_expired_codes(self, now):
+        """A plain number is kept only while its code is pending."""
+        return self.codes.update_many(
+            {"expires_at": {"$lte": now}},
+            {"$unset": {"code_mac": "", "mobile": "", "expires_at": ""}}).modified_count

@@ -1,0 +1,115 @@
+"""HTTP plumbing of the voting page and its JSON API: bounded bodies, the client's address,
+refusals as 4xx with a Chinese message (never a 500 for bad input)."""
+import ipaddress
+import json
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response
+
+from shared.entrypoints import json_response
+from shared.errors import ValidationError
+from services.voting import domain
+
+#: A vote, a number or a code fits in far less; anything bigger is refused unread.
+MAX_BODY = 16 * 1024
+
+STATUS = {
+    "ValidationError": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404,
+    "Conflict": 409, "VotingClosed": 403, "DuplicateVote": 409, "VoteLimitReached": 429,
+    "RateLimited": 429, "InvalidState": 409, "TooLarge": 413, "Unavailable": 503,
+}
+
+
+class TooLarge(ValidationError):
+    """A request body over ``MAX_BODY`` (HTTP 413)."""
+
+    def __init__(self, messages=None):
+        super().__init__(messages or {"body": [f"must be at most {MAX_BODY} bytes"]})
+        self.exc_type = "TooLarge"
+        self.zh = "提交的内容过大，请检查后重试。"
+
+
+def status_of(error):
+    return STATUS.get(getattr(error, "exc_type", ""), 400)
+
+
+def bounded(request):
+    """Refuse a body over ``MAX_BODY`` before reading it (a declared length) or while reading."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise TooLarge()
+    request.max_content_length = MAX_BODY
+    request.max_form_memory_size = MAX_BODY
+
+
+def json_body(request):
+    """The request's JSON object, or a ``ValidationError`` naming ``body``."""
+    bounded(request)
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise TooLarge()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        error = ValidationError({"body": ["must be a JSON object"]})
+        error.zh = "提交的内容不是有效的JSON。"
+        raise error
+    if not isinstance(data, dict):
+        error = ValidationError({"body": ["must be a JSON object"]})
+        error.zh = "提交的内容必须是一个JSON对象。"
+        raise error
+    return data
+
+
+def form_body(request):
+    bounded(request)
+    try:
+        return {key: value for key, value in request.form.items()}
+    except RequestEntityTooLarge:
+        raise TooLarge()
+
+
+def client_ip(request, trusted_proxies):
+    """The connection's address, or the last hop a trusted reverse proxy reports."""
+    address = request.remote_addr or "0.0.0.0"
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if address in trusted_proxies and forwarded:
+        candidate = forwarded.split(",")[-1].strip()
+        try:
+            return ipaddress.ip_address(candidate).compressed
+        except ValueError:
+            pass
+    return address
+
+
+def bearer(request):
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.startswith("Bearer ") else None
+
+
+def refusal(error, settings=None):
+    """A refusal as the JSON API answers it."""
+    body = {"error": getattr(error, "exc_type", type(error).__name__),
+            "message": domain.refusal_zh(error, settings)}
+    if getattr(error, "messages", None):
+        body["fields"] = error.messages
+    return json_response(body, status_of(error))
+
+
+def html(body, status=200, cookies=()):
+    response = Response(body, status=status, content_type="text/html; charset=utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    for name, value, max_age in cookies:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="Strict",
+                            path="/")
+    return response
+
+
+def redirect(location, cookies=()):
+    response = Response("", status=303, headers={"Location": location})
+    for name, value, max_age in cookies:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="Strict",
+                            path="/")
+    return response
