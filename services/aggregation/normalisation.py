@@ -1,7 +1,8 @@
 """Vote normalisation methods (plugins ``pingxuan.vote_normalisation``): pure functions.
 
 Each maps ``{candidate_id: votes}`` of one category to ``{candidate_id: score}``
-on 0–100.
+on 0–100. Pure and deterministic (the published hash's recipe relies on it):
+the same counts give the same scores, bit for bit, whatever the order.
 """
 
 
@@ -12,10 +13,14 @@ def top_100(votes):
 
 
 def min_max(votes):
-    """Fewest votes 0, most votes 100, linear between (all equal: everyone 100)."""
+    """Fewest votes 0, most votes 100, linear between.
+
+    All equal: everyone 100 — unless nobody has a vote, when everyone scores 0
+    as with the other methods (no votes is no public support, not full marks).
+    """
     low, high = min(votes.values(), default=0), max(votes.values(), default=0)
     if high == low:
-        return {cid: 100.0 for cid in votes}
+        return {cid: (100.0 if high > 0 else 0.0) for cid in votes}
     return {cid: 100 * (count - low) / (high - low) for cid, count in votes.items()}
 
 

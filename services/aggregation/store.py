@@ -1,0 +1,328 @@
+"""The aggregation service's MongoDB repository, in the domain's verbs.
+
+Collections:
+
+* ``results`` — one document per candidate (``_id`` = candidate id): the
+  nomination facts, ``votes`` (a counter), ``vote_events`` (the ``vote_cast``
+  events already counted into it) and the derived ``vote_score``,
+  ``panel_score``, ``composite``, ``rank``, ``pool``, ``status``.
+* ``counted_votes`` — one document per counted vote (``_id`` = campaign|vote_id),
+  naming the event that counts it.
+* ``judge_scores`` — one document per ``score_submitted`` event.
+* ``campaign_results`` — per campaign: phase, panels, the published snapshot,
+  revisions, the categories awaiting a refresh, and the outbox of our events.
+* ``applied_events`` — every event id applied (or refused), with its outcome.
+
+Every write is a single-document atomic update, so a crash between two writes
+leaves nothing that a redelivery of the same event does not repair.
+"""
+from pymongo import ASCENDING
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from shared.audit import AuditTrail
+from shared.campaigns import CAMPAIGNS_COLLECTION
+from shared.outbox import OUTBOX_FIELD, OutboxRelay
+from shared.store import Repository
+from services.aggregation import domain
+
+DUPLICATE_KEY = 11000
+#: Events noted after publication that are kept for the department (the latest ones).
+LATE_EVENTS_KEPT = 500
+#: Fields of a results document that are bookkeeping, never part of a reply.
+BOOKKEEPING = {"vote_events": 0, "fact_key": 0}
+
+
+class AggregationStore(Repository):
+    """Results, counted votes, judge scores, campaign state and the audit trail."""
+
+    def __init__(self, db):
+        super().__init__(db)
+        self.results = db["results"]
+        self.counted_votes = db["counted_votes"]
+        self.judge_scores = db["judge_scores"]
+        self.states = db["campaign_results"]
+        self.applied = db["applied_events"]
+        self.campaigns = db[CAMPAIGNS_COLLECTION]
+        self.audit = AuditTrail(db)
+        self.outbox = OutboxRelay(self.states, self.audit)
+
+    def ensure_indexes(self):
+        self.results.create_index([("campaign_id", ASCENDING), ("category", ASCENDING)])
+        self.counted_votes.create_index([("campaign_id", ASCENDING),
+                                         ("candidate_id", ASCENDING)])
+        self.judge_scores.create_index([("campaign_id", ASCENDING)])
+        self.applied.create_index([("campaign_id", ASCENDING), ("type", ASCENDING)])
+        self.audit.ensure_indexes()
+
+    # --- events applied ----------------------------------------------------------------------
+
+    def was_applied(self, event_id):
+        return self.applied.find_one({"_id": event_id}, {"_id": 1}) is not None
+
+    def mark_applied(self, event_id, event_type, campaign_id, outcome, at, note=None):
+        """Record an event as done (after its effects are written; idempotent)."""
+        self.applied.update_one(
+            {"_id": event_id},
+            {"$setOnInsert": {"type": event_type, "campaign_id": campaign_id,
+                              "outcome": outcome, "note": note, "at": at}},
+            upsert=True)
+
+    def applied_count(self, campaign_id=None, event_type=None):
+        query = {}
+        if campaign_id is not None:
+            query["campaign_id"] = campaign_id
+        if event_type is not None:
+            query["type"] = event_type
+        return self.applied.count_documents(query)
+
+    # --- candidates --------------------------------------------------------------------------
+
+    def apply_candidate_facts(self, campaign_id, facts, key):
+        """Set a candidate's nomination facts unless a later event already did (odd order).
+
+        Creates the document when the candidate is new, and completes an orphan
+        (votes or scores that arrived first) with its facts. Returns ``False``
+        when a later event had already been applied.
+        """
+        changes = dict(facts, campaign_id=campaign_id, fact_key=key, known=True)
+        try:
+            self.results.update_one(
+                {"_id": facts["candidate_id"],
+                 "$or": [{"fact_key": {"$exists": False}}, {"fact_key": {"$lt": key}}]},
+                {"$set": changes, "$setOnInsert": {"votes": 0, "vote_events": []}},
+                upsert=True)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def candidate(self, candidate_id):
+        return self.results.find_one({"_id": candidate_id}, BOOKKEEPING)
+
+    def candidates(self, campaign_id, category=None):
+        query = {"campaign_id": campaign_id}
+        if category is not None:
+            query["category"] = category
+        return list(self.results.find(query, BOOKKEEPING).sort("_id", ASCENDING))
+
+    def orphans(self, campaign_id):
+        """Votes or scores held for ids that are not known candidates.
+
+        Either the nomination has not arrived (``known`` false; applied when it
+        does), or nomination said the id is not a candidate (``not_a_candidate``).
+        """
+        found = {doc["_id"]: doc for doc in self.results.find(
+            {"campaign_id": campaign_id,
+             "$or": [{"known": False}, {"candidate_status": domain.NOT_A_CANDIDATE}]},
+            BOOKKEEPING)}
+        present = {doc["_id"] for doc in self.results.find({"campaign_id": campaign_id},
+                                                           {"_id": 1})}
+        for record in self.judge_scores.find({"campaign_id": campaign_id},
+                                             {"candidate_id": 1, "category": 1}):
+            cid = record["candidate_id"]
+            if cid not in present and cid not in found:
+                found[cid] = {"_id": cid, "campaign_id": campaign_id,
+                              "category": record["category"], "votes": 0, "known": False}
+        return [found[cid] for cid in sorted(found)]
+
+    # --- votes -------------------------------------------------------------------------------
+
+    def count_votes(self, campaign_id, event_id, votes):
+        """Count a ``vote_cast`` batch once per vote and once per event, crash or not.
+
+        1. Each vote is claimed for this event by inserting ``campaign|vote_id``;
+           a vote already claimed (by this event before a crash, or by another
+           event carrying the same vote) is not claimed again.
+        2. The votes this event owns are read back, so a redelivery after a
+           crash finds the same ones.
+        3. Each candidate's counter moves by its share in one update that also
+           records the event id: applying it twice is impossible.
+
+        Returns ``(counted, per_candidate)``: votes this event counts.
+        """
+        batch, seen = [], set()
+        for vote in votes:
+            vote_key = f"{campaign_id}|{vote['vote_id']}"
+            if vote_key in seen:
+                continue
+            seen.add(vote_key)
+            batch.append({"_id": vote_key, "event_id": event_id, "campaign_id": campaign_id,
+                          "candidate_id": vote["candidate_id"], "category": vote["category"],
+                          "cast_at": vote["cast_at"]})
+        self._claim_votes(batch)
+        owned = self.counted_votes.find(
+            {"_id": {"$in": [vote["_id"] for vote in batch]}, "event_id": event_id},
+            {"candidate_id": 1, "category": 1})
+        per_candidate, categories = {}, {}
+        for vote in owned:
+            per_candidate[vote["candidate_id"]] = per_candidate.get(vote["candidate_id"], 0) + 1
+            categories[vote["candidate_id"]] = vote["category"]
+        for cid, count in per_candidate.items():
+            self.add_votes(campaign_id, cid, categories[cid], event_id, count)
+        return sum(per_candidate.values()), per_candidate
+
+    def _claim_votes(self, batch):
+        if not batch:
+            return
+        try:
+            self.counted_votes.insert_many(batch, ordered=False)
+        except BulkWriteError as exc:
+            others = [error for error in exc.details.get("writeErrors", [])
+                      if error.get("code") != DUPLICATE_KEY]
+            if others:
+                raise
+
+    def add_votes(self, campaign_id, candidate_id, category, event_id, count):
+        """``votes += count`` unless this event was already counted for this candidate."""
+        try:
+            self.results.update_one(
+                {"_id": candidate_id, "vote_events": {"$ne": event_id}},
+                {"$inc": {"votes": count}, "$push": {"vote_events": event_id},
+                 "$setOnInsert": {"campaign_id": campaign_id, "category": category,
+                                  "known": False}},
+                upsert=True)
+        except DuplicateKeyError:
+            return False  # counted before a crash or by a redelivery
+        return True
+
+    def votes_recounted(self, campaign_id):
+        """Votes per candidate counted from ``counted_votes`` (a check of the counters)."""
+        counts = {}
+        for vote in self.counted_votes.find({"campaign_id": campaign_id}, {"candidate_id": 1}):
+            counts[vote["candidate_id"]] = counts.get(vote["candidate_id"], 0) + 1
+        return counts
+
+    # --- judge scores ------------------------------------------------------------------------
+
+    def record_score(self, campaign_id, event_id, score, key):
+        """One document per ``score_submitted``; the latest before the close counts."""
+        self.judge_scores.update_one(
+            {"_id": event_id},
+            {"$setOnInsert": {"campaign_id": campaign_id, "candidate_id": score["candidate_id"],
+                              "category": score["category"], "judge_id": score["judge_id"],
+                              "total": score["total"], "scores": score["scores"],
+                              "order_key": key}},
+            upsert=True)
+
+    def score_records(self, campaign_id):
+        return list(self.judge_scores.find({"campaign_id": campaign_id}, {"scores": 0}))
+
+    # --- campaign state ----------------------------------------------------------------------
+
+    def state(self, campaign_id):
+        """The campaign's results state (created on first use)."""
+        state = self.states.find_one({"_id": campaign_id}, {OUTBOX_FIELD: 0})
+        if state is not None:
+            return state
+        self.states.update_one(
+            {"_id": campaign_id},
+            {"$setOnInsert": {"phase": domain.OPEN, "revision": 0, "panels": {}, "dirty": [],
+                              "revisions": [], "late_events": [], OUTBOX_FIELD: []}},
+            upsert=True)
+        return self.states.find_one({"_id": campaign_id}, {OUTBOX_FIELD: 0})
+
+    def close_panel(self, campaign_id, category, panel):
+        """Record a category's final panel scores; the first close stands (``False`` after it)."""
+        self.state(campaign_id)
+        done = self.states.update_one(
+            {"_id": campaign_id, f"panels.{category}": {"$exists": False}},
+            {"$set": {f"panels.{category}": panel}})
+        return bool(done.modified_count)
+
+    def mark_dirty(self, campaign_id, categories):
+        """Categories whose derived fields and ``results_updated`` are due at the next refresh."""
+        if categories:
+            self.state(campaign_id)
+            self.states.update_one({"_id": campaign_id},
+                                   {"$addToSet": {"dirty": {"$each": sorted(categories)}}})
+
+    def dirty_campaigns(self):
+        return [doc["_id"] for doc in self.states.find({"dirty.0": {"$exists": True}}, {"_id": 1})]
+
+    def take_dirty(self, campaign_id, category, pending):
+        """Take a category off the refresh list together with its ``results_updated`` event."""
+        done = self.states.update_one(
+            {"_id": campaign_id, "dirty": category},
+            {"$pull": {"dirty": category}, "$push": {OUTBOX_FIELD: pending}})
+        return bool(done.modified_count)
+
+    def save_derived(self, rows):
+        """Write the derived fields of each row whose stored values differ."""
+        fields = ("vote_score", "panel_score", "composite", "rank", "pool", "pool_rank", "status")
+        ids = [row["candidate_id"] for row in rows]
+        stored = {doc["_id"]: doc for doc in self.results.find(
+            {"_id": {"$in": ids}}, {name: 1 for name in fields})}
+        written = 0
+        for row in rows:
+            changes = {name: row.get(name) for name in fields}
+            current = stored.get(row["candidate_id"], {})
+            if any(current.get(name) != value for name, value in changes.items()):
+                self.results.update_one({"_id": row["candidate_id"]}, {"$set": changes})
+                written += 1
+        return written
+
+    def publish(self, campaign_id, published, revision_entry, pending):
+        """公示: store the snapshot and revision 1 with ``list_published``, once."""
+        self.state(campaign_id)
+        done = self.states.update_one(
+            {"_id": campaign_id, "phase": domain.OPEN},
+            {"$set": {"phase": domain.PUBLISHED, "revision": revision_entry["revision"],
+                      "published": published, "current": revision_entry},
+             "$push": {"revisions": revision_entry, OUTBOX_FIELD: pending}})
+        return bool(done.modified_count)
+
+    def revise(self, campaign_id, expected_revision, revision_entry, pending):
+        """A revised list (another 公示) if nobody revised it since ``expected_revision``."""
+        done = self.states.update_one(
+            {"_id": campaign_id, "phase": domain.PUBLISHED, "revision": expected_revision},
+            {"$set": {"revision": revision_entry["revision"], "current": revision_entry},
+             "$push": {"revisions": revision_entry, OUTBOX_FIELD: pending}})
+        return bool(done.modified_count)
+
+    def finalize(self, campaign_id, finalized, pending):
+        done = self.states.update_one(
+            {"_id": campaign_id, "phase": domain.PUBLISHED},
+            {"$set": {"phase": domain.FINALIZED, "finalized": finalized},
+             "$push": {OUTBOX_FIELD: pending}})
+        return bool(done.modified_count)
+
+    def note_late_event(self, campaign_id, note):
+        """An event after publication: kept for the department; it changes no list."""
+        self.states.update_one(
+            {"_id": campaign_id, "late_events.event_id": {"$ne": note["event_id"]}},
+            {"$push": {"late_events": {"$each": [note], "$slice": -LATE_EVENTS_KEPT}}})
+
+    # --- our events --------------------------------------------------------------------------
+
+    def relay_events(self, campaign_id, dispatch):
+        return self.outbox.relay(campaign_id, dispatch)
+
+    def sweep_outbox(self, dispatch, now):
+        return self.outbox.sweep(dispatch, now)
+
+    # --- the live inputs ---------------------------------------------------------------------
+
+    def live_inputs(self, campaign_id, state=None):
+        """The ``live`` mapping of :mod:`domain` from the incremental state."""
+        state = state or self.state(campaign_id)
+        panels = state.get("panels") or {}
+        candidates, votes = {}, {}
+        for doc in self.candidates(campaign_id):
+            if not doc.get("known") or doc.get("candidate_status") not in domain.CANDIDATE_STATES:
+                continue
+            candidates[doc["_id"]] = {
+                "candidate_id": doc["_id"], "category": doc["category"],
+                "org_type": doc.get("org_type"), "nominee_name": doc.get("nominee_name"),
+                "nominee_unit": doc.get("nominee_unit"), "submitted_at": doc["submitted_at"],
+                "status": doc["candidate_status"],
+                "disqualification_reason": doc.get("disqualification_reason")}
+            votes[doc["_id"]] = doc.get("votes", 0)
+        judge_scores = domain.current_judge_scores(self.score_records(campaign_id), panels)
+        return {
+            "candidates": candidates, "votes": votes,
+            "judge_scores": {cid: scores for cid, scores in judge_scores.items()
+                             if cid in candidates},
+            "panels": {category: {"closed": True, "closed_key": panel["closed_key"],
+                                  "method": panel.get("method"),
+                                  "panel_scores": dict(panel.get("panel_scores") or [])}
+                       for category, panel in panels.items()},
+        }
