@@ -37,6 +37,9 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
+sys.path.insert(0, str(ROOT))
+
+from shared import yamlfiles  # noqa: E402  (as written: no ${VAR} substitution)
 
 #: Service name -> HTTP port (shared/cli.py's SERVICES).
 SERVICES = {"nomination": 8101, "voting": 8100, "scoring": 8102, "aggregation": 8103,
@@ -76,7 +79,7 @@ def metric_name_problems(expr):
 
 def load_yaml_documents(path):
     with open(path, encoding="utf-8") as handle:
-        return [doc for doc in yaml.safe_load_all(handle) if doc is not None]
+        return [doc for doc in yamlfiles.load_all(handle.read()) if doc is not None]
 
 
 def k8s_problems(k8s_dir=DEPLOY / "k8s"):
@@ -475,7 +478,7 @@ def compose_problems(path=DEPLOY / "docker-compose.yml",
                      example=DEPLOY / "compose.env.example"):
     """The compose file as written (before interpolation) and its env example."""
     text = Path(path).read_text(encoding="utf-8")
-    compose = yaml.safe_load(text)
+    compose = yamlfiles.load(text)
     problems = []
     uncommented = "\n".join(re.sub(r"(^|\s)#.*", "", line) for line in text.splitlines())
     required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", uncommented))
@@ -569,7 +572,7 @@ def dashboard_problems(path=DEPLOY / "grafana" / "dashboard-public-window.json",
 def alert_problems(path=DEPLOY / "prometheus" / "alerts.yml"):
     """Alert and recording rules use only the documented metric names; alerts are labelled."""
     problems = []
-    for group in yaml.safe_load(Path(path).read_text(encoding="utf-8"))["groups"]:
+    for group in yamlfiles.load(Path(path).read_text(encoding="utf-8"))["groups"]:
         for rule in group["rules"]:
             name = rule.get("alert") or rule.get("record")
             problems += [f"rule {name}: {p}" for p in metric_name_problems(rule["expr"])]

@@ -13,7 +13,7 @@ import yaml
 from marshmallow import (RAISE, Schema, fields, validate, validates, validates_schema)
 from marshmallow import ValidationError as SchemaError
 
-from shared import plugins
+from shared import plugins, yamlfiles
 from shared.errors import ValidationError
 from shared.timeutil import local_to_utc
 from shared.validation import FiniteNumber, Mapping, Text, load
@@ -292,8 +292,8 @@ def load_campaign_file(path):
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     try:
-        document = yaml.safe_load(text)
-        lines = _key_lines(yaml.compose(text))
+        document = yamlfiles.load(text)
+        lines = _key_lines(yamlfiles.compose(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise CampaignFileError(path, [("(yaml)", mark.line + 1 if mark else None, str(exc))])

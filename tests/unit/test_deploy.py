@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from shared import yamlfiles
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -94,7 +95,7 @@ def test_alert_unit_tests_fail_when_an_alert_is_broken(tmp_path, original, broke
 
 
 def test_prometheus_scrapes_every_service_and_rabbitmq():
-    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    config = yamlfiles.load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     targets = {group["labels"]["service"]: group["targets"]
                for group in jobs["pingxuan"]["static_configs"]}
@@ -183,7 +184,7 @@ def test_compose_check_catches_a_literal_secret_and_a_shared_user(tmp_path):
 
 def k8s_documents(directory=DEPLOY / "k8s"):
     for path in sorted(Path(directory).glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yamlfiles.load_all(path.read_text()):
             yield path.name, doc
 
 
@@ -380,9 +381,9 @@ def test_dashboard_check_catches_an_unknown_metric_and_bad_promql(tmp_path):
 
 def test_grafana_provisioning_points_at_prometheus_and_the_mounted_dashboards(tmp_path):
     provisioning = DEPLOY / "grafana" / "provisioning"
-    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    datasource = yamlfiles.load((provisioning / "datasources" / "prometheus.yml").read_text())
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
-    provider = yaml.safe_load((provisioning / "dashboards" / "pingxuan.yml").read_text())
+    provider = yamlfiles.load((provisioning / "dashboards" / "pingxuan.yml").read_text())
     path = provider["providers"][0]["options"]["path"]
     config = yaml.safe_load(compose(tmp_path).stdout)
     mounts = [str(v) for v in config["services"]["grafana"]["volumes"]]
