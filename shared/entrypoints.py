@@ -17,6 +17,7 @@ from shared.campaigns import Campaigns
 from shared.errors import EXPECTED
 from shared.logs import CallIdTracker
 from shared.metrics import Metrics
+from shared.validation import require_id
 
 
 def rpc(fn=None, **kwargs):
@@ -57,6 +58,23 @@ class PingxuanService:
     def on_token_revoked(self, payload):
         event = events.read_event(events.TOKEN_REVOKED, payload)
         self.auth.record_revocation(event["token_id"], event["occurred_at"])
+
+
+class Audited:
+    """Mixin for services whose store keeps an ``audit`` trail (``shared.audit.AuditTrail``)."""
+
+    @rpc
+    def audit_trail(self, campaign_id=None, entity_id=None):
+        """Every recorded change (who, when, what, before -> after), oldest first; admin only.
+
+        ``campaign_id`` None lists changes of every campaign (and those without one,
+        such as direct messages); ``entity_id`` narrows to one record.
+        """
+        self.auth.require("admin")
+        for value, field in ((campaign_id, "campaign_id"), (entity_id, "entity_id")):
+            if value is not None:
+                require_id(value, field)
+        return self.store.audit.read(campaign_id=campaign_id, entity_id=entity_id)
 
 
 class FollowsCampaigns:

@@ -19,7 +19,7 @@ from shared.audit import audit_entry
 from shared.auth import SERVICE_ROLE
 from shared.campaign import CATEGORY_NAMES_ZH, validate_campaign
 from shared.clock import Clock
-from shared.entrypoints import FollowsCampaigns, PingxuanService, json_response, rpc
+from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
 from shared.errors import InvalidState, NotFound, PingxuanError, ValidationError
 from shared.metrics import Metrics
 from shared.outbox import outbox_entry
@@ -62,7 +62,7 @@ def define_metrics(registry):
     }
 
 
-class AggregationService(FollowsCampaigns, PingxuanService):
+class AggregationService(Audited, FollowsCampaigns, PingxuanService):
     """加權統分, ranking within the award slots, 公示 and 審定."""
 
     name = "aggregation"
@@ -251,12 +251,6 @@ class AggregationService(FollowsCampaigns, PingxuanService):
                      "query")
         return self._report(self._campaign(campaign_id), query["category"],
                             include_inputs=query["include_inputs"])
-
-    @rpc
-    def audit_trail(self, campaign_id):
-        """Publication, revisions and approval of the campaign's list, oldest first (admin)."""
-        self.auth.require("admin")
-        return self.store.audit.read(campaign_id=require_id(campaign_id, "campaign_id"))
 
     @rpc
     def publication(self, campaign_id):

@@ -12,7 +12,7 @@ from shared.auth import SERVICE_ROLE
 from shared.campaign import validate_campaign
 from shared.campaigns import Campaigns
 from shared.clock import Clock
-from shared.entrypoints import PingxuanService, rpc
+from shared.entrypoints import Audited, PingxuanService, rpc
 from shared.errors import Conflict, Forbidden, NotFound, QuotaExceeded
 from shared.outbox import outbox_entry
 from shared.store import MongoStore
@@ -23,7 +23,7 @@ from services.nomination.store import DuplicateKeyError, NominationStore
 OUTBOX_SWEEP_SECONDS = 5
 
 
-class NominationService(PingxuanService):
+class NominationService(Audited, PingxuanService):
     """單位推薦 and 初步審核 over RPC."""
 
     name = "nomination"
@@ -252,15 +252,6 @@ class NominationService(PingxuanService):
             "deadline_passed": self.now() > campaign.nomination_deadline,
             "forfeited_units": domain.forfeits(campaign, nominations),
         }
-
-    @rpc
-    def audit_trail(self, campaign_id, entity_id=None):
-        """Every recorded change of the campaign (or of one nomination), oldest first."""
-        self.auth.require("admin")
-        require_id(campaign_id, "campaign_id")
-        if entity_id is not None:
-            require_id(entity_id, "entity_id")
-        return self.store.audit.read(campaign_id=campaign_id, entity_id=entity_id)
 
     # --- events left behind ----------------------------------------------------------------
 

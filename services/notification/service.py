@@ -14,7 +14,7 @@ from shared import events
 from shared.audit import audit_entry
 from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
-from shared.entrypoints import FollowsCampaigns, PingxuanService, rpc
+from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, rpc
 from shared.errors import Forbidden, InvalidState, NotFound, ValidationError
 from shared.metrics import Metrics
 from shared.service_rpc import ServiceRpc
@@ -54,7 +54,7 @@ def define_metrics(registry):
     }
 
 
-class NotificationService(FollowsCampaigns, PingxuanService):
+class NotificationService(Audited, FollowsCampaigns, PingxuanService):
     """Receipts, review results, disqualification notices, one-time codes, judges' messages."""
 
     name = "notification"
@@ -194,14 +194,6 @@ class NotificationService(FollowsCampaigns, PingxuanService):
         if identity.role == SERVICE_ROLE and message.get("requested_by") != identity.name:
             raise Forbidden(f"message {message_id} was not requested by {identity.name}")
         return domain.message_row(message, with_history=True)
-
-    @rpc
-    def audit_trail(self, campaign_id=None):
-        """The admins' actions on messages (resends), oldest first; direct messages have no
-        campaign and are listed when ``campaign_id`` is not given."""
-        self.auth.require("admin")
-        query = load(schemas.MessageQuery(), {"campaign_id": campaign_id}, "query")
-        return self.store.audit.read(campaign_id=query["campaign_id"])
 
     # --- retries -------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from shared import events, plugins
 from shared.audit import audit_entry
 from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
-from shared.entrypoints import FollowsCampaigns, PingxuanService, json_response, rpc
+from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
 from shared.errors import Conflict, Forbidden, NotFound, PingxuanError, Unauthorized, ValidationError
 from shared.metrics import Metrics
 from shared.outbox import outbox_entry
@@ -58,7 +58,7 @@ def define_metrics(registry):
     }
 
 
-class ScoringService(FollowsCampaigns, PingxuanService):
+class ScoringService(Audited, FollowsCampaigns, PingxuanService):
     """集中評審: panels of judges score the candidates of each category."""
 
     name = "scoring"
@@ -188,15 +188,6 @@ class ScoringService(FollowsCampaigns, PingxuanService):
                         domain.panel_options(campaign))}
         rows.sort(key=lambda r: (r["category"], r["candidate_id"], r["judge_id"]))
         return {"campaign_id": campaign.id, "scores": rows, "panels": panels}
-
-    @rpc
-    def audit_trail(self, campaign_id, entity_id=None):
-        """Every recorded change of the campaign's panels (or of one candidate's scores)."""
-        self.auth.require("admin")
-        require_id(campaign_id, "campaign_id")
-        if entity_id is not None:
-            require_id(entity_id, "entity_id")
-        return self.store.audit.read(campaign_id=campaign_id, entity_id=entity_id)
 
     # --- a judge -----------------------------------------------------------------------------
 
