@@ -20,6 +20,8 @@ import eventlet.wsgi
 import pytest
 from eventlet.event import Event
 
+from tests.system import free_port
+
 SMTP_SERVER = r'''
 import sys, threading
 from pathlib import Path
@@ -46,12 +48,6 @@ controller.start()
 sys.stdin.read()          # until the test closes our stdin
 controller.stop()
 '''
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class SmtpServer:

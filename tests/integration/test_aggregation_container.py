@@ -5,7 +5,6 @@ through nameko's RPC. Waiting is on entrypoints (``entrypoint_waiter``), never
 on the clock.
 """
 import itertools
-import socket
 from contextlib import ExitStack, contextmanager
 
 import eventlet
@@ -24,6 +23,7 @@ from shared.store import MongoStore, connect
 from shared.timeutil import iso
 from tests.aggregation_cases import submitted_at
 from tests.conftest import at, campaign_document, token
+from tests.system import free_port
 
 pytestmark = pytest.mark.broker
 
@@ -33,12 +33,6 @@ CATEGORY = "advanced_unit"
 AFTER_VOTE = "2099-11-21T02:00:00Z"
 CANDIDATES = [("nom-a1", "agency", 90.0), ("nom-a2", "agency", 70.0), ("nom-s1", "school", 85.0),
               ("nom-r1", "rural", 60.0), ("nom-r2", "rural", 75.0), ("nom-c1", "community", 80.0)]
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 Calls go through nameko's RPC and events through the broker, as in production.
 """
-import socket
 
 import eventlet
 import pytest
@@ -20,6 +19,7 @@ from shared.auth import token_id_of
 from shared.errors import QuotaExceeded, Unauthorized, ValidationError
 from shared.store import connect
 from tests.conftest import campaign_document, nomination_form, token
+from tests.system import free_port
 
 pytestmark = pytest.mark.broker
 
@@ -39,12 +39,6 @@ class EventLog:
     @event_handler(events.NOMINATION, events.NOMINATION_WITHDRAWN)
     def on_withdrawn(self, payload):
         self.received.append((events.NOMINATION_WITHDRAWN, payload))
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 Candidates arrive as nomination events, judges score over RPC and on the page
 (HTTP), and ``score_submitted`` / ``panel_closed`` leave through the broker.
 """
-import socket
 
 import eventlet
 import pytest
@@ -18,6 +17,7 @@ from services.scoring.service import ScoringService
 from shared import events
 from shared.errors import Forbidden, PanelClosed, ValidationError
 from tests.conftest import campaign_document, token
+from tests.system import free_port
 
 pytestmark = pytest.mark.broker
 
@@ -57,12 +57,6 @@ class NominationStub:
     def list(self, campaign_id, **filters):
         assert filters == {"status": "accepted"}
         return [dict(facts("nom-late", "县水利局"), id="nom-late", campaign_id=campaign_id)]
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

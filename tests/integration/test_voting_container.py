@@ -4,7 +4,6 @@ Votes arrive over nameko RPC, concurrently; the campaign and the ballot arrive
 as nomination's events; ``vote_cast`` batches go out through the broker to a
 stand-in consumer that de-duplicates on vote_id, as aggregation must.
 """
-import socket
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -22,6 +21,7 @@ from shared import events
 from shared.errors import DuplicateVote
 from shared.store import connect
 from tests.conftest import campaign_document, token
+from tests.system import free_port
 
 pytestmark = pytest.mark.broker
 
@@ -39,12 +39,6 @@ class VoteLog:
         self.events_seen.append(event)
         for vote in event["votes"]:
             self.counted.setdefault(vote["vote_id"], vote)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

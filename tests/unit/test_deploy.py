@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from shared import yamlfiles
+from tests.system import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -436,12 +437,6 @@ def test_entrypoint_refuses_an_unknown_service():
     result = run("sh", str(DEPLOY / "docker-entrypoint.sh"), env=dict(os.environ, SERVICE="vote"))
     assert result.returncode == 64
     assert "set SERVICE to one of" in result.stderr
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 HEALTH_SERVER = """
