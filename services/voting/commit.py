@@ -30,6 +30,7 @@ from nameko.extensions import DependencyProvider
 from shared import events
 from shared.errors import Conflict, DuplicateVote
 from shared.plugins import VOTE_RULES, load_plugins
+from shared.timeutil import local_day
 from services.voting import domain
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,12 @@ def commit_group(requests, ctx):
     unique = [requests[index] for index in sorted(set(first_of.values()))]
 
     entries = ctx.store.ballot_entries({r.candidate_id for r in unique})
-    votes = [domain.Vote(r, now, _entry_for(entries.get(r.candidate_id), r)) for r in unique]
+    days = {}  # campaign zone -> the group's day there (its votes share one instant)
+    votes = []
+    for r in unique:
+        zone = r.settings.timezone
+        day = days.get(zone) or days.setdefault(zone, local_day(now, zone))
+        votes.append(domain.Vote(r, now, _entry_for(entries.get(r.candidate_id), r), day))
     since = now - max(v.request.settings.ip_window for v in votes)
     voters_today, ip_times = ctx.store.recent_activity(
         {v.voter_day for v in votes}, {v.ip_slot for v in votes}, since)
@@ -95,7 +101,10 @@ def commit_group(requests, ctx):
     refused = [d for d in decisions if d.error is not None]
     passed = [d for d in decisions if d.error is None]
     claims = ctx.store.claims({d.vote.vote_id for d in refused})
-    claimed_before = ctx.store.claim_vote_ids([domain.claim_record(d.vote, now) for d in passed])
+    # Each passing vote's record is built once: the claim keeps it, the insert stores it.
+    decided = {d.vote.vote_id: domain.vote_record(d.vote, None) for d in passed}
+    claimed_before = ctx.store.claim_vote_ids(
+        [domain.claim_record(d.vote, decided[d.vote.vote_id]) for d in passed])
     claims.update(ctx.store.claims(claimed_before))
 
     final_refusals = [d for d in refused if d.vote.vote_id not in claims]
@@ -121,7 +130,7 @@ def commit_group(requests, ctx):
             outcomes[vote.vote_id] = _refused(vote, _duplicate(vote, claim["vote"]["day"]))
 
     # New votes (and repairs): outbox entry, one insert, one event per campaign.
-    records = {d.vote.vote_id: domain.vote_record(d.vote, None) for d in fresh}
+    records = {d.vote.vote_id: decided[d.vote.vote_id] for d in fresh}
     for record in repairs:
         records[record["vote_id"]] = record
     stored = []

@@ -22,6 +22,8 @@ class Keys:
         self.receipt = domain.derive_secret(secret, "receipt")
         self.session = domain.derive_secret(secret, "session")
         self.code = domain.derive_secret(secret, "code")
+        #: The voter, address and receipt hashes, keyed once.
+        self.hashes = domain.Keyring(self.voter, self.receipt)
         self.otp_sender = otp_sender
         self.ballot_cache_seconds = ballot_cache_seconds
         self.trusted_proxies = trusted_proxies
@@ -81,13 +83,16 @@ class BallotCache(DependencyProvider):
 
     The ballot's ``votes`` may be a cached count (CONTRACT.md); the counts'
     age is exported as ``pingxuan_ballot_cache_age_seconds``. Also remembers
-    when the ballot was last caught up with nomination, per campaign.
+    when the ballot was last caught up with nomination, per campaign, and each
+    campaign as last read with its voting settings, per stored revision.
     """
 
     def setup(self):
         self.counts = {}
         self.lock = threading.Lock()
         self.sync_attempts = {}
+        self.synced_campaigns = set()
+        self.campaigns = {}
 
     def get_dependency(self, worker_ctx):
         return self
@@ -102,15 +107,32 @@ class BallotCache(DependencyProvider):
                 self.counts[campaign_id] = cached
         return cached[1], now - cached[0]
 
-    def add(self, campaign_id, candidate_id):
-        """Count a vote this process stored, so the voter sees it before the next recount."""
+    def add(self, campaign_id, candidate_id, votes=1):
+        """Count votes this process stored, so the voter sees them before the next recount."""
         with self.lock:
             cached = self.counts.get(campaign_id)
             if cached is not None:
-                cached[1][candidate_id] = cached[1].get(candidate_id, 0) + 1
+                cached[1][candidate_id] = cached[1].get(candidate_id, 0) + votes
 
     def forget(self, campaign_id):
         self.counts.pop(campaign_id, None)
+
+    def synced(self, campaign_id, ask_store):
+        """Was the ballot caught up? Once the store says so it stays so: asked until then."""
+        if campaign_id in self.synced_campaigns:
+            return True
+        if ask_store(campaign_id):
+            self.synced_campaigns.add(campaign_id)
+            return True
+        return False
+
+    def campaign(self, campaign_id, revision):
+        """What :meth:`keep_campaign` kept for this revision of the campaign, else ``None``."""
+        kept = self.campaigns.get(campaign_id)
+        return kept[1] if kept is not None and kept[0] == revision else None
+
+    def keep_campaign(self, campaign_id, revision, value):
+        self.campaigns[campaign_id] = (revision, value)
 
     def may_sync(self, campaign_id, every=60.0):
         """At most one catch-up attempt per campaign per ``every`` seconds (nomination may be down)."""

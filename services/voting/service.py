@@ -5,6 +5,7 @@ and the address, hand the votes to the group commit (rules, one insert, one
 event per group) and answer with what was stored. The page and its JSON API
 verify a resident by mobile number and a one-time code, then cast the same way.
 """
+import collections
 import logging
 import time
 import uuid
@@ -33,9 +34,9 @@ log = logging.getLogger(__name__)
 
 OUTBOX_SWEEP_SECONDS = 5
 SESSION_COOKIE = "pxv"
-#: Loaded once: a schema instance is reusable, and building one per vote costs more than the vote.
-VOTE_SCHEMA = schemas.Vote()
 SIZE_COOKIE = "pxsize"
+#: Built once: building a schema costs more than loading a vote with it.
+PAGE_VOTE_SCHEMA = schemas.PageVote()
 
 
 def define_metrics(registry):
@@ -98,7 +99,7 @@ class VotingService(FollowsCampaigns, PingxuanService):
         """Up to 500 votes; one result per vote, in order; each vote is judged as a single cast."""
         started = time.perf_counter()
         identity = self.auth.require("frontend")
-        votes = load(schemas.VoteBatch(), {"votes": votes}, "votes")["votes"]
+        votes = schemas.load_batch(votes)
         actor, campaigns = identity.as_actor(), {}
         results, requests, positions = [None] * len(votes), [], []
         for index, raw in enumerate(votes):
@@ -321,7 +322,7 @@ class VotingService(FollowsCampaigns, PingxuanService):
         started = time.perf_counter()
         try:
             body = web.json_body(request)
-            data = load(schemas.PageVote(), body, "body")
+            data = load(PAGE_VOTE_SCHEMA, body, "body")
             outcome = self._page_vote(request, data["campaign_id"], data, web.bearer(request))
         except PingxuanError as error:
             return web.refusal(error)
@@ -342,13 +343,11 @@ class VotingService(FollowsCampaigns, PingxuanService):
 
     def _vote_request(self, raw, actor, campaigns, path="cast"):
         """Validate one vote and hash its voter and address (the plain id goes no further)."""
-        data = load(VOTE_SCHEMA, raw, "vote")
+        data = schemas.load_vote(raw)
         campaign = campaigns.get(data["campaign_id"])
         if campaign is None:
-            found = self.campaigns.get(data["campaign_id"])
-            campaign = campaigns[found.id] = (found, domain.VotingSettings.of(found))
-            self._catch_up(found.id)
-        voter = domain.voter_key(self.keys.voter, data["voter"]["channel"], data["voter"]["id"])
+            campaign = campaigns[data["campaign_id"]] = self._voting(data["campaign_id"])
+        voter = self.keys.hashes.voter(data["voter"]["channel"], data["voter"]["id"])
         return self._request(campaign[1], data["vote_id"], data["candidate_id"],
                              data["voter"]["channel"], voter, data["client"]["ip"],
                              data["client"]["user_agent"], actor, path)
@@ -357,20 +356,43 @@ class VotingService(FollowsCampaigns, PingxuanService):
                  path):
         return domain.VoteRequest(
             vote_id=vote_id, campaign_id=settings.campaign_id, candidate_id=candidate_id,
-            channel=channel, voter_key=voter, ip_key=domain.ip_key(self.keys.voter, ip),
+            channel=channel, voter_key=voter, ip_key=self.keys.hashes.ip(ip),
             ip_net=domain.ip_net(ip), user_agent=(user_agent or "")[:200] or None,
-            settings=settings, receipt=domain.receipt_code(self.keys.receipt, vote_id),
+            settings=settings, receipt=self.keys.hashes.receipt(vote_id),
             by=actor, path=path)
+
+    def _voting(self, campaign_id):
+        """``(campaign, its VotingSettings)`` for casting, the ballot caught up.
+
+        Kept per stored revision of the campaign: re-reading a campaign costs
+        more than a vote, and a cheap read of its revision says when it changed.
+        """
+        require_id(campaign_id, "campaign_id")
+        revision = self.store.campaign_revision(campaign_id)
+        found = self.ballot_cache.campaign(campaign_id, revision)
+        if found is None:
+            campaign = self.campaigns.get(campaign_id)
+            found = (campaign, domain.VotingSettings.of(campaign))
+            if revision is not None:
+                self.ballot_cache.keep_campaign(campaign_id, revision, found)
+        self._catch_up(campaign_id)
+        return found
 
     def _cast(self, requests):
         outcomes = self.commit(requests, CommitContext(
             self.store, self.dispatch, self.now, None, self.metrics))
+        # Counted per outcome and category, not per vote: a batch has a handful of each.
+        counts, stored = collections.Counter(), collections.Counter()
         for outcome in outcomes:
             label = ("resend" if outcome.resend else "accepted") if outcome.error is None \
                 else outcome.error.exc_type
-            self.metrics.votes.labels(label, outcome.category or "unknown").inc()
+            counts[label, outcome.category or "unknown"] += 1
             if label == "accepted":
-                self.ballot_cache.add(outcome.reply["campaign_id"], outcome.reply["candidate_id"])
+                stored[outcome.reply["campaign_id"], outcome.reply["candidate_id"]] += 1
+        for (label, category), count in counts.items():
+            self.metrics.votes.labels(label, category).inc(count)
+        for (campaign_id, candidate_id), count in stored.items():
+            self.ballot_cache.add(campaign_id, candidate_id, count)
         return outcomes
 
     def _count_invalid(self, error):
@@ -378,7 +400,8 @@ class VotingService(FollowsCampaigns, PingxuanService):
 
     def _catch_up(self, campaign_id):
         """After a restart the ballot is caught up with nomination's list (once per store)."""
-        if self.store.ballot_synced(campaign_id) or not self.ballot_cache.may_sync(campaign_id):
+        if self.ballot_cache.synced(campaign_id, self.store.ballot_synced) or \
+                not self.ballot_cache.may_sync(campaign_id):
             return
         marker = events.new_event_id()
         try:
@@ -477,17 +500,16 @@ class VotingService(FollowsCampaigns, PingxuanService):
         return {"session": session, "expires_at": iso(now + domain.SESSION_TTL)}
 
     def _page_vote(self, request, campaign_id, data, session):
-        campaign = self.campaigns.get(require_id(campaign_id, "campaign_id"))
+        campaign, settings = self._voting(campaign_id)
         voter = domain.read_session(self.keys.session, session, campaign.id, self.now())
         if not voter:
             raise Unauthorized("verify a mobile number first")
-        data = load(schemas.PageVote(), dict(
+        data = load(PAGE_VOTE_SCHEMA, dict(
             campaign_id=campaign.id, candidate_id=data.get("candidate_id"),
             vote_id=data.get("vote_id") or None), "body")
-        self._catch_up(campaign.id)
         ip = web.client_ip(request, self.keys.trusted_proxies)
         vote_id = data["vote_id"] or f"web-{uuid.uuid4().hex}"
-        request_ = self._request(domain.VotingSettings.of(campaign), vote_id, data["candidate_id"], "mobile", voter["k"],
+        request_ = self._request(settings, vote_id, data["candidate_id"], "mobile", voter["k"],
                                  ip, request.headers.get("User-Agent"),
                                  {"role": "public", "name": "voting-page"}, "page")
         return self._cast([request_])[0]

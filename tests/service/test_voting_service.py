@@ -148,7 +148,9 @@ def test_cast_stores_the_vote_and_announces_it(harness):
          "cast_at": "2099-11-02T02:00:00Z"}]
     # 个人信息保护: neither the number nor the address is stored in plain.
     dump = json.dumps(list(harness.store.db["votes"].find()) +
-                      list(harness.store.db["vote_ids"].find()), default=str)
+                      list(harness.store.db["vote_ids"].find()) +
+                      list(harness.store.claims({"v-1"}).values()), default=str)
+    assert harness.store.claims({"v-1"})["v-1"]["vote"]["receipt"] == reply["receipt"]
     assert MOBILE not in dump and "203.0.113.7" not in dump
     assert harness.store.batches.count_documents({}) == 0   # the outbox entry was closed
     assert harness.service().check_receipt(reply["receipt"])["counted"] is True
@@ -301,6 +303,33 @@ def test_a_vote_id_reused_for_another_vote_is_a_conflict(harness):
     assert harness.counted_votes() == ["v-1"]
 
 
+def test_a_campaign_loaded_again_applies_to_the_next_vote(harness):
+    assert harness.frontend().cast(vote("v-1"))["status"] == "accepted"
+    # The department moves the close of voting to before now: revision 2.
+    closed = campaign_document(voting=dict(VOTING, closes="2099-11-02T09:00:00"))
+    harness.service().on_campaign_loaded(events.make_event(
+        events.CAMPAIGN_LOADED, "cb-test", campaign=closed, revision=2))
+    with pytest.raises(VotingClosed):
+        harness.frontend().cast(vote("v-2", "nom-b"))
+    results = harness.frontend().cast_many([vote("v-3", "nom-c")])
+    assert results[0]["error"] == "VotingClosed"
+    assert harness.counted_votes() == ["v-1"]
+
+
+def test_a_second_vote_of_the_day_reads_no_claim(harness):
+    """Refusals are answered without reading claims unless their vote_id was claimed."""
+    harness.frontend().cast(vote("v-1"))
+    reads = []
+    find = harness.store.vote_ids.find
+    harness.store.vote_ids.find = lambda *args, **kwargs: reads.append(args) or find(*args,
+                                                                                   **kwargs)
+    with pytest.raises(DuplicateVote):
+        harness.frontend().cast(vote("v-2"))
+    assert reads == []
+    assert harness.frontend().cast(vote("v-1"))["status"] == "accepted"     # a resend: read
+    assert len(reads) == 1
+
+
 def test_only_front_ends_cast(harness):
     for caller in (harness.service(None), harness.service("forged")):
         with pytest.raises(Unauthorized):
@@ -347,7 +376,7 @@ def test_cast_many_refuses_a_malformed_batch_whole(harness, votes):
 
 def test_a_vote_claimed_by_an_attempt_that_died_is_stored_by_its_resend(harness):
     harness.frontend().cast(vote("v-1"))
-    claim = harness.store.vote_ids.find_one({"_id": "v-1"})
+    claim = harness.store.claims({"v-1"})["v-1"]
     # As if the process had died after claiming the vote_id, before storing the vote.
     harness.store.votes.delete_many({})
     harness.dispatched.clear()

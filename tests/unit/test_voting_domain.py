@@ -3,7 +3,7 @@ activity index (memory and store answer alike)."""
 from datetime import timedelta
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from services.voting import domain, schemas
 from services.voting.store import MemoryActivity, StoreActivity
@@ -154,3 +154,230 @@ def test_the_memory_index_answers_as_the_store_does(specs, since_seconds):
     assert as_memory[0] == as_store[0]
     assert {k: sorted(v) for k, v in as_memory[1].items() if v} == \
         {k: sorted(v) for k, v in as_store[1].items() if v}
+
+
+# --- the fast paths answer exactly as the slow ones ------------------------------------------
+
+ADDRESSES = st.one_of(
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=6).map(lambda a: a.exploded),
+    st.lists(st.sampled_from(["0", "00", "01", "1", "9", "10", "99", "100", "199", "200", "249",
+                              "250", "255", "256", "300", "999", "", "a", "１"]),
+             min_size=3, max_size=5).map(".".join),
+    st.text(alphabet="0123456789.: abcdef\n", max_size=20))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ADDRESSES)
+def test_addresses_are_normalised_as_ipaddress_does(text):
+    import ipaddress
+
+    try:
+        expected = ipaddress.ip_address(text).compressed
+    except ValueError:
+        with pytest.raises(ValueError):
+            domain.normal_ip(text)
+        return
+    assert domain.normal_ip(text) == expected
+    address = ipaddress.ip_address(text)
+    prefix = 24 if address.version == 4 else 48
+    assert domain.ip_net(text) == str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(domain.CHANNELS), st.text(max_size=40), st.ip_addresses().map(str),
+       st.text(min_size=1, max_size=100))
+def test_the_keyring_hashes_as_the_stored_hashes_were_made(channel, voter_id, ip, vote_id):
+    """Same values as before the keyring (stored votes and receipts must keep matching)."""
+    import base64
+    import hashlib
+    import hmac
+    import ipaddress
+
+    def mac(secret, text):
+        return hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()
+
+    voter_secret, receipt_secret = "voter-0123456789abcdef", "receipt-0123456789abcdef"
+    keyring = domain.Keyring(voter_secret, receipt_secret)
+    voter = mac(voter_secret, f"voter|{channel}|{voter_id}").hex()[:32]
+    address = mac(voter_secret, f"ip|{ipaddress.ip_address(ip).compressed}").hex()[:24]
+    raw = base64.b32encode(mac(receipt_secret, f"receipt|{vote_id}")).decode()[:16]
+    receipt = "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+    assert keyring.voter(channel, voter_id) == domain.voter_key(voter_secret, channel,
+                                                                voter_id) == voter
+    assert keyring.ip(ip) == domain.ip_key(voter_secret, ip) == address
+    assert keyring.receipt(vote_id) == domain.receipt_code(receipt_secret, vote_id) == receipt
+
+
+VALID_ID = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.:-]{0,20}\Z")
+JUNK = st.one_of(st.none(), st.integers(), st.just({"$gt": ""}), st.just(["x"]),
+                 st.text(max_size=8), st.binary(max_size=8))
+VALID_VOTES = st.fixed_dictionaries({
+    "vote_id": VALID_ID,
+    "campaign_id": st.sampled_from(["cb-test", "cb-2013-siping"]),
+    "candidate_id": VALID_ID,
+    "voter": st.one_of(
+        st.fixed_dictionaries({"channel": st.just("mobile"), "id": st.sampled_from(
+            ["13812345678", "+86 138 1234 5678", "8613812345678", "+86-19912345678"])}),
+        st.fixed_dictionaries({"channel": st.just("wechat"), "id": st.sampled_from(
+            ["o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "abcdef", "x" * 128])})),
+    "client": st.fixed_dictionaries({"ip": st.ip_addresses().map(str)}, optional={
+        "user_agent": st.one_of(st.none(), st.text(max_size=5), st.just("u" * 512))}),
+})
+#: Values a field may be changed to: near misses of each rule, and junk of every type.
+NEAR_MISSES = {
+    "vote_id": st.one_of(VALID_ID.map(lambda t: t + "\n"), VALID_ID.map(lambda t: f" {t}"),
+                         VALID_ID.map(str.encode), st.just("x" * 101), st.just(""), JUNK),
+    "campaign_id": st.one_of(st.sampled_from(["CB-TEST", "c", "cb-test\n", "cb_test"]), JUNK),
+    "candidate_id": st.one_of(VALID_ID.map(lambda t: t + "\n"), st.just("-x"), JUNK),
+    "voter.channel": st.one_of(st.sampled_from(["qq", "Mobile", "mobile\n", "wechat"]), JUNK),
+    "voter.id": st.one_of(st.sampled_from(
+        ["12345678901", "1381234567", "１３８１２３４５６７８", "13812345678\n", "bad id!",
+         "x" * 129, "abcde", "o6_bmjrPTlm6\n", " 13812345678 ", "13812345678"]), JUNK),
+    "client.ip": st.one_of(ADDRESSES, ADDRESSES.map(lambda t: f" {t} "),
+                           st.just("1" * 65), st.just(" " * 60 + "1.2.3.4"), JUNK),
+    "client.user_agent": st.one_of(st.just("u" * 513), st.text(max_size=5), JUNK),
+}
+
+
+@st.composite
+def nearly_valid_votes(draw):
+    """A valid vote with up to three changes: a field's value, a field dropped or added."""
+    vote = draw(VALID_VOTES)
+    vote = dict(vote, voter=dict(vote["voter"]), client=dict(vote["client"]))
+    for _ in range(draw(st.integers(0, 3))):
+        path = draw(st.sampled_from(sorted(NEAR_MISSES) + ["drop", "add", "swap"]))
+        if path == "drop":
+            part = draw(st.sampled_from([vote, vote["voter"], vote["client"]])) \
+                if isinstance(vote.get("voter"), dict) and isinstance(vote.get("client"), dict) \
+                else vote
+            if part:
+                part.pop(draw(st.sampled_from(sorted(part))))
+        elif path == "add":
+            target = draw(st.sampled_from(["", "voter", "client"]))
+            part = vote if not target else vote.get(target)
+            if isinstance(part, dict):
+                part[draw(st.sampled_from(["extra", "ip", "user_agent", "id"]))] = \
+                    draw(st.one_of(st.just("x"), JUNK))
+        elif path == "swap":
+            vote[draw(st.sampled_from(["voter", "client"]))] = draw(st.one_of(
+                JUNK, st.just("13812345678"), st.just({})))
+        else:
+            parent, _, name = path.rpartition(".")
+            part = vote.get(parent) if parent else vote
+            if isinstance(part, dict):
+                part[name] = draw(NEAR_MISSES[path])
+    return vote
+
+
+def _near(**changes):
+    vote = {"vote_id": "v-1", "campaign_id": "cb-test", "candidate_id": "nom-a",
+            "voter": {"channel": "wechat", "id": "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"},
+            "client": {"ip": "203.0.113.7", "user_agent": "Mozilla/5.0"}}
+    for path, value in changes.items():
+        parent, _, name = path.rpartition("__")
+        part = vote[parent] if parent else vote
+        if value is DROP:
+            part.pop(name)
+        else:
+            part[name] = value
+    return vote
+
+
+DROP = object()
+
+
+@settings(max_examples=500, deadline=None)
+@given(nearly_valid_votes())
+@example(_near(vote_id="v-1\n"))
+@example(_near(vote_id=b"v-1"))
+@example(_near(campaign_id="cb-test\n"))
+@example(_near(voter__id="bad id!"))
+@example(_near(voter__channel="mobile", voter__id="１３８１２３４５６７８"))
+@example(_near(voter__extra=1))
+@example(_near(client__ip=DROP))
+@example(_near(client__ip=" " * 60 + "1.2.3.4"))
+@example(_near(client__ip=" 203.0.113.7 "))
+@example(_near(client__ip="203.0.113.07"))
+@example(_near(client__user_agent="u" * 513))
+@example(_near(client__user_agent=DROP))
+@example(_near(client__other=1))
+@example(_near(extra="field"))
+def test_the_fast_vote_check_accepts_only_what_the_schema_accepts_and_loads_it_alike(raw):
+    fast = schemas.fast_vote(raw)
+    try:
+        expected = load(schemas.Vote(), raw, "vote")
+    except ValidationError:
+        assert fast is None
+        return
+    assert fast is None or fast == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(VALID_VOTES)
+def test_a_well_formed_vote_takes_the_fast_path(raw):
+    assert schemas.fast_vote(raw) == load(schemas.Vote(), raw, "vote")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(st.lists(st.integers(), max_size=502), st.tuples(st.integers()), st.none(),
+                 st.text(max_size=3), st.dictionaries(st.text(max_size=3), st.integers())))
+def test_a_batch_is_checked_as_the_schema_checks_it(votes):
+    try:
+        expected = load(schemas.VoteBatch(), {"votes": votes}, "votes")["votes"]
+    except ValidationError as refused:
+        with pytest.raises(ValidationError) as fast:
+            schemas.load_batch(votes)
+        assert fast.value.messages == refused.messages
+        return
+    assert schemas.load_batch(votes) == expected
+
+
+@pytest.mark.parametrize("raw", [
+    {"vote_id": "v 1", "campaign_id": "cb-test", "candidate_id": "nom-a",
+     "voter": {"channel": "mobile", "id": "123"}, "client": {"ip": "300.1.1.1"}},
+    {"vote_id": "v-1", "campaign_id": "cb-test", "candidate_id": "nom-a",
+     "voter": {"channel": "qq", "id": "12345678"}, "client": {}, "extra": 1},
+    "not an object", None])
+def test_a_malformed_vote_is_refused_in_the_schemas_words(raw):
+    with pytest.raises(ValidationError) as fast:
+        schemas.load_vote(raw)
+    with pytest.raises(ValidationError) as slow:
+        load(schemas.Vote(), raw, "vote")
+    assert fast.value.messages == slow.value.messages
+
+
+# --- claims: packed for the store, read back whole; the memory index answers as the store ---
+
+def test_a_claim_is_read_back_as_it_was_written(db):
+    from services.voting.store import VotingStore
+
+    store = VotingStore(db)
+    record = {"_id": "cb-test|v|nom-a|2099-11-02", "vote_id": "v-1", "cast_at": NOW,
+              "by": {"role": "frontend", "name": "x", "unit": None}, "batch": None}
+    claim = {"_id": "v-1", "key": record["_id"], "fingerprint": "f", "vote": record}
+    assert store.claim_vote_ids([claim]) == set()
+    assert store.claim_vote_ids([claim]) == {"v-1"}                 # claimed before
+    assert store.claims({"v-1", "v-2"}) == {"v-1": claim}
+    # A claim written before votes were packed (a sub-document) reads the same.
+    store.vote_ids.insert_one(dict(claim, _id="v-old"))
+    store.claimed.add(["v-old"])
+    assert store.claims({"v-old"})["v-old"]["vote"] == record
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 30), max_size=8), max_size=6), st.sets(st.integers(0, 40)))
+def test_the_memory_of_claims_answers_as_the_store_does(groups, asked):
+    import mongomock
+
+    from services.voting.store import MemoryClaims, StoreClaims, VotingStore
+
+    db = mongomock.MongoClient(tz_aware=True)["claims"]
+    in_memory = VotingStore(db, claimed=MemoryClaims())
+    in_store = VotingStore(db, claimed=StoreClaims())
+    for group in groups:
+        claims = [{"_id": f"v-{n}", "key": f"k-{n}", "fingerprint": "f", "vote": {"n": n}}
+                  for n in dict.fromkeys(group)]
+        in_memory.claim_vote_ids(claims)
+    ids = {f"v-{n}" for n in asked}
+    assert in_memory.claims(ids) == in_store.claims(ids)
