@@ -132,8 +132,12 @@ class AggregationStore(Repository):
         1. Each vote is claimed for this event by inserting ``campaign|vote_id``;
            a vote already claimed (by this event before a crash, or by another
            event carrying the same vote) is not claimed again.
-        2. The votes this event owns are read back, so a redelivery after a
-           crash finds the same ones.
+        2. The votes this event owns: those it claimed now, and those of the
+           already-claimed ones whose claim names this event (read back, so a
+           redelivery after a crash finds the same ones). Only already-claimed
+           votes are read: the embedded store answers a read by scanning the
+           whole collection, which would make each batch cost as much as every
+           vote counted so far.
         3. Each candidate's counter moves by its share in one update that also
            records the event id: applying it twice is impossible.
 
@@ -148,10 +152,13 @@ class AggregationStore(Repository):
             batch.append({"_id": vote_key, "event_id": event_id, "campaign_id": campaign_id,
                           "candidate_id": vote["candidate_id"], "category": vote["category"],
                           "cast_at": vote["cast_at"]})
-        self._claim_votes(batch)
-        owned = self.counted_votes.find(
-            {"_id": {"$in": [vote["_id"] for vote in batch]}, "event_id": event_id},
-            {"candidate_id": 1, "category": 1})
+        taken = self._claim_votes(batch)
+        owned = [vote for index, vote in enumerate(batch) if index not in taken]
+        if taken:
+            owned.extend(self.counted_votes.find(
+                {"_id": {"$in": [batch[index]["_id"] for index in sorted(taken)]},
+                 "event_id": event_id},
+                {"candidate_id": 1, "category": 1}))
         per_candidate, categories = {}, {}
         for vote in owned:
             per_candidate[vote["candidate_id"]] = per_candidate.get(vote["candidate_id"], 0) + 1
@@ -161,15 +168,18 @@ class AggregationStore(Repository):
         return sum(per_candidate.values()), per_candidate
 
     def _claim_votes(self, batch):
+        """Insert the claims; returns the indexes in ``batch`` of those claimed before."""
         if not batch:
-            return
+            return set()
         try:
             self.counted_votes.insert_many(batch, ordered=False)
         except BulkWriteError as exc:
-            others = [error for error in exc.details.get("writeErrors", [])
-                      if error.get("code") != DUPLICATE_KEY]
+            errors = exc.details.get("writeErrors", [])
+            others = [error for error in errors if error.get("code") != DUPLICATE_KEY]
             if others:
                 raise
+            return {error["index"] for error in errors}
+        return set()
 
     def add_votes(self, campaign_id, candidate_id, category, event_id, count):
         """``votes += count`` unless this event was already counted for this candidate."""

@@ -271,6 +271,25 @@ def test_a_crash_halfway_through_a_batch_then_its_redelivery_counts_each_vote_on
     assert store.votes_recounted(CAMPAIGN) == {"a": 2, "b": 3, "c": 1}
 
 
+def test_a_new_batch_is_counted_without_reading_the_counted_votes_back(harness, monkeypatch):
+    """The embedded store scans the whole collection for a read: a batch of new votes must
+    not read ``counted_votes`` (each batch would cost as much as every vote counted so far);
+    only votes claimed before are read back (benchmarks/system_load.py found it)."""
+    harness.deliver(events.NOMINATION_REVIEWED, reviewed("a"))
+    harness.deliver(events.VOTE_CAST, vote_batch({"a": 2}, vote_ids=["v-1", "v-2"]))
+    reads = []
+    find = harness.store.counted_votes.find
+    monkeypatch.setattr(harness.store.counted_votes, "find",
+                        lambda query, *args, **kwargs: reads.append(query) or find(
+                            query, *args, **kwargs))
+    harness.deliver(events.VOTE_CAST, vote_batch({"a": 3}, vote_ids=["v-3", "v-4", "v-5"]))
+    assert reads == []
+    harness.deliver(events.VOTE_CAST, vote_batch({"a": 2}, vote_ids=["v-5", "v-6"]))
+    assert [query["_id"] for query in reads] == [{"$in": [f"{CAMPAIGN}|v-5"]}]
+    assert harness.store.candidate("a")["votes"] == 6
+    assert harness.store.votes_recounted(CAMPAIGN) == {"a": 6}
+
+
 def test_votes_for_an_unknown_candidate_are_kept_until_the_candidate_arrives(harness):
     harness.deliver(events.VOTE_CAST, vote_batch({"late": 4}))
     report = harness.as_admin().report(CAMPAIGN)

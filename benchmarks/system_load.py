@@ -1,0 +1,543 @@
+"""Load benchmark of the whole system (a script, not a test).
+
+Starts every service with ``pingxuan up`` (``tests.system.running_system``: its own
+RabbitMQ vhost, PINGXUAN_HOME and HTTP ports; embedded store unless MONGO_URI is set),
+loads a campaign whose voting is open now, puts candidates on the ballot as a unit
+and the department would (``nomination.submit`` + ``nomination.review`` over RPC),
+then, in the same run:
+
+* measures the raw RabbitMQ rate (persistent messages published and consumed with
+  kombu, ``benchmarks/voting.py``'s ``raw_rate``);
+* drives the system with simulated voters, each vote from a distinct voter and
+  candidate: the trusted front end's ``voting.cast`` (one vote per call, a few calls
+  in flight per client process), ``voting.cast_many`` (a batch per call), and the
+  page's JSON API (``POST /api/votes`` with the session a one-time code gave: the
+  codes go to the voting log, ``VOTING_OTP_SENDER=log``, where this script reads them);
+* meanwhile probes vote-to-result latency: a few probe candidates each get one vote
+  at a time; from its acceptance until aggregation's live tally
+  (``GET /tally/<campaign_id>``) shows it;
+* after each phase, waits until aggregation's tally has every vote accepted so far (so
+  a phase's backlog does not spill into the next one's figures); at the end asks
+  ``aggregation.rebuild`` whether the incremental results equal the recomputed ones;
+
+and prints accepted votes/s per path, p50/p99 accept latency, p99 vote-to-result
+latency, each service's peak RSS (VmHWM) and each rate's ratio to the raw rate.
+Every phase is bounded by a vote count and by ``--seconds``; all traffic is 127.0.0.1.
+
+    .venv/bin/python benchmarks/system_load.py                       # ≈ 1.5 minutes
+    .venv/bin/python benchmarks/system_load.py --many-voters 500 --page-voters 50 --seconds 10
+    .venv/bin/python benchmarks/system_load.py --tally-cache-seconds 0   # tally without its cache
+"""
+import argparse
+import itertools
+import json
+import multiprocessing
+import os
+import random
+import re
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+import yaml  # noqa: E402
+
+from benchmarks.voting import local, raw_rate  # noqa: E402
+from shared.campaign import validate_campaign  # noqa: E402
+from tests.system import running_system  # noqa: E402
+
+CAMPAIGN = "cb-load"
+CATEGORY = "advanced_unit"
+UNIT = "城关镇党委"
+SERVICES = ("nomination", "voting", "scoring", "aggregation", "notification")
+#: The code line the voting service logs with VOTING_OTP_SENDER=log (see providers.CodeSender).
+CODE_LINE = re.compile(r"otp_code sms to (\d{3}\*{4}\d{4}): .*?验证码为(\d{6})")
+RPC_TIMEOUT = 60
+PROBE_POLL_SECONDS = 0.05
+PROBE_GIVE_UP_SECONDS = 60
+DEFAULT_TALLY_CACHE_SECONDS = 2.0  # services/aggregation/config.yml
+
+
+def campaign_document():
+    now = datetime.now(timezone.utc)
+    return {
+        "id": CAMPAIGN, "name": "全系统压测", "timezone": "Asia/Shanghai",
+        "nomination": {"deadline": local(now + timedelta(days=5))},
+        # No daily cap; the per-address throttle out of the way: every page vote comes
+        # from 127.0.0.1 here (residents behind one carrier NAT look the same).
+        "voting": {"opens": local(now - timedelta(days=1)), "closes": local(now + timedelta(days=10)),
+                   "ip_limit": 10 ** 9, "ip_window_seconds": 60},
+        "weights": {"public": 0.3, "panel": 0.7}, "vote_normalisation": "top_100",
+        "panel_method": "mean", "panel_options": {"trim_min_judges": 5}, "units": [UNIT],
+        "categories": {CATEGORY: {
+            "intake_cap": None, "award_slots": 10,
+            "criteria": [{"key": "results", "name": "成效", "weight": 1, "min": 0, "max": 100}]}},
+    }
+
+
+def nomination_form(n):
+    return {
+        "campaign_id": CAMPAIGN, "category": CATEGORY, "org_type": "agency",
+        "nominee_name": f"压测候选单位{n:02d}", "nominee_unit": f"压测单位{n:02d}",
+        "unit_phone": "0734-5551234", "contact_person": "李明", "mobile": "13812345678",
+        "email": "liming@example.cn", "deeds_summary": "坚持每周集中学习。",
+        "materials": "综合材料" * 20,
+        "recommendation": {"opinion": "同意推荐", "signed_by": "王建国", "sealed": True,
+                           "date": date.today().isoformat()},
+        "client_ref": f"load-{n:03d}",
+    }
+
+
+def proxy(amqp_uri, auth_token, timeout=RPC_TIMEOUT):
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    return ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data={"auth_token": auth_token},
+                           timeout=timeout)
+
+
+def until(what, check, deadline):
+    end = time.time() + deadline
+    while time.time() < end:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"gave up waiting for {what} after {deadline}s")
+
+
+def percentile(values, q):
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+
+# --- setting the campaign up ------------------------------------------------------------------
+
+def load_campaign(system, tmp):
+    document = campaign_document()
+    validate_campaign(document)  # refuse here, with the key's name, rather than in the service
+    path = Path(tmp) / "campaign.yml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    system.pingxuan("campaign", "load", str(path))
+
+
+def put_on_ballot(system, count):
+    """Nominations submitted as the unit and accepted in review as the department."""
+    with proxy(system.amqp_uri, system.token("unit", UNIT)) as unit:
+        ids = [unit.nomination.submit(nomination_form(n))["id"] for n in range(count)]
+    with proxy(system.amqp_uri, system.token("admin", "宣传部")) as admin:
+        for cid in ids:
+            admin.nomination.review(cid, "accept", "同意")
+    return ids
+
+
+def wait_until_known(system, ids, token):
+    """The acceptances reach voting (the ballot) and aggregation (the tally) as events."""
+    with proxy(system.amqp_uri, token, timeout=5) as client:
+        until("the ballot", lambda: {row["candidate_id"] for row in
+                                     client.voting.ballot(CAMPAIGN)} >= set(ids), 60)
+        until("the tally", lambda: {row["candidate_id"] for row in
+                                    client.aggregation.tally(CAMPAIGN)["rows"]} >= set(ids), 60)
+
+
+def tally(system):
+    reply = requests.get(f"http://{system.http('aggregation')}/tally/{CAMPAIGN}", timeout=10)
+    reply.raise_for_status()
+    return {row["candidate_id"]: row["votes"] for row in reply.json()["rows"]}
+
+
+# --- page voters: a one-time code each, read from the voting log ------------------------------
+
+def mobile_of(n):
+    return f"139{n:08d}"  # masked as 139****<last 4>: distinct for n < 10,000
+
+
+def read_codes(log_path):
+    codes = {}
+    if not log_path.exists():
+        return codes
+    for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            message = json.loads(line).get("message", "")
+        except ValueError:
+            message = line
+        found = CODE_LINE.search(message)
+        if found:
+            codes[found.group(1)] = found.group(2)  # the latest code of each number
+    return codes
+
+
+def verified_sessions(system, home, count):
+    """``count`` residents ask for a code, read it from the log, and verify it: sessions."""
+    base = f"http://{system.http('voting')}/api"
+    started = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        sent = list(pool.map(lambda n: requests.post(f"{base}/codes", timeout=30, json={
+            "campaign_id": CAMPAIGN, "mobile": mobile_of(n)}).status_code, range(count)))
+    if any(status != 200 for status in sent):
+        raise SystemExit(f"one-time codes refused: {sorted(set(sent))}")
+    log_path = home / "logs" / "voting.log"
+    masked = {mobile_of(n): f"{mobile_of(n)[:3]}****{mobile_of(n)[-4:]}" for n in range(count)}
+    codes = {}
+    until("the one-time codes in the voting log", lambda: len(
+        codes.update(read_codes(log_path)) or codes) >= count, 60)
+
+    def verify(n):
+        reply = requests.post(f"{base}/codes/verify", timeout=30, json={
+            "campaign_id": CAMPAIGN, "mobile": mobile_of(n), "code": codes[masked[mobile_of(n)]]})
+        reply.raise_for_status()
+        return reply.json()["session"]
+
+    with ThreadPoolExecutor(8) as pool:
+        sessions = list(pool.map(verify, range(count)))
+    return sessions, count / (time.perf_counter() - started)
+
+
+# --- clients (each in its own process) --------------------------------------------------------
+
+def rpc_vote(prefix, n, candidate_id):
+    return {"vote_id": f"{prefix}-{n}-{uuid.uuid4().hex[:8]}", "campaign_id": CAMPAIGN,
+            "candidate_id": candidate_id,
+            "voter": {"channel": "wechat", "id": f"openid-{prefix}-{n}"},
+            "client": {"ip": f"10.{n % 200}.{(n // 200) % 250}.{n % 250 + 1}",
+                       "user_agent": "load-benchmark"}}
+
+
+def run_rpc_client(args):
+    """Calls of ``per_call`` votes (``cast`` when 1), ``inflight`` at a time, until done or ``stop_at``.
+
+    Votes are (voter, candidate) pairs given by index: voter ``index // len(candidates)``
+    votes for candidate ``index % len(candidates)``, so no vote is a duplicate.
+    """
+    amqp_uri, token, prefix, indexes, candidates, per_call, inflight, stop_at = args
+    latencies, accepted, refused = [], 0, {}
+    calls = [indexes[i:i + per_call] for i in range(0, len(indexes), per_call)]
+
+    def votes_of(call):
+        return [rpc_vote(prefix, i // len(candidates), candidates[i % len(candidates)])
+                for i in call]
+
+    with proxy(amqp_uri, token, timeout=120) as client:
+        pending, sent = [], 0
+        while sent < len(calls) or pending:
+            while sent < len(calls) and len(pending) < inflight and time.time() < stop_at:
+                votes = votes_of(calls[sent])
+                reply = (client.voting.cast.call_async(votes[0]) if per_call == 1 else
+                         client.voting.cast_many.call_async(votes))
+                pending.append((time.perf_counter(), reply))
+                sent += 1
+            if not pending:
+                break
+            began, reply = pending.pop(0)
+            try:
+                result = reply.result()
+            except Exception as error:
+                name = getattr(error, "exc_type", type(error).__name__)
+                refused[name] = refused.get(name, 0) + 1
+                continue
+            latencies.append(time.perf_counter() - began)
+            for item in ([result] if per_call == 1 else result):
+                if item.get("status") == "accepted":
+                    accepted += 1
+                else:
+                    name = str(item.get("error") or "refused")
+                    refused[name] = refused.get(name, 0) + 1
+    return latencies, accepted, refused
+
+
+def run_page_client(args):
+    """Page voters (one session each) vote for every candidate: ``POST /api/votes``."""
+    http, sessions, candidates, inflight, stop_at = args
+    local_ = threading.local()
+    jobs = [(session, cid) for cid in candidates for session in sessions]
+
+    def one(job):
+        if time.time() >= stop_at:
+            return None
+        session_token, cid = job
+        client = getattr(local_, "client", None) or requests.Session()
+        local_.client = client
+        began = time.perf_counter()
+        reply = client.post(f"http://{http}/api/votes", timeout=120, json={
+            "campaign_id": CAMPAIGN, "candidate_id": cid, "vote_id": f"page-{uuid.uuid4().hex}"},
+            headers={"Authorization": f"Bearer {session_token}"})
+        elapsed = time.perf_counter() - began
+        return elapsed, reply.status_code, (None if reply.status_code == 200 else
+                                            reply.json().get("error"))
+
+    with ThreadPoolExecutor(inflight) as pool:
+        results = [r for r in pool.map(one, jobs) if r is not None]
+    refused = {}
+    for _, status, error in results:
+        if status != 200:
+            refused[error or str(status)] = refused.get(error or str(status), 0) + 1
+    return ([r[0] for r in results if r[1] == 200], sum(1 for r in results if r[1] == 200),
+            refused)
+
+
+# --- vote-to-result probes (threads of this process) ------------------------------------------
+
+class Probes:
+    """Probe candidates get one vote at a time each; one watcher polls the live tally.
+
+    A probe casts a vote (``voting.cast``), notes when it was accepted, and waits until
+    the watcher sees the candidate's count reach it on ``GET /tally/<campaign_id>``.
+    """
+
+    def __init__(self, system, token, candidates, jitter):
+        self.system, self.token, self.candidates = system, token, candidates
+        # A random pause before each probe vote: otherwise a probe falls into step with the
+        # tally cache (it votes just after a refresh, so it always waits a whole TTL).
+        self.jitter = jitter
+        self.samples, self.accepted, self.lost = [], 0, 0
+        self.counts, self.expected = {}, {}
+        self.waiting = []  # (candidate_id, count to reach, accepted at, threading.Event)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.closed = threading.Event()
+        self.serial = itertools.count(1)
+        self.threads = []
+        self.watcher = threading.Thread(target=self._watch, daemon=True)
+        self.watcher.start()
+
+    def _watch(self):
+        while not self.closed.wait(PROBE_POLL_SECONDS):
+            try:
+                counts = tally(self.system)
+            except requests.RequestException:
+                continue
+            seen = time.perf_counter()
+            with self.lock:
+                self.counts = counts
+                for entry in list(self.waiting):
+                    cid, target, accepted_at, done = entry
+                    if counts.get(cid, 0) >= target:
+                        self.samples.append(seen - accepted_at)
+                        self.waiting.remove(entry)
+                        done.set()
+
+    def start(self):
+        self.stop.clear()
+        self.threads = [threading.Thread(target=self._probe, args=(cid,), daemon=True)
+                        for cid in self.candidates]
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self):
+        """Stop probing; returns the samples of this phase (its last probes seen or given up)."""
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(PROBE_GIVE_UP_SECONDS + 10)
+        with self.lock:
+            samples, self.samples = self.samples, []
+        return samples
+
+    def close(self):
+        self.closed.set()
+        self.watcher.join(5)
+
+    def _probe(self, cid):
+        # Only probe votes go to a probe candidate: its count is the probe votes accepted.
+        expected = self.expected.setdefault(cid, 0)
+        with proxy(self.system.amqp_uri, self.token) as client:
+            while not self.stop.wait(random.uniform(0, self.jitter)):
+                try:
+                    client.voting.cast(rpc_vote("probe", next(self.serial), cid))
+                except Exception:
+                    continue
+                expected = self.expected[cid] = expected + 1
+                done = threading.Event()
+                with self.lock:
+                    self.accepted += 1
+                    self.waiting.append((cid, expected, time.perf_counter(), done))
+                if not done.wait(PROBE_GIVE_UP_SECONDS):
+                    with self.lock:
+                        self.lost += 1
+                        self.waiting = [entry for entry in self.waiting if entry[3] is not done]
+
+
+# --- phases --------------------------------------------------------------------------------
+
+def phase(pool, probes, name, jobs, worker, accepted_before):
+    """One path driven by the client processes while the probes run; then aggregation's catch-up."""
+    probes.start()
+    started = time.perf_counter()
+    results = pool.map(worker, jobs)
+    elapsed = time.perf_counter() - started
+    to_result = probes.finish()
+    latencies = [value for result in results for value in result[0]]
+    refused = {}
+    for result in results:
+        for key, value in result[2].items():
+            refused[key] = refused.get(key, 0) + value
+    accepted = sum(result[1] for result in results)
+    target = accepted_before + accepted + probes.accepted
+    until("aggregation to count the phase's votes", lambda: sum(tally(probes.system).values())
+          >= target, 300)
+    counted_after = time.perf_counter() - started
+    return {"name": name, "accepted": accepted, "refused": refused, "seconds": elapsed,
+            "votes_per_s": accepted / elapsed if elapsed else 0.0,
+            "p50_ms": 1000 * percentile(latencies, 0.50), "p99_ms": 1000 * percentile(latencies, 0.99),
+            "calls": len(latencies), "to_result": to_result, "counted_after": counted_after}
+
+
+def split(items, parts):
+    return [items[k::parts] for k in range(parts)]
+
+
+def peak_rss(home):
+    """VmHWM and VmRSS (MiB) of each service process, from /proc/<pid>/status."""
+    rows = {}
+    for name in SERVICES:
+        path = home / "run" / f"{name}.pid"
+        if not path.exists():
+            continue
+        pid = int(path.read_text())
+        fields = {}
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    fields[key] = int(value.split()[0]) / 1024
+        except OSError:
+            continue
+        rows[name] = (pid, fields.get("VmHWM"), fields.get("VmRSS"))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=10, help="candidates on the ballot")
+    parser.add_argument("--cast-voters", type=int, default=4000,
+                        help="voters casting one vote each with voting.cast")
+    parser.add_argument("--many-voters", type=int, default=5000,
+                        help="voters voting for every candidate through voting.cast_many")
+    parser.add_argument("--batch", type=int, default=100, help="votes per cast_many call")
+    parser.add_argument("--page-voters", type=int, default=400,
+                        help="residents verifying a number and voting for every candidate "
+                             "through the page API")
+    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--inflight", type=int, default=8,
+                        help="cast calls / page requests in flight per client process")
+    parser.add_argument("--probes", type=int, default=6,
+                        help="probe candidates for vote-to-result latency (one vote in flight each)")
+    parser.add_argument("--seconds", type=float, default=30, help="time bound of each phase")
+    parser.add_argument("--raw", type=int, default=20000, help="raw kombu messages")
+    parser.add_argument("--tally-cache-seconds", type=float,
+                        help="AGGREGATION_TALLY_CACHE_SECONDS (default: the service's, 2)")
+    args = parser.parse_args()
+    if args.page_voters > 10000:
+        parser.error("--page-voters: at most 10,000 (masked numbers must be distinct)")
+
+    extra_env = {"VOTING_OTP_SENDER": "log"}
+    if args.tally_cache_seconds is not None:
+        extra_env["AGGREGATION_TALLY_CACHE_SECONDS"] = str(args.tally_cache_seconds)
+    with tempfile.TemporaryDirectory(prefix="pxload-") as tmp:
+        home = Path(tmp) / "home"
+        began = time.perf_counter()
+        with running_system(home, extra_env=extra_env) as system:
+            print(f"system up in {time.perf_counter() - began:.1f}s "
+                  f"(store {os.environ.get('MONGO_URI') or 'embedded (mongomock), per process'}; "
+                  f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})", flush=True)
+            run(args, system, home, tmp)
+
+
+def run(args, system, home, tmp):
+    load_campaign(system, tmp)
+    frontend = system.token("frontend", "load-benchmark")
+    ids = put_on_ballot(system, args.candidates + args.probes)
+    candidates, probe_ids = ids[:args.candidates], ids[args.candidates:]
+    wait_until_known(system, ids, frontend)
+    # Fork the clients now, before this process starts any thread.
+    pool = multiprocessing.get_context("fork").Pool(args.clients)
+    try:
+        raw = raw_rate(system.amqp_uri, args.raw)
+        print(f"raw RabbitMQ (kombu, persistent, publish+consume, same vhost): {raw:,.0f} msg/s",
+              flush=True)
+        sessions, code_rate = verified_sessions(system, home, args.page_voters)
+        print(f"{len(sessions)} page voters verified by one-time code "
+              f"({code_rate:.0f} residents/s: code request + log + verify)", flush=True)
+        probes = Probes(system, frontend, probe_ids, max(0.5, args.tally_cache_seconds
+                                                         if args.tally_cache_seconds is not None
+                                                         else DEFAULT_TALLY_CACHE_SECONDS))
+        rows = []
+        k = len(candidates)
+        # cast: one vote per voter, voter i for candidate i % k (index i * k + i % k).
+        cast_jobs = [[i * k + i % k for i in job]
+                     for job in split(list(range(args.cast_voters)), args.clients)]
+        many_jobs = split(list(range(args.many_voters * k)), args.clients)
+        paths = (
+            ("cast (1 vote/call)", run_rpc_client, lambda deadline: [
+                (system.amqp_uri, frontend, f"c{c}", job, candidates, 1, args.inflight, deadline)
+                for c, job in enumerate(cast_jobs)]),
+            (f"cast_many ({args.batch}/call)", run_rpc_client, lambda deadline: [
+                (system.amqp_uri, frontend, f"m{c}", job, candidates, args.batch, 2, deadline)
+                for c, job in enumerate(many_jobs)]),
+            ("page API (1 vote/request)", run_page_client, lambda deadline: [
+                (system.http("voting"), job, candidates, args.inflight, deadline)
+                for job in split(sessions, args.clients)]),
+        )
+        for name, worker, jobs in paths:
+            before = sum(row["accepted"] for row in rows)
+            rows.append(phase(pool, probes, name, jobs(time.time() + args.seconds), worker, before))
+            print(f"  {name}: {rows[-1]['accepted']} accepted in {rows[-1]['seconds']:.1f}s, "
+                  f"all counted by aggregation after {rows[-1]['counted_after']:.1f}s", flush=True)
+    finally:
+        pool.close()
+        pool.join()
+    probes.close()
+
+    accepted = sum(row["accepted"] for row in rows) + probes.accepted
+    with proxy(system.amqp_uri, system.token("admin", "宣传部"), timeout=120) as admin:
+        rebuild = admin.aggregation.rebuild(CAMPAIGN)
+    counted = sum(tally(system).values())
+    memory = peak_rss(home)
+
+    print()
+    print(f"{'path':<27}{'accepted':>9}{'refused':>8}{'s':>6}{'votes/s':>9}{'p50 ms':>8}"
+          f"{'p99 ms':>8}{'÷ raw':>7}{'counted/s':>10}{'to result p50/p99 ms (n)':>26}")
+    for row in rows:
+        samples = row["to_result"]
+        to_result = (f"{1000 * percentile(samples, 0.5):.0f} / {1000 * percentile(samples, 0.99):.0f}"
+                     f" ({len(samples)})")
+        print(f"{row['name']:<27}{row['accepted']:>9}{sum(row['refused'].values()):>8}"
+              f"{row['seconds']:>6.1f}{row['votes_per_s']:>9,.0f}{row['p50_ms']:>8.0f}"
+              f"{row['p99_ms']:>8.0f}{row['votes_per_s'] / raw:>7.2f}"
+              f"{row['accepted'] / row['counted_after']:>10,.0f}{to_result:>26}")
+        if row["refused"]:
+            print(f"    refused: {row['refused']}")
+    every = [s for row in rows for s in row["to_result"]]
+    cache = (f"{args.tally_cache_seconds:g}" if args.tally_cache_seconds is not None
+             else f"{DEFAULT_TALLY_CACHE_SECONDS:g} (default)")
+    print(f"p50/p99 ms: accept latency per call (a cast_many call carries {args.batch} votes); "
+          f"÷ raw: votes/s over the raw rate;\ncounted/s: the phase's votes over the time until "
+          f"aggregation's tally had them all; to result: probe votes, accepted -> tally shows it")
+    print(f"raw RabbitMQ publish+consume (kombu, persistent, same vhost): {raw:,.0f} msg/s")
+    print(f"vote-to-result over all phases (GET /tally, cache {cache} s, polled every "
+          f"{PROBE_POLL_SECONDS * 1000:.0f} ms): p50 {1000 * percentile(every, 0.5):.0f} ms, "
+          f"p99 {1000 * percentile(every, 0.99):.0f} ms, max {1000 * max(every, default=0):.0f} ms "
+          f"over {len(every)} probe votes ({probes.lost} not seen within {PROBE_GIVE_UP_SECONDS}s)")
+    print(f"aggregation counted {counted} of {accepted} accepted votes; rebuild: "
+          f"equal={rebuild['equal']}, votes {rebuild['votes']}, {rebuild['duration_seconds']}s")
+    print("peak RSS (VmHWM) per service process:")
+    for name, (pid, hwm, rss) in memory.items():
+        print(f"    {name:<13} pid {pid:<8} peak {hwm:7.1f} MiB   now {rss:7.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
