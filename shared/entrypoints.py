@@ -5,9 +5,13 @@ verification (``self.auth``), metrics with ``/metrics``, ``health`` over RPC and
 HTTP, and recording token revocations announced by the admin CLI.
 """
 import json
+import logging
 
+from amqp.exceptions import ConnectionError as AmqpConnectionError
+from amqp.exceptions import RecoverableConnectionError
+from kombu.exceptions import OperationalError
 from nameko.events import event_handler
-from nameko.rpc import rpc as nameko_rpc
+from nameko.rpc import Rpc
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
@@ -19,13 +23,41 @@ from shared.logs import CallIdTracker
 from shared.metrics import Metrics
 from shared.validation import require_id
 
+log = logging.getLogger(__name__)
+
+
+#: What a lost broker connection raises while a reply is sent or a request acknowledged.
+BROKER_CONNECTION_ERRORS = (OSError, AmqpConnectionError, RecoverableConnectionError,
+                            OperationalError)
+
+
+class ResilientRpc(Rpc):
+    """nameko's RPC entrypoint, surviving a broker restart between a call and its reply.
+
+    In nameko 2.14.1 a reply or acknowledgement that fails because the broker
+    connection is gone raises in the worker, and the container kills itself:
+    one RabbitMQ restart could take a service down. The request was not
+    acknowledged, so the broker delivers it again once the consumer reconnects;
+    the methods are idempotent (``client_ref``, ``vote_id``) or refuse a repeat
+    by state, so logging and going on is right.
+    """
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except BROKER_CONNECTION_ERRORS as error:
+            log.warning("reply to %s not sent, broker connection lost (%s); the request "
+                        "will be delivered again", worker_ctx.call_id, type(error).__name__)
+            return result, exc_info
+
 
 def rpc(fn=None, **kwargs):
-    """``@rpc`` whose refusals (:class:`shared.errors.PingxuanError`) are expected, not logged as failures."""
+    """``@rpc`` that survives a broker restart and whose refusals
+    (:class:`shared.errors.PingxuanError`) are expected, not logged as failures."""
     kwargs.setdefault("expected_exceptions", EXPECTED)
     if fn is not None:
-        return nameko_rpc(**kwargs)(fn)
-    return nameko_rpc(**kwargs)
+        return ResilientRpc.decorator(**kwargs)(fn)
+    return ResilientRpc.decorator(**kwargs)
 
 
 def json_response(body, status=200):
