@@ -33,6 +33,9 @@ ORG_TYPE_NAMES_ZH = {
 ORG_TYPED_CATEGORIES = ("advanced_unit",)
 WEIGHT_TOLERANCE = 1e-9
 CAMPAIGN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
+#: Vote rules a campaign may reorder or add to, never leave out (SPEC: the window, the
+#: ballot, one vote per voter per candidate per day).
+REQUIRED_VOTE_RULES = ("voting_window", "candidate_on_ballot", "one_vote_per_candidate_per_day")
 #: A date with a time of day (an offset is matched here so that it can be refused by name).
 LOCAL_DATETIME = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9:]+)?$")
@@ -155,6 +158,11 @@ class Window(StrictSchema):
     def known_rules(self, value, **kwargs):
         for name in value:
             _known_plugin(plugins.VOTE_RULES, name)
+        missing = [name for name in REQUIRED_VOTE_RULES if name not in value]
+        if missing:
+            raise SchemaError(f"must include {', '.join(missing)}: every vote must be inside the "
+                              "window, for a candidate on the ballot, once per voter, candidate "
+                              "and day")
 
     @validates_schema
     def ordered(self, data, **kwargs):

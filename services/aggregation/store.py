@@ -32,6 +32,10 @@ LATE_EVENTS_KEPT = 500
 BOOKKEEPING = {"vote_events": 0, "fact_key": 0}
 
 
+#: Recent vote_cast event ids kept per candidate (see ``add_votes``).
+VOTE_EVENTS_KEPT = 1000
+
+
 class AggregationStore(Repository):
     """Results, counted votes, judge scores, campaign state and the audit trail."""
 
@@ -186,7 +190,10 @@ class AggregationStore(Repository):
         try:
             self.results.update_one(
                 {"_id": candidate_id, "vote_events": {"$ne": event_id}},
-                {"$inc": {"votes": count}, "$push": {"vote_events": event_id},
+                # Only redeliveries racing mark_applied need this list (applied events are
+                # refused earlier), so the recent ones suffice and the document stays small.
+                {"$inc": {"votes": count},
+                 "$push": {"vote_events": {"$each": [event_id], "$slice": -VOTE_EVENTS_KEPT}},
                  "$setOnInsert": {"campaign_id": campaign_id, "category": category,
                                   "known": False}},
                 upsert=True)

@@ -55,6 +55,9 @@ ROUTED_EVENTS = (events.NOMINATION_SUBMITTED, events.NOMINATION_REVIEWED,
 #: the plain address are erased once sent (个人信息保护法: a voter's number is kept only while
 #: a code is pending; a link is a judge's credential).
 ERASE_AFTER_SEND = frozenset({"otp_code", "judge_assignment", "judge_reminder"})
+#: Templates worth minutes, not hours: a failed one-time code is parked at once (the voter
+#: asks for a new one) rather than retried after the code has expired.
+NO_RETRY = frozenset({"otp_code"})
 #: Contact fields whose amendment makes the service refresh the unit's contact.
 CONTACT_FIELDS = ("contact_person", "mobile", "email")
 #: A review waiting this long for its submission's contact asks the nomination service for it
@@ -455,12 +458,13 @@ class Next:
     next_attempt_at: object = None
 
 
-def after_attempt(attempts, outcome, now, retry_delays):
+def after_attempt(attempts, outcome, now, retry_delays, template=None):
     """Backoff: attempt ``n`` (1-based) that failed is retried after ``retry_delays[n-1]``;
-    after the last delay, or on an error no retry can fix, the message is parked."""
+    after the last delay, on an error no retry can fix, or for a one-time code, the message
+    is parked."""
     if outcome.sent:
         return Next(SENT)
-    if outcome.permanent or attempts > len(retry_delays):
+    if outcome.permanent or attempts > len(retry_delays) or template in NO_RETRY:
         return Next(PARKED)
     return Next(FAILED, now + timedelta(seconds=retry_delays[attempts - 1]))
 
@@ -473,11 +477,19 @@ def retry_schedule(created_at, retry_delays):
     return moments
 
 
+def must_erase(template, status):
+    """A secret-bearing message loses its text and plain address once sent or given up."""
+    return template in ERASE_AFTER_SEND and status in (SENT, PARKED)
+
+
 def check_resendable(message):
-    """Only a parked message (a dead letter) is resent by an admin."""
+    """Only a parked message (a dead letter) that still has its text is resent by an admin."""
     if message["status"] != PARKED:
         raise InvalidState(f"message {message['_id']} is {message['status']}, not parked; "
                            f"only parked messages can be resent")
+    if message.get("erased"):
+        raise InvalidState(f"message {message['_id']} carried a code or a personal link and was "
+                           "erased; ask for a new one (a new code, or assign the judge again)")
 
 
 # --- the direct-message rate limit -------------------------------------------------------------

@@ -290,8 +290,9 @@ class NotificationService(Audited, FollowsCampaigns, PingxuanService):
             return
         outcome = self.courier.deliver(claimed)
         now = self.now()
-        after = domain.after_attempt(claimed["attempts"], outcome, now, settings.retry_delays)
-        erase = outcome.sent and claimed["template"] in domain.ERASE_AFTER_SEND
+        after = domain.after_attempt(claimed["attempts"], outcome, now, settings.retry_delays,
+                                     claimed["template"])
+        erase = domain.must_erase(claimed["template"], after.status)
         if not self.store.record_attempt(claimed, after.status, after.next_attempt_at, outcome,
                                          now, erase=erase):
             log.warning("message %s: lease lost while sending; outcome not recorded", message_id)

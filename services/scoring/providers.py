@@ -65,6 +65,8 @@ def read_link(key, token):
     """``{campaign_id, category, judge_id, nonce}`` of a genuine link token, else ``Unauthorized``."""
     if not isinstance(token, str) or not token or len(token) > 1000:
         raise Unauthorized("no personal link given")
+    if not token.isascii():
+        raise Unauthorized("this is not a judge's personal link")
     parts = token.strip().split(".")
     if len(parts) != 3 or parts[0] != LINK_PREFIX:
         raise Unauthorized("this is not a judge's personal link")

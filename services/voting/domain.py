@@ -428,7 +428,7 @@ def sign_session(secret, campaign_id, voter, now):
 
 def read_session(secret, token, campaign_id, now):
     """The voter hash of a valid session for ``campaign_id``, else ``None``."""
-    if not isinstance(token, str) or len(token) > 512:
+    if not isinstance(token, str) or len(token) > 512 or not token.isascii():
         return None
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != SESSION_PREFIX:

@@ -474,17 +474,16 @@ def test_send_direct_is_idempotent_on_its_key(harness):
     assert len(harness.log.sent) == 2
 
 
-def test_send_direct_answers_queued_when_the_channel_fails_and_retries_later(harness):
+def test_a_one_time_code_that_fails_is_parked_and_erased_not_retried(harness):
+    """A code is worth minutes: no retry hours later, and its number and text are not kept."""
     harness.log.fail(1)
     reply = harness.as_service().send_direct("sms", "13812345678", "otp_code", OTP, "otp-1")
     assert reply["status"] == "queued"
     stored = harness.store.get(reply["message_id"])
-    assert stored["status"] == "failed" and stored["recipient"] == "13812345678"
-    harness.later(60)
-    harness.service().retry_due()
-    assert harness.store.get(reply["message_id"])["status"] == "sent"
-    assert harness.as_service().send_direct("sms", "13812345678", "otp_code", OTP,
-                                            "otp-1")["status"] == "sent"
+    assert stored["status"] == "parked" and stored.get("erased") is True
+    assert "13812345678" not in repr(stored) and OTP["code"] not in repr(stored)
+    with pytest.raises(InvalidState):
+        harness.as_admin().resend(reply["message_id"])
 
 
 @pytest.mark.parametrize("args, field", [

@@ -227,3 +227,8 @@ def test_a_personal_link_reads_back_and_resists_tampering():
                           "j1", "nonce-1")):
         with pytest.raises(Unauthorized):
             read_link(key, bad)
+
+
+def test_a_crafted_non_ascii_link_is_unauthorized_not_a_crash():
+    with pytest.raises(Unauthorized):
+        read_link(b"k" * 32, "j1.\u4ee4\u724c.abc")

@@ -110,11 +110,14 @@ def test_mobile_numbers_are_normalised():
 
 
 def test_campaign_voting_keys_are_optional_and_checked():
+    required = ["voting_window", "candidate_on_ballot", "one_vote_per_candidate_per_day"]
     document = dict(OPEN_CAMPAIGN, voting=dict(OPEN_CAMPAIGN["voting"], ip_limit=10,
-                                               ip_window_seconds=30, rules=["voting_window"]))
-    assert validate_campaign(document)["voting"]["rules"] == ["voting_window"]
+                                               ip_window_seconds=30, rules=required))
+    assert validate_campaign(document)["voting"]["rules"] == required
     assert "rules" not in validate_campaign(OPEN_CAMPAIGN)["voting"]
     for bad, key in [({"rules": ["no_such_rule"]}, "voting.rules"),
+                     # A campaign may not switch off the window, the ballot or once-a-day.
+                     ({"rules": ["voting_window", "daily_limit"]}, "voting.rules"),
                      ({"ip_limit": 0}, "voting.ip_limit"),
                      ({"ip_window_seconds": 10 ** 6}, "voting.ip_window_seconds")]:
         with pytest.raises(ValidationError) as refused:
@@ -381,3 +384,7 @@ def test_the_memory_of_claims_answers_as_the_store_does(groups, asked):
         in_memory.claim_vote_ids(claims)
     ids = {f"v-{n}" for n in asked}
     assert in_memory.claims(ids) == in_store.claims(ids)
+
+
+def test_a_crafted_non_ascii_session_is_no_session():
+    assert domain.read_session(b"k" * 32, "pxv1.abc.\u00e9", "cb-test", at("2099-11-02T02:00:00")) is None

@@ -84,13 +84,20 @@ def test_the_day_is_the_campaigns_local_day():
 
 
 def test_a_campaign_chooses_its_rules_in_order():
-    only_window = domain.VotingSettings.of(Campaign(campaign_document(
-        voting=dict(VOTING, rules=["voting_window"]))))
-    decisions = domain.judge([make_vote(candidate=None)], {}, {}, load_plugins(VOTE_RULES))
-    assert decisions[0].rule == "candidate_on_ballot"
-    decisions = domain.judge([make_vote(candidate=None, settings=only_window)], {}, {},
-                             load_plugins(VOTE_RULES))
-    assert decisions[0].error is None
+    """A vote outside the window for a candidate off the ballot meets the first rule listed."""
+    def settings_with(rules):
+        return domain.VotingSettings.of(Campaign(campaign_document(voting=dict(VOTING, rules=rules))))
+
+    early = OPEN - timedelta(days=3)
+    ballot_first = settings_with(["candidate_on_ballot", "voting_window",
+                                  "one_vote_per_candidate_per_day"])
+    window_first = settings_with(["voting_window", "candidate_on_ballot",
+                                  "one_vote_per_candidate_per_day"])
+    rules = load_plugins(VOTE_RULES)
+    assert domain.judge([make_vote(candidate=None, cast_at=early, settings=ballot_first)],
+                        {}, {}, rules)[0].rule == "candidate_on_ballot"
+    assert domain.judge([make_vote(candidate=None, cast_at=early, settings=window_first)],
+                        {}, {}, rules)[0].rule == "voting_window"
 
 
 # --- the group judgement: a group is judged as the same votes cast one at a time -----------
