@@ -39,6 +39,9 @@ OTP_DIGITS = 6
 OTP_VALID = timedelta(minutes=5)
 OTP_RESEND_AFTER = timedelta(seconds=60)
 OTP_MAX_SENDS_PER_DAY = 10
+#: Codes one address may ask for per hour, whatever the numbers: the page is public, and
+#: without it one client could make the county's SMS account text thousands of numbers.
+OTP_MAX_PER_IP_PER_HOUR = 30
 OTP_MAX_WRONG = 5
 OTP_LOCK = timedelta(minutes=30)
 SESSION_TTL = timedelta(minutes=30)
@@ -386,6 +389,17 @@ def check_code_request(record, now, day):
         error.zh = f"该号码今天获取验证码已达{OTP_MAX_SENDS_PER_DAY}次，请明天再试。"
         raise error
     return sends
+
+
+def code_ip_slot(campaign_id, address_key, now):
+    """The counter of code requests from one address in the current hour."""
+    return f"ip|{campaign_id}|{address_key}|{int(now.timestamp() // 3600)}"
+
+
+def too_many_codes_from_address():
+    error = RateLimited(f"at most {OTP_MAX_PER_IP_PER_HOUR} code requests per address per hour")
+    error.zh = "此网络请求验证码过于频繁，请一小时后再试。"
+    return error
 
 
 def check_not_locked(record, now):

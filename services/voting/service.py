@@ -214,7 +214,7 @@ class VotingService(FollowsCampaigns, PingxuanService):
     def page_send_code(self, request, campaign_id):
         try:
             form = web.form_body(request)
-            sent = self._send_code(campaign_id, form.get("mobile"))
+            sent = self._send_code(campaign_id, form.get("mobile"), self._client_ip(request))
         except PingxuanError as error:
             return self._render_campaign(request, campaign_id, error=error)
         mobile = load(schemas.CodeRequest(), {"campaign_id": campaign_id,
@@ -303,7 +303,7 @@ class VotingService(FollowsCampaigns, PingxuanService):
         try:
             body = web.json_body(request)
             return json_response(self._send_code(body.get("campaign_id"), body.get("mobile"),
-                                                 strict=body))
+                                                 self._client_ip(request), strict=body))
         except PingxuanError as error:
             return web.refusal(error)
 
@@ -442,7 +442,10 @@ class VotingService(FollowsCampaigns, PingxuanService):
                      "candidates": [row for row in rows if row["category"] == category]}
                     for category in campaign.categories]}
 
-    def _send_code(self, campaign_id, mobile, strict=None):
+    def _client_ip(self, request):
+        return web.client_ip(request, self.keys.trusted_proxies)
+
+    def _send_code(self, campaign_id, mobile, ip, strict=None):
         data = load(schemas.CodeRequest(), strict if strict is not None else
                     {"campaign_id": campaign_id, "mobile": mobile}, "body")
         campaign = self.campaigns.get(data["campaign_id"])
@@ -453,23 +456,29 @@ class VotingService(FollowsCampaigns, PingxuanService):
         record = self.store.code_record(otp_key)
         day = local_day(now, campaign.timezone)
         sends = domain.check_code_request(record, now, day)
+        ip_slot = domain.code_ip_slot(campaign.id, self.keys.hashes.ip(ip), now)
+        if not self.store.take_code_slot(ip_slot, domain.OTP_MAX_PER_IP_PER_HOUR):
+            raise domain.too_many_codes_from_address()
         code = domain.new_code()
         mac = domain.code_mac(self.keys.code, otp_key, code)
         fields = {"campaign_id": campaign.id, "mobile": data["mobile"], "code_mac": mac,
                   "expires_at": now + domain.OTP_VALID, "sent_at": now, "day": day,
                   "sends": sends + 1, "wrong": 0}
         if not self.store.put_code(otp_key, record, fields):
+            self.store.release_code_slot(ip_slot)
             error = RateLimited("another code request for this number is in progress")
             error.zh = "验证码正在发送，请稍候再试。"
             raise error
         try:
             self.send_code(data["mobile"], code, campaign.name, f"otp|{otp_key}|{now.timestamp()}")
         except PingxuanError:
-            self.store.drop_code(otp_key, mac)
+            self.store.drop_code(otp_key, mac, record)
+            self.store.release_code_slot(ip_slot)
             self.metrics.codes.labels("refused_by_channel").inc()
             raise
         except Exception as exc:
-            self.store.drop_code(otp_key, mac)
+            self.store.drop_code(otp_key, mac, record)
+            self.store.release_code_slot(ip_slot)
             self.metrics.codes.labels("send_failed").inc()
             raise _unavailable("the one-time code could not be sent", exc)
         self.metrics.codes.labels("sent").inc()

@@ -193,6 +193,8 @@ class VotingStore(Repository):
         self.candidates = db["candidates"]
         self.syncs = db["ballot_syncs"]
         self.codes = db["one_time_codes"]
+        # Code requests per address and hour (the plain number is never here).
+        self.code_requests = db["code_requests"]
         self.campaigns = db[CAMPAIGNS_COLLECTION]
         self.activity = activity or activity_for(db, self.votes)
         self.claimed = claimed or claims_for(db)
@@ -379,10 +381,26 @@ class VotingStore(Repository):
                                        {"$set": fields})
         return bool(result.modified_count)
 
-    def drop_code(self, otp_key, mac):
-        """Forget a pending code and the plain number kept for it."""
-        self.codes.update_one({"_id": otp_key, "code_mac": mac},
-                              {"$unset": {"code_mac": "", "mobile": "", "expires_at": ""}})
+    def drop_code(self, otp_key, mac, previous):
+        """Undo ``put_code`` after a refused send: the record as it was before the request
+        (a refused call changes nothing: no resend wait, no daily send used)."""
+        if previous is None:
+            self.codes.delete_one({"_id": otp_key, "code_mac": mac})
+        else:
+            self.codes.replace_one({"_id": otp_key, "code_mac": mac}, previous)
+
+    def take_code_slot(self, slot, limit):
+        """Count one code request in ``slot``; ``False`` (and nothing counted) past ``limit``."""
+        counted = self.code_requests.find_one_and_update(
+            {"_id": slot}, {"$inc": {"requests": 1}}, upsert=True,
+            return_document=ReturnDocument.AFTER)
+        if counted["requests"] > limit:
+            self.release_code_slot(slot)
+            return False
+        return True
+
+    def release_code_slot(self, slot):
+        self.code_requests.update_one({"_id": slot}, {"$inc": {"requests": -1}})
 
     def use_code(self, otp_key, mac, now):
         """Single use: the one caller whose update matches gets the record; the code is gone."""

@@ -14,6 +14,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from services.voting import commit as commit_module
+from services.voting import domain
 from services.voting.commit import commit_now
 from services.voting.providers import BallotCache, Keys
 from services.voting.service import VotingService, define_metrics
@@ -531,6 +532,35 @@ def test_codes_are_not_sent_too_often(harness):
     status, body = answer(harness.service().api_send_code(
         request("POST", "/api/codes", {"campaign_id": "cb-test", "mobile": MOBILE})))
     assert status == 429 and "秒后" in body["message"]
+
+
+def test_a_code_the_channel_refuses_leaves_the_number_as_it_was(harness):
+    def refuse(*args):
+        raise RateLimited("too many messages to this number")
+
+    service = harness.service()
+    service.send_code = refuse
+    status, body = answer(service.api_send_code(
+        request("POST", "/api/codes", {"campaign_id": "cb-test", "mobile": MOBILE})))
+    assert status == 429
+    assert harness.store.codes.find_one({"_id": {"$regex": "^cb-test[|]"}}) is None
+    # No resend wait and no daily send used up by the refused request.
+    assert send_code(harness)
+
+
+def test_one_address_cannot_make_the_county_text_thousands_of_numbers(harness):
+    numbers = [f"1390000{n:04d}" for n in range(domain.OTP_MAX_PER_IP_PER_HOUR + 1)]
+    statuses = [answer(harness.service().api_send_code(request(
+        "POST", "/api/codes", {"campaign_id": "cb-test", "mobile": number})))[0]
+        for number in numbers]
+    assert statuses[:-1] == [200] * domain.OTP_MAX_PER_IP_PER_HOUR
+    assert statuses[-1] == 429
+    assert len(harness.sent) == domain.OTP_MAX_PER_IP_PER_HOUR
+    # Another address is not held back.
+    status, _ = answer(harness.service().api_send_code(request(
+        "POST", "/api/codes", {"campaign_id": "cb-test", "mobile": "13700000000"},
+        remote="198.51.100.7")))
+    assert status == 200
 
 
 @pytest.mark.parametrize("kwargs, status, field", [
