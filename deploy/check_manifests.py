@@ -60,7 +60,7 @@ KNOWN_METRICS = {
     "up",
     "pingxuan_rpc_seconds_bucket", "pingxuan_event_handler_seconds_bucket",
     "pingxuan_errors_total", "pingxuan_votes_total", "pingxuan_vote_cast_seconds_bucket",
-    "pingxuan_event_lag_seconds_bucket", "pingxuan:votes:rate5m",
+    "pingxuan_aggregation_event_lag_seconds_bucket", "pingxuan:votes:rate5m",
     "rabbitmq_detailed_queue_messages_ready", "rabbitmq_detailed_queue_messages_unacked",
     "rabbitmq_detailed_queue_consumers", "rabbitmq_global_messages_received_total",
     "rabbitmq_global_messages_delivered_total", "rabbitmq_global_messages_redelivered_total",
