@@ -364,7 +364,7 @@ def test_dashboard_queries_parse_and_cover_the_public_window():
     assert "histogram_quantile(0.5, sum by (le) (rate(pingxuan_vote_cast_seconds_bucket" in exprs
     assert "histogram_quantile(0.99, sum by (le) (rate(pingxuan_vote_cast_seconds_bucket" in exprs
     assert "rabbitmq_detailed_queue_messages_ready" in exprs
-    assert "pingxuan_event_lag_seconds_bucket" in exprs
+    assert "pingxuan_aggregation_event_lag_seconds_bucket" in exprs
     assert 'up{job="pingxuan"}' in exprs
     assert dashboard["uid"] == "pingxuan-public-window"
 
