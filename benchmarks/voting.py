@@ -63,7 +63,7 @@ def campaign_document():
         "id": CAMPAIGN, "name": "压测活动", "timezone": "Asia/Shanghai",
         "nomination": {"deadline": local(now + timedelta(days=5))},
         "voting": {"opens": local(now - timedelta(days=1)), "closes": local(now + timedelta(days=10)),
-                   "ip_limit": 10 ** 9, "ip_window_seconds": 60},
+                   "ip_limit": 10 ** 9, "ip_window_seconds": 60, "code_ip_limit": 10 ** 9},
         "weights": {"public": 0.3, "panel": 0.7}, "vote_normalisation": "top_100",
         "panel_method": "mean", "panel_options": {"trim_min_judges": 5}, "units": [],
         "categories": {"advanced_unit": {

@@ -151,6 +151,10 @@ class Window(StrictSchema):
         min=1, error="must be 1 or more"))
     ip_window_seconds = fields.Integer(strict=True, validate=validate.Range(
         min=1, max=86400, error="must be 1–86400"))
+    # One-time code requests per address per hour (default in services/voting/domain.py);
+    # raise it where many residents share one carrier NAT address.
+    code_ip_limit = fields.Integer(strict=True, validate=validate.Range(
+        min=1, error="must be 1 or more"))
     rules = fields.List(fields.String(), validate=validate.Length(
         min=1, error="needs at least one rule"))
 

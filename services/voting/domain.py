@@ -396,8 +396,13 @@ def code_ip_slot(campaign_id, address_key, now):
     return f"ip|{campaign_id}|{address_key}|{int(now.timestamp() // 3600)}"
 
 
-def too_many_codes_from_address():
-    error = RateLimited(f"at most {OTP_MAX_PER_IP_PER_HOUR} code requests per address per hour")
+def code_ip_limit(campaign):
+    """Code requests one address may make per hour: the campaign's ``voting.code_ip_limit``."""
+    return campaign.document["voting"].get("code_ip_limit") or OTP_MAX_PER_IP_PER_HOUR
+
+
+def too_many_codes_from_address(limit):
+    error = RateLimited(f"at most {limit} code requests per address per hour")
     error.zh = "此网络请求验证码过于频繁，请一小时后再试。"
     return error
 

@@ -457,8 +457,9 @@ class VotingService(FollowsCampaigns, PingxuanService):
         day = local_day(now, campaign.timezone)
         sends = domain.check_code_request(record, now, day)
         ip_slot = domain.code_ip_slot(campaign.id, self.keys.hashes.ip(ip), now)
-        if not self.store.take_code_slot(ip_slot, domain.OTP_MAX_PER_IP_PER_HOUR):
-            raise domain.too_many_codes_from_address()
+        limit = domain.code_ip_limit(campaign)
+        if not self.store.take_code_slot(ip_slot, limit):
+            raise domain.too_many_codes_from_address(limit)
         code = domain.new_code()
         mac = domain.code_mac(self.keys.code, otp_key, code)
         fields = {"campaign_id": campaign.id, "mobile": data["mobile"], "code_mac": mac,

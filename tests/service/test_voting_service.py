@@ -22,6 +22,7 @@ from services.voting.store import StoreActivity, VotingStore
 from shared import events
 from shared.auth import Caller, read_token
 from shared.campaigns import CampaignBook
+from shared.campaign import Campaign
 from shared.errors import (Conflict, DuplicateVote, Forbidden, NotFound, RateLimited,
                            Unauthorized, ValidationError, VoteLimitReached, VotingClosed)
 from shared.metrics import ServiceMetrics
@@ -561,6 +562,16 @@ def test_one_address_cannot_make_the_county_text_thousands_of_numbers(harness):
         "POST", "/api/codes", {"campaign_id": "cb-test", "mobile": "13700000000"},
         remote="198.51.100.7")))
     assert status == 200
+
+
+def test_a_campaign_may_raise_the_per_address_code_limit_for_shared_addresses():
+    voting = dict(campaign_document()["voting"], code_ip_limit=domain.OTP_MAX_PER_IP_PER_HOUR + 5)
+    raised = Campaign(campaign_document(voting=voting))
+    assert domain.code_ip_limit(raised) == domain.OTP_MAX_PER_IP_PER_HOUR + 5
+    assert domain.code_ip_limit(Campaign(campaign_document())) == domain.OTP_MAX_PER_IP_PER_HOUR
+    with pytest.raises(ValidationError) as refused:
+        campaign_document(voting=dict(voting, code_ip_limit=0))
+    assert "voting.code_ip_limit" in refused.value.messages
 
 
 @pytest.mark.parametrize("kwargs, status, field", [
