@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from pathlib import Path
 
 import warnings
@@ -54,7 +54,8 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 import yaml  # noqa: E402
 
-from benchmarks.voting import local, raw_rate  # noqa: E402
+from benchmarks.voting import campaign_document as voting_campaign_document  # noqa: E402
+from benchmarks.voting import raw_rate  # noqa: E402
 from shared.campaign import validate_campaign  # noqa: E402
 from tests.system import running_system  # noqa: E402
 
@@ -71,20 +72,10 @@ DEFAULT_TALLY_CACHE_SECONDS = 2.0  # services/aggregation/config.yml
 
 
 def campaign_document():
-    now = datetime.now(timezone.utc)
-    return {
-        "id": CAMPAIGN, "name": "全系统压测", "timezone": "Asia/Shanghai",
-        "nomination": {"deadline": local(now + timedelta(days=5))},
-        # No daily cap; the per-address throttle out of the way: every page vote comes
-        # from 127.0.0.1 here (residents behind one carrier NAT look the same).
-        "voting": {"opens": local(now - timedelta(days=1)), "closes": local(now + timedelta(days=10)),
-                   "ip_limit": 10 ** 9, "ip_window_seconds": 60},
-        "weights": {"public": 0.3, "panel": 0.7}, "vote_normalisation": "top_100",
-        "panel_method": "mean", "panel_options": {"trim_min_judges": 5}, "units": [UNIT],
-        "categories": {CATEGORY: {
-            "intake_cap": None, "award_slots": 10,
-            "criteria": [{"key": "results", "name": "成效", "weight": 1, "min": 0, "max": 100}]}},
-    }
+    """voting's benchmark campaign (open now, no daily cap, the per-address throttle out of
+    the way: every page vote comes from 127.0.0.1 here, as residents behind one carrier NAT
+    would), under this benchmark's id and with its nominating unit."""
+    return dict(voting_campaign_document(), id=CAMPAIGN, name="全系统压测", units=[UNIT])
 
 
 def nomination_form(n):
