@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from shared import yamlfiles  # noqa: E402  (as written: no ${VAR} substitution)
 
-#: Service name -> HTTP port (shared/cli.py's SERVICES).
+#: Service name -> HTTP port (shared/cli/system.py's SERVICES).
 SERVICES = {"nomination": 8101, "voting": 8100, "scoring": 8102, "aggregation": 8103,
             "notification": 8104}
 CLIENT_USERS = ("admin-cli", "rpc-client", "monitoring")
@@ -359,7 +359,7 @@ def service_access(service_cls):
 
 
 def admin_cli_access():
-    """The ``pingxuan`` CLI: RPC to every service; token revocations (shared/cli.py)."""
+    """The ``pingxuan`` CLI: RPC to every service; token revocations (shared/cli/)."""
     access = Access()
     rpc_client_access(access, "standalone_rpc_proxy", [
         "nomination.load_campaign", "nomination.forfeits", "nomination.audit_trail",

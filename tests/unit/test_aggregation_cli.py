@@ -29,7 +29,7 @@ def calls(monkeypatch):
             return REPORT
         return {"campaign_id": args[0], "method": method}
 
-    monkeypatch.setattr(cli, "call", fake_call)
+    monkeypatch.setattr(cli.base, "call", fake_call)
     return made
 
 

@@ -1,0 +1,6 @@
+"""``python -m shared.cli``: the same as the ``pingxuan`` console script."""
+import sys
+
+from shared.cli import main
+
+sys.exit(main())

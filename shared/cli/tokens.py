@@ -1,0 +1,63 @@
+"""``pingxuan token issue`` / ``revoke``: tokens are signed here and verified by every service."""
+from datetime import timedelta
+
+from shared import auth, events
+from shared.cli.base import CliError, amqp_uri, secret
+from shared.cli.system import SERVICES
+
+
+def cmd_token_issue(args):
+    try:
+        token, token_id = auth.issue_token(secret(create=True), args.role, args.name, args.unit,
+                                           ttl=timedelta(days=args.ttl_days))
+    except ValueError as exc:
+        raise CliError(str(exc))
+    print(f"token id {token_id}: role {args.role}, name {args.name}"
+          + (f", unit {args.unit}" if args.unit else "") + f", valid {args.ttl_days} days")
+    print(token)
+
+
+def cmd_token_revoke(args):
+    token_id = args.token_id
+    if args.token:
+        try:
+            token_id = auth.token_id_of(args.token)
+        except ValueError as exc:
+            raise CliError(str(exc))
+    if not token_id:
+        raise CliError("give the token or --id TOKEN_ID")
+    publish_revocation(token_id)
+    print(f"token {token_id} revoked")
+
+
+def publish_revocation(token_id):
+    """Announce a revocation; every service's queue is declared first so none misses it."""
+    from kombu import Connection, Queue
+    from nameko.standalone.events import event_dispatcher, get_event_exchange
+
+    config = {"AMQP_URI": amqp_uri()}
+    exchange = get_event_exchange(events.ADMIN, config)
+    with Connection(amqp_uri()) as connection:
+        channel = connection.default_channel
+        exchange(channel).declare()
+        for name in SERVICES:
+            # The queue nameko's SERVICE_POOL handler ``on_token_revoked`` of ``name`` consumes.
+            Queue(f"evt-{events.ADMIN}-{events.TOKEN_REVOKED}--{name}.on_token_revoked",
+                  exchange=exchange, routing_key=events.TOKEN_REVOKED, durable=True)(
+                channel).declare()
+    payload = events.make_event(events.TOKEN_REVOKED, None, token_id=token_id)
+    event_dispatcher(config)(events.ADMIN, events.TOKEN_REVOKED, payload)
+
+
+def register(sub):
+    token = sub.add_parser("token", help="tokens").add_subparsers(dest="action", required=True)
+    issue = token.add_parser("issue", help="issue a token (printed alone on the last line)")
+    issue.add_argument("--role", required=True, choices=auth.ROLES)
+    issue.add_argument("--name", required=True)
+    issue.add_argument("--unit")
+    issue.add_argument("--ttl-days", type=int, default=auth.DEFAULT_TTL_DAYS)
+    issue.set_defaults(run=cmd_token_issue)
+    revoke = token.add_parser("revoke", help="revoke a token everywhere")
+    revoke.add_argument("token", nargs="?")
+    revoke.add_argument("--id", dest="token_id")
+    revoke.set_defaults(run=cmd_token_revoke)
