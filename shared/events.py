@@ -35,6 +35,10 @@ PANEL_CLOSED = "panel_closed"
 RESULTS_UPDATED = "results_updated"
 LIST_PUBLISHED = "list_published"
 RESULTS_FINALIZED = "results_finalized"
+VOTES_VOIDED = "votes_voided"
+VOTES_RESTORED = "votes_restored"
+OBJECTION_RECEIVED = "objection_received"
+OBJECTION_RESOLVED = "objection_resolved"
 # Ours (CONTRACT.md leaves the rest to us).
 CAMPAIGN_LOADED = "campaign_loaded"
 LEADERSHIP_OPINION_RECORDED = "leadership_opinion_recorded"
@@ -116,6 +120,35 @@ class VoteCast(Envelope):
                         validate=validate.Length(min=1))
 
 
+class VoidedCount(Schema):
+    """Votes of one candidate on one local day (the campaign's time zone) taken out or back."""
+
+    candidate_id = fields.String(required=True)
+    category = fields.String(required=True)
+    day = fields.Date(required=True)  # local date, ISO (2013-11-05)
+    votes = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class VotesVoided(Envelope):
+    """票數清零: an admin voided these votes, with a reason. ``counts`` are per candidate and day."""
+
+    void_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    voided = fields.Integer(required=True, strict=True)
+    counts = fields.List(fields.Nested(VoidedCount), required=True)
+    vote_ids = fields.List(fields.String(), required=True)
+
+
+class VotesRestored(Envelope):
+    """A void undone: exactly the votes of ``void_id`` count again."""
+
+    void_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    restored = fields.Integer(required=True, strict=True)
+    counts = fields.List(fields.Nested(VoidedCount), required=True)
+    vote_ids = fields.List(fields.String(), required=True)
+
+
 class ScoreSubmitted(Envelope):
     candidate_id = fields.String(required=True)
     category = fields.String(required=True)
@@ -144,6 +177,24 @@ class ResultsFinalized(Envelope):
     inputs_hash = fields.String(required=True)
 
 
+class ObjectionReceived(Envelope):
+    """An objection lodged during 公示. No objector name or mobile: only admins see those."""
+
+    objection_id = fields.String(required=True)
+    candidate_id = fields.String(required=True)
+    category = fields.String(required=True)
+    revision = fields.Integer(required=True)
+    channel = fields.String(required=True)  # admin | frontend | page
+
+
+class ObjectionResolved(Envelope):
+    objection_id = fields.String(required=True)
+    candidate_id = fields.String(required=True)
+    category = fields.String(required=True)
+    verdict = fields.String(required=True, validate=validate.OneOf(["upheld", "rejected"]))
+    reason = fields.String(required=True)
+
+
 class CampaignLoaded(Envelope):
     campaign = fields.Dict(required=True)
     revision = fields.Integer(required=True)
@@ -165,6 +216,10 @@ SCHEMAS = {
     RESULTS_UPDATED: ResultsUpdated,
     LIST_PUBLISHED: ListPublished,
     RESULTS_FINALIZED: ResultsFinalized,
+    VOTES_VOIDED: VotesVoided,
+    VOTES_RESTORED: VotesRestored,
+    OBJECTION_RECEIVED: ObjectionReceived,
+    OBJECTION_RESOLVED: ObjectionResolved,
     CAMPAIGN_LOADED: CampaignLoaded,
     LEADERSHIP_OPINION_RECORDED: LeadershipOpinionRecorded,
     TOKEN_REVOKED: TokenRevoked,
