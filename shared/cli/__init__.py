@@ -19,16 +19,30 @@ COMMAND_MODULES = (
     "shared.cli.system",
     "shared.cli.campaigns",
     "shared.cli.tokens",
+    "shared.cli.nominations",
+    "shared.cli.panel",
     "shared.cli.results",
+    "shared.cli.messages",
 )
 
 
 def parser():
     top = argparse.ArgumentParser(prog="pingxuan", description="評選: run and administer the system")
+    top.add_argument("--version", action="version", version=f"pingxuan {version()}")
     sub = top.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return top
+
+
+def version():
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("pingxuan")
+    except PackageNotFoundError:  # run from a checkout that was not installed
+        return "unknown"
 
 
 def quiet_libraries():

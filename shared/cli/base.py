@@ -2,6 +2,10 @@
 import json
 import os
 import secrets
+import sys
+import threading
+import unicodedata
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -80,3 +84,61 @@ def call(service, method, *args, **kwargs):
 def print_json(data):
     """``--json``: the rows or record the service returned, as JSON on standard output."""
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def add_json_flag(parser):
+    parser.add_argument("--json", action="store_true",
+                        help="print the service's reply as JSON instead of text")
+
+
+def add_yes_flag(parser):
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def confirm(args, question):
+    """Ask before a step that cannot be taken back, unless ``--yes``; no answer means no."""
+    if getattr(args, "yes", False):
+        return
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip().lower() if sys.stdin else ""
+    if answer not in ("y", "yes"):
+        raise CliError("not confirmed: nothing was changed (answer y, or pass --yes)")
+
+
+def display_width(text):
+    """Columns a string takes on a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(text))
+
+
+def print_table(rows, columns):
+    """Rows (dicts) as aligned text columns; ``columns`` is ``[(key, heading), ...]``."""
+    cells = [[heading for _, heading in columns]]
+    cells += [["" if row.get(key) is None else str(row.get(key)) for key, _ in columns]
+              for row in rows]
+    widths = [max(display_width(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        print("  ".join(value + " " * (width - display_width(value))
+                        for value, width in zip(line, widths)).rstrip())
+
+
+@contextmanager
+def waiting(label):
+    """A progress line while a long call runs, on a terminal only (none when output is piped)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from tqdm import tqdm
+
+    done = threading.Event()
+    with tqdm(desc=label, bar_format="{desc}: {elapsed}", file=sys.stderr, leave=False) as bar:
+        def tick():
+            while not done.wait(0.5):
+                bar.refresh()
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield bar
+        finally:
+            done.set()
+            ticker.join()

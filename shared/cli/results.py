@@ -1,10 +1,9 @@
 """``pingxuan results``, ``publish``, ``finalize``, ``rebuild``: aggregation's side of the CLI."""
-import json
 import sys
 from pathlib import Path
 
 from shared.cli import base
-from shared.cli.base import CliError
+from shared.cli.base import CliError, add_json_flag, add_yes_flag, confirm, print_json, waiting
 
 
 def cmd_results(args):
@@ -22,10 +21,32 @@ def cmd_results(args):
         sys.stdout.buffer.write(data)
 
 
-def cmd_aggregation(args):
-    """``publish`` / ``finalize`` / ``rebuild`` CAMPAIGN_ID: the aggregation call's reply as JSON."""
-    print(json.dumps(base.call("aggregation", args.command, args.campaign_id), ensure_ascii=False,
-                     indent=2))
+def cmd_publish(args):
+    confirm(args, f"publish the list of {args.campaign_id} for 公示? Its ranking is frozen.")
+    reply = base.call("aggregation", "publish", args.campaign_id)
+    _print_reply(args, reply, f"{args.campaign_id}: published")
+
+
+def cmd_finalize(args):
+    confirm(args, f"finalize (审定) {args.campaign_id}? Nothing changes the list afterwards.")
+    reply = base.call("aggregation", "finalize", args.campaign_id)
+    _print_reply(args, reply, f"{args.campaign_id}: finalized")
+
+
+def cmd_rebuild(args):
+    with waiting(f"rebuilding {args.campaign_id}"):
+        reply = base.call("aggregation", "rebuild", args.campaign_id)
+    _print_reply(args, reply, f"{args.campaign_id}: rebuilt")
+
+
+def _print_reply(args, reply, headline):
+    if args.json:
+        print_json(reply)
+        return
+    print(headline)
+    for key, value in reply.items():
+        if not isinstance(value, (dict, list)):
+            print(f"  {key}: {value}")
 
 
 def register(sub):
@@ -36,8 +57,13 @@ def register(sub):
     results.add_argument("--output", help="write to FILE (needed for xlsx)")
     results.add_argument("--list", action="store_true", help="only the selected (公示名单)")
     results.set_defaults(run=cmd_results)
-    for name, text in (("publish", "publish the list (公示)"), ("finalize", "approve it (审定)"),
-                       ("rebuild", "recompute results from the services' records and compare")):
+    for name, text, run in (
+            ("publish", "publish the list (公示)", cmd_publish),
+            ("finalize", "approve it (审定)", cmd_finalize),
+            ("rebuild", "recompute results from the services' records and compare", cmd_rebuild)):
         command = sub.add_parser(name, help=text)
         command.add_argument("campaign_id")
-        command.set_defaults(run=cmd_aggregation)
+        if run is not cmd_rebuild:
+            add_yes_flag(command)
+        add_json_flag(command)
+        command.set_defaults(run=run)

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from shared.cli.base import ROOT, CliError, amqp_uri, home, secret
 
@@ -36,16 +37,53 @@ def pid_file(name):
 
 
 def running_pid(name):
+    """The pid of our ``name`` service, or None (a stale pid file is removed).
+
+    A pid file can outlive its process and the pid be reused by another program: the
+    process counts as ours only if its command line runs this service.
+    """
     path = pid_file(name)
     if not path.exists():
         return None
     pid = int(path.read_text())
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        path.unlink()
+    if not is_our_service(pid, name):
+        path.unlink(missing_ok=True)
         return None
     return pid
+
+
+def is_our_service(pid, name):
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:  # no /proc (macOS): ask ps
+        done = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True)
+        command_line = done.stdout.split()
+    words = [word.decode(errors="replace") for word in command_line]
+    return "shared.run_service" in words and any(
+        word.startswith(f"services.{name}.service:") for word in words)
+
+
+def health(name, timeout=2.0):
+    """What the service's ``/health`` answers, or why it did not."""
+    import requests
+
+    try:
+        reply = requests.get(f"http://{http_address(name)}/health", timeout=timeout)
+        reply.raise_for_status()
+        return reply.json()
+    except requests.ConnectionError:
+        error = "not reachable"
+    except requests.Timeout:
+        error = f"no answer within {timeout:g}s"
+    except requests.HTTPError as exc:
+        error = f"HTTP {exc.response.status_code}"
+    except (requests.RequestException, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return {"service": name, "status": "down", "error": error}
 
 
 def wait_healthy(names, deadline):
@@ -116,10 +154,26 @@ def cmd_down(args):
         print(f"{name}: stopped")
 
 
+class ServicesDown(CliError):
+    """``status`` found a service that does not answer its ``/health``."""
+
+    exit_status = 1
+
+
 def cmd_status(args):
+    """Each service's ``/health``; exit 1 when one is not answering ok."""
+    down = []
     for name in built_services():
         pid = running_pid(name)
-        print(f"{name}: {'running (pid %d)' % pid if pid else 'stopped'}")
+        answer = health(name)
+        ok = answer.get("status") == "ok"
+        if not ok:
+            down.append(name)
+        state = "ok" if ok else f"DOWN ({answer.get('error') or answer.get('status')})"
+        where = f"pid {pid}" if pid else "not started here"
+        print(f"{name}: {state}  http://{http_address(name)}/health  ({where})")
+    if down:
+        raise ServicesDown(f"not answering: {', '.join(down)}")
 
 
 def register(sub):

@@ -65,7 +65,7 @@ def test_xlsx_needs_an_output_file(calls, capsys):
 
 @pytest.mark.parametrize("command", ["publish", "finalize", "rebuild"])
 def test_publish_finalize_and_rebuild_call_aggregation(calls, capsys, command):
-    assert cli.main([command, "cb-test"]) == 0
+    assert cli.main([command, "cb-test", "--json"] + (["--yes"] if command != "rebuild" else [])) == 0
     assert calls == [("aggregation", command, ("cb-test",))]
     assert json.loads(capsys.readouterr().out)["method"] == command
 

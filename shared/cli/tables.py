@@ -1,0 +1,59 @@
+"""Lists the department exchanges as Excel or CSV files: read them into rows, naming bad cells."""
+import csv
+from pathlib import Path
+
+from shared.cli.base import CliError
+
+
+def read_rows(path, columns, required=None, aliases=None):
+    """Rows of a ``.csv`` or ``.xlsx`` file as dicts of ``columns`` (the header row names them).
+
+    The header may carry the columns in any order and others beside them, a column also under
+    one of its ``aliases`` (``{"unit": ["单位名称"]}``: the headings people write in Excel);
+    every column of ``required`` (default: all) must be filled in each row. Errors name the
+    file, row and column.
+    """
+    path = Path(path)
+    required = columns if required is None else required
+    try:
+        table = _xlsx(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _csv(path)
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}")
+    except (ValueError, KeyError) as exc:  # openpyxl on a file that is not a workbook
+        raise CliError(f"{path}: not a readable .xlsx or .csv file ({exc})")
+    if not table or not any(cell not in (None, "") for cell in table[0]):
+        raise CliError(f"{path}: empty file: the first row must name the columns "
+                       f"{', '.join(columns)}")
+    header = [("" if cell is None else str(cell)).strip().lstrip("\ufeff") for cell in table[0]]
+    for name, others in (aliases or {}).items():
+        if name not in header:
+            header = [name if heading in others else heading for heading in header]
+    missing = [name for name in columns if name not in header]
+    if missing:
+        raise CliError(f"{path}: the first row must name the columns {', '.join(columns)}; "
+                       f"missing: {', '.join(missing)}")
+    rows = []
+    for number, values in enumerate(table[1:], start=2):
+        cells = {name: values[header.index(name)] if header.index(name) < len(values) else None
+                 for name in columns}
+        cells = {name: ("" if value is None else str(value)).strip()
+                 for name, value in cells.items()}
+        if not any(cells.values()):
+            continue  # a blank line
+        empty = [name for name in required if not cells[name]]
+        if empty:
+            raise CliError(f"{path}: row {number}: column {', '.join(empty)} is empty")
+        rows.append(cells)
+    return rows
+
+
+def _csv(path):
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        return [row for row in csv.reader(handle)]
+
+
+def _xlsx(path):
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(path, read_only=True, data_only=True).active
+    return [list(row) for row in sheet.iter_rows(values_only=True)]
