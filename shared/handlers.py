@@ -296,3 +296,57 @@ def handles(source_service, event_type, **kwargs):
     def decorate(fn):
         return entrypoint(_skips_duplicates(fn))
     return decorate
+
+
+# --- the operator's side: what is parked, and putting it back (``pingxuan events``) ---------
+
+#: Headers that describe one stay in the parking queue; a replayed event starts without them.
+PARKING_HEADERS = (ATTEMPTS_HEADER, ERROR_HEADER, QUEUE_HEADER, HANDLER_HEADER, PARKED_AT_HEADER)
+
+
+def parked_record(service_name, message):
+    """What an operator needs to know of one parked event (no payload: it may hold contacts)."""
+    headers = message.headers or {}
+    try:
+        payload = message.decode()
+    except Exception:  # an undecodable body is still shown, and can still be replayed
+        payload = None
+    return {"service": service_name, "handler": headers.get(HANDLER_HEADER),
+            "queue": headers.get(QUEUE_HEADER), "event_id": event_id_of(payload),
+            "attempts": attempts_of(headers), "error": headers.get(ERROR_HEADER),
+            "parked_at": headers.get(PARKED_AT_HEADER)}
+
+
+def origin_queue(service_name, message):
+    """The handler's queue a parked message came from, if it is one of ``service_name``'s."""
+    queue = (message.headers or {}).get(QUEUE_HEADER)
+    if isinstance(queue, str) and queue.startswith("evt-") and f"--{service_name}." in queue:
+        return queue
+    return None
+
+
+def take_parked(channel, service_name, limit):
+    """Up to ``limit`` parked messages, unacknowledged: what is not acked goes back on close."""
+    queue = parking_queue(service_name)(channel)
+    queue.declare()
+    taken = []
+    while len(taken) < limit:
+        message = queue.get(no_ack=False)
+        if message is None:
+            break
+        taken.append(message)
+    return taken
+
+
+def replay_parked(producer, service_name, message):
+    """Put a parked event back on its handler's queue with a fresh count of tries, confirmed."""
+    queue = origin_queue(service_name, message)
+    if queue is None:
+        raise ValueError(f"parked message of {service_name} names no queue of {service_name}")
+    headers = {key: value for key, value in (message.headers or {}).items()
+               if key not in PARKING_HEADERS}
+    producer.publish(message.body, exchange=DEFAULT_EXCHANGE, routing_key=queue, headers=headers,
+                     content_type=message.content_type,
+                     content_encoding=message.content_encoding, delivery_mode=PERSISTENT,
+                     retry=True, retry_policy=DEFAULT_RETRY_POLICY)
+    message.ack()

@@ -5,6 +5,8 @@ The voting service stands in for every consumer: its ballot comes from nominatio
 ``nomination_reviewed`` events, and a ballot entry lost to one failed store write is
 the loss the entrypoint is there to prevent.
 """
+import json
+
 import pytest
 from kombu import Connection
 from nameko.standalone.events import event_dispatcher
@@ -186,3 +188,39 @@ def test_a_token_revocation_survives_a_failed_write(container_factory, config):
         event_dispatcher(config)(events.ADMIN, events.TOKEN_REVOKED, payload)
     auth = next(d for d in container.dependencies if isinstance(d, FlakyAuth))
     assert auth.is_revoked("tok-1")
+
+
+def test_the_operator_lists_a_parked_event_and_replays_it_once_fixed(
+        voting, config, mongo_uri, monkeypatch, capsys):
+    from shared import cli
+
+    monkeypatch.setenv("AMQP_URI", config["AMQP_URI"])
+    FlakyVotingStore.poisoned = {"nom-bad"}
+    poisoned = reviewed("nom-bad")
+    failures = []
+
+    def parked_after_three(worker_ctx, result, exc_info):
+        failures.append(exc_info)
+        return len(failures) == 3
+
+    with entrypoint_waiter(voting, HANDLER, callback=parked_after_three, timeout=15):
+        event_dispatcher(config)(events.NOMINATION, events.NOMINATION_REVIEWED, poisoned)
+
+    for _ in range(2):  # listing leaves them parked
+        assert cli.main(["events", "parked", "--service", "voting", "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert [(row["handler"], row["event_id"], row["attempts"]) for row in rows] == [
+            (HANDLER, poisoned["event_id"], 3)]
+        assert "AutoReconnect" in rows[0]["error"]
+
+    assert cli.main(["events", "replay", "--service", "voting", "--event-id", "other"]) == 0
+    assert "no parked event replayed" in capsys.readouterr().out
+
+    FlakyVotingStore.poisoned = set()  # the cause is fixed
+    with entrypoint_waiter(voting, HANDLER, callback=succeeded, timeout=10):
+        assert cli.main(["events", "replay", "--service", "voting", "--all"]) == 0
+    assert "1 event(s) replayed" in capsys.readouterr().out
+    assert on_ballot(mongo_uri, config) == {"nom-bad"}
+    assert parked_messages(config) == []
+    assert events_total(voting, "applied") == 1
+
