@@ -10,9 +10,11 @@ the queue, forever). Here, each event is applied once, retried and parked:
   Handlers stay idempotent for the moment between their writes and that record.
 * **Retried, without blocking.** A failed event is published, with confirms,
   to the handler's retry queue (``<queue>.retry``) with a per-message TTL that
-  doubles with each attempt; the queue's dead-letter exchange (RabbitMQ's DLX,
-  the default exchange) routes it back to the handler's queue when it expires.
-  Only then is the original acknowledged, so the events behind it go on.
+  doubles with each attempt; when it expires, RabbitMQ dead-letters it to the
+  queue's dead-letter exchange, the service's own ``<service>.retry``, where only
+  the handler's queue is bound under its own name. Only then is the original
+  acknowledged, so the events behind it go on. (Not the default exchange: write
+  on it would let a service publish into any queue, another's RPC queue too.)
 * **Parked.** After ``EVENT_HANDLER_ATTEMPTS`` tries the event goes to the
   service's parking queue (``<service>.parked``) with the error, the attempt
   count and its queue in headers, and ``pingxuan_events_total{outcome="parked"}``
@@ -58,10 +60,6 @@ DEFAULT_RETRY_MAX_SECONDS = 300.0
 #: An error text longer than this is cut in the parked message's header.
 ERROR_TEXT_LIMIT = 500
 
-#: RabbitMQ's default exchange: routes a message to the queue named by its routing key.
-DEFAULT_EXCHANGE = Exchange("")
-
-
 def retry_queue_name(queue_name):
     return f"{queue_name}.retry"
 
@@ -70,17 +68,26 @@ def parking_queue_name(service_name):
     return f"{service_name}.parked"
 
 
-def retry_queue(queue_name):
+def retry_exchange_name(service_name):
+    return f"{service_name}.retry"
+
+
+def retry_exchange(service_name):
+    """The service's direct exchange: each of its queues is bound under its own name."""
+    return Exchange(retry_exchange_name(service_name), type="direct", durable=True)
+
+
+def retry_queue(service_name, queue_name):
     """A queue nobody consumes: each message waits its TTL, then is dead-lettered back."""
     name = retry_queue_name(queue_name)
-    return Queue(name, exchange=DEFAULT_EXCHANGE, routing_key=name, durable=True,
-                 queue_arguments={"x-dead-letter-exchange": "",
+    return Queue(name, exchange=retry_exchange(service_name), routing_key=name, durable=True,
+                 queue_arguments={"x-dead-letter-exchange": retry_exchange_name(service_name),
                                   "x-dead-letter-routing-key": queue_name})
 
 
 def parking_queue(service_name):
     name = parking_queue_name(service_name)
-    return Queue(name, exchange=DEFAULT_EXCHANGE, routing_key=name, durable=True)
+    return Queue(name, exchange=retry_exchange(service_name), routing_key=name, durable=True)
 
 
 def retry_delay(attempt, base, cap):
@@ -157,13 +164,19 @@ class ReliableEventHandler(EventHandler):
         self.retry_base = float(config.get(cfg.EVENT_RETRY_SECONDS) or DEFAULT_RETRY_SECONDS)
         self.retry_cap = float(config.get(cfg.EVENT_RETRY_MAX_SECONDS)
                                or DEFAULT_RETRY_MAX_SECONDS)
-        self.retry_queue = retry_queue(self.queue.name)
-        self.parking_queue = parking_queue(self.container.service_name)
+        service_name = self.container.service_name
+        self.retry_exchange = retry_exchange(service_name)
+        self.retry_queue = retry_queue(service_name, self.queue.name)
+        self.parking_queue = parking_queue(service_name)
         self._processed = None
         self._metrics = None
-        # Declared now, so a retry published later finds its queue and its dead-letter route.
+        # Declared now, so a retry published later finds its queue and its way back; the
+        # handler's queue itself is declared as nameko declares it (others declare it too).
         with get_connection(self.amqp_uri, self._ssl, self._login_method) as connection:
             channel = connection.default_channel
+            self.queue(channel).declare()
+            self.retry_exchange(channel).declare()
+            channel.queue_bind(self.queue.name, self.retry_exchange.name, self.queue.name)
             self.retry_queue(channel).declare()
             self.parking_queue(channel).declare()
 
@@ -267,7 +280,7 @@ class ReliableEventHandler(EventHandler):
         merged.update(headers)
         with get_producer(self.amqp_uri, True, self._ssl, self._login_method) as producer:
             producer.publish(
-                message.body, exchange=DEFAULT_EXCHANGE, routing_key=queue.name,
+                message.body, exchange=self.retry_exchange, routing_key=queue.name,
                 headers=merged, content_type=message.content_type,
                 content_encoding=message.content_encoding, delivery_mode=PERSISTENT,
                 expiration=expiration, declare=[queue], retry=True,
@@ -345,7 +358,8 @@ def replay_parked(producer, service_name, message):
         raise ValueError(f"parked message of {service_name} names no queue of {service_name}")
     headers = {key: value for key, value in (message.headers or {}).items()
                if key not in PARKING_HEADERS}
-    producer.publish(message.body, exchange=DEFAULT_EXCHANGE, routing_key=queue, headers=headers,
+    producer.publish(message.body, exchange=retry_exchange(service_name), routing_key=queue,
+                     headers=headers,
                      content_type=message.content_type,
                      content_encoding=message.content_encoding, delivery_mode=PERSISTENT,
                      retry=True, retry_policy=DEFAULT_RETRY_POLICY)
