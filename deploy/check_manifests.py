@@ -59,7 +59,7 @@ ALLOWED_K8S_KINDS = {"Namespace", "ConfigMap", "Deployment", "Service", "Kustomi
 KNOWN_METRICS = {
     "up",
     "pingxuan_rpc_seconds_bucket", "pingxuan_event_handler_seconds_bucket",
-    "pingxuan_errors_total", "pingxuan_votes_total", "pingxuan_vote_cast_seconds_bucket",
+    "pingxuan_errors_total", "pingxuan_events_total", "pingxuan_votes_total", "pingxuan_vote_cast_seconds_bucket",
     "pingxuan_aggregation_event_lag_seconds_bucket", "pingxuan:votes:rate5m",
     "rabbitmq_detailed_queue_messages_ready", "rabbitmq_detailed_queue_messages_unacked",
     "rabbitmq_detailed_queue_consumers", "rabbitmq_global_messages_received_total",
@@ -300,6 +300,13 @@ class Access:
     def consume(self, queue):
         self.read.add(queue)
 
+    def declare_dead_lettering_queue(self, queue, exchange, routing_key):
+        """A bound queue with a dead-letter exchange: RabbitMQ also asks for read on the
+        queue and write on the dead-letter exchange."""
+        self.declare_bound_queue(queue, exchange, routing_key)
+        self.read.add(queue)
+        self.write.add(exchange)
+
     def publish(self, exchange, routing_key):
         self.write.add(exchange)
         self.topic_write.add((exchange, routing_key))
@@ -325,6 +332,9 @@ def service_access(service_cls):
     from nameko.events import BROADCAST, SERVICE_POOL, SINGLETON, EventDispatcher, EventHandler
     from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
     from nameko.rpc import RPC_QUEUE_TEMPLATE, Rpc, RpcProxy, get_rpc_exchange
+
+    from shared import handlers
+    from shared.handlers import ReliableEventHandler
 
     name = service_cls.name
     rpc_exchange = get_rpc_exchange({}).name
@@ -355,6 +365,16 @@ def service_access(service_cls):
                     queue = f"evt-{source}-{event}--{name}.{attr}-{SAMPLE_UUID.replace('-', '')}"
                 access.declare_bound_queue(queue, f"{source}.events", event)
                 access.consume(queue)
+                if isinstance(entrypoint, ReliableEventHandler):
+                    # shared/handlers.py: the service's retry exchange, where its handler
+                    # queue, retry queue (dead-lettering back) and parking queue are bound.
+                    exchange = handlers.retry_exchange_name(name)
+                    retry, parked = handlers.retry_queue_name(queue), handlers.parking_queue_name(name)
+                    access.declare_exchange(exchange)
+                    access.declare_bound_queue(queue, exchange, queue)
+                    access.declare_dead_lettering_queue(retry, exchange, retry)
+                    access.declare_bound_queue(parked, exchange, parked)
+                    access.write.add(exchange)  # retries and parked events are published there
     return access
 
 
@@ -371,6 +391,14 @@ def admin_cli_access():
         access.declare_bound_queue(
             f"evt-admin-token_revoked--{service}.on_token_revoked", "admin.events", "token_revoked")
     access.publish("admin.events", "token_revoked")
+    from shared.handlers import parking_queue_name, retry_exchange_name
+
+    for service in SERVICES:
+        # ``pingxuan events parked`` / ``replay`` (shared/cli/events.py).
+        exchange, parked = retry_exchange_name(service), parking_queue_name(service)
+        access.declare_bound_queue(parked, exchange, parked)
+        access.consume(parked)
+        access.write.add(exchange)
     return access
 
 

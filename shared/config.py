@@ -16,6 +16,13 @@ CLOCK_START = "CLOCK_START"
 #: Seconds between outbox sweeps (events stored but not yet published).
 OUTBOX_SWEEP_SECONDS = "OUTBOX_SWEEP_SECONDS"
 
+#: Tries of a failed event before it is parked (``shared/handlers.py``).
+EVENT_HANDLER_ATTEMPTS = "EVENT_HANDLER_ATTEMPTS"
+#: Seconds before the first retry of a failed event; each further retry waits twice as long.
+EVENT_RETRY_SECONDS = "EVENT_RETRY_SECONDS"
+#: The longest wait between two tries of an event.
+EVENT_RETRY_MAX_SECONDS = "EVENT_RETRY_MAX_SECONDS"
+
 DEFAULT_MONGO_URI = "mongomock://localhost/"
 MIN_SECRET_LENGTH = 16
 

@@ -10,7 +10,6 @@ import logging
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from amqp.exceptions import RecoverableConnectionError
 from kombu.exceptions import OperationalError
-from nameko.events import event_handler
 from nameko.rpc import Rpc
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
@@ -19,6 +18,7 @@ from shared import events
 from shared.auth import Auth
 from shared.campaigns import Campaigns
 from shared.errors import EXPECTED
+from shared.handlers import handles
 from shared.logs import CallIdTracker
 from shared.metrics import Metrics
 from shared.validation import require_id
@@ -86,7 +86,7 @@ class PingxuanService:
     def http_metrics(self, request):
         return self.metrics.exposition()
 
-    @event_handler(events.ADMIN, events.TOKEN_REVOKED)
+    @handles(events.ADMIN, events.TOKEN_REVOKED)
     def on_token_revoked(self, payload):
         event = events.read_event(events.TOKEN_REVOKED, payload)
         self.auth.record_revocation(event["token_id"], event["occurred_at"])
@@ -117,7 +117,7 @@ class FollowsCampaigns:
 
     campaigns = Campaigns()
 
-    @event_handler(events.NOMINATION, events.CAMPAIGN_LOADED)
+    @handles(events.NOMINATION, events.CAMPAIGN_LOADED)
     def on_campaign_loaded(self, payload):
         event = events.read_event(events.CAMPAIGN_LOADED, payload)
         self.campaigns.remember(event["campaign"], event["revision"])

@@ -44,6 +44,10 @@ class Metrics(DependencyProvider):
         self.event_seconds = Histogram(
             "pingxuan_event_handler_seconds", "Event handling time", ["handler"],
             registry=self.registry, buckets=LATENCY_BUCKETS)
+        self.events = Counter(
+            "pingxuan_events_total",
+            "Events consumed, by handler and outcome (applied, duplicate, retried, parked)",
+            ["handler", "outcome"], registry=self.registry)
         self.errors = Counter(
             "pingxuan_errors_total", "Calls and events that ended in an error, by error type",
             ["entrypoint", "error"], registry=self.registry)

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import EventDispatcher
 from nameko.timer import timer
 from nameko.web.handlers import http
 from prometheus_client import Counter, Histogram
@@ -21,6 +21,7 @@ from shared.campaign import CATEGORY_NAMES_ZH, validate_campaign
 from shared.clock import Clock
 from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
 from shared.errors import InvalidState, NotFound, PingxuanError, ValidationError
+from shared.handlers import handles
 from shared.metrics import Metrics
 from shared.outbox import outbox_entry
 from shared.service_rpc import ServiceRpc
@@ -77,7 +78,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
 
     # --- events in ---------------------------------------------------------------------------
 
-    @event_handler(events.NOMINATION, events.CAMPAIGN_LOADED)
+    @handles(events.NOMINATION, events.CAMPAIGN_LOADED)
     def on_campaign_loaded(self, payload):
         """Keep a copy of each campaign, refusing one the campaign schema refuses."""
         event = self._read(events.CAMPAIGN_LOADED, payload)
@@ -92,22 +93,22 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         self.campaigns.remember(document, event["revision"])
         self.metrics.events.labels(events.CAMPAIGN_LOADED, "applied").inc()
 
-    @event_handler(events.NOMINATION, events.NOMINATION_REVIEWED, requeue_on_error=True)
+    @handles(events.NOMINATION, events.NOMINATION_REVIEWED)
     def on_nomination_reviewed(self, payload):
         self._candidate_event(events.NOMINATION_REVIEWED, payload)
 
-    @event_handler(events.NOMINATION, events.NOMINATION_WITHDRAWN, requeue_on_error=True)
+    @handles(events.NOMINATION, events.NOMINATION_WITHDRAWN)
     def on_nomination_withdrawn(self, payload):
         self._candidate_event(events.NOMINATION_WITHDRAWN, payload)
 
-    @event_handler(events.NOMINATION, events.CANDIDATE_DISQUALIFIED, requeue_on_error=True)
+    @handles(events.NOMINATION, events.CANDIDATE_DISQUALIFIED)
     def on_candidate_disqualified(self, payload):
         event = self._candidate_event(events.CANDIDATE_DISQUALIFIED, payload)
         if event is not None:
             # After the redelivery of an applied event too: a crash may have come in between.
             self._revise_after_disqualification(event)
 
-    @event_handler(events.VOTING, events.VOTE_CAST, requeue_on_error=True)
+    @handles(events.VOTING, events.VOTE_CAST)
     def on_vote_cast(self, payload):
         event = self._fresh(events.VOTE_CAST, payload)
         if event is None:
@@ -120,7 +121,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         self._late(event, events.VOTE_CAST, "counted in the tallies, not in the published list")
         self._done(event, events.VOTE_CAST, "applied", note)
 
-    @event_handler(events.SCORING, events.SCORE_SUBMITTED, requeue_on_error=True)
+    @handles(events.SCORING, events.SCORE_SUBMITTED)
     def on_score_submitted(self, payload):
         event = self._fresh(events.SCORE_SUBMITTED, payload)
         if event is None:
@@ -138,7 +139,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         self._late(event, events.SCORE_SUBMITTED, "the published list stands")
         self._done(event, events.SCORE_SUBMITTED, "applied")
 
-    @event_handler(events.SCORING, events.PANEL_CLOSED, requeue_on_error=True)
+    @handles(events.SCORING, events.PANEL_CLOSED)
     def on_panel_closed(self, payload):
         event = self._fresh(events.PANEL_CLOSED, payload)
         if event is None:

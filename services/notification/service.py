@@ -7,7 +7,6 @@ backoff and parks them after the last retry, for an admin to resend.
 import logging
 from datetime import datetime
 
-from nameko.events import event_handler
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared import events
@@ -16,6 +15,7 @@ from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
 from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, rpc
 from shared.errors import Forbidden, InvalidState, NotFound, ValidationError
+from shared.handlers import handles
 from shared.metrics import Metrics
 from shared.service_rpc import ServiceRpc
 from shared.store import MongoStore
@@ -28,10 +28,8 @@ from services.notification.store import NotificationStore
 
 log = logging.getLogger(__name__)
 
-#: An event whose handling fails (the store is down) goes back to the queue, not lost. Only
-#: the store can fail a handler: malformed payloads, unknown campaigns, templates and
-#: channels are handled and recorded inside it.
-REQUEUE = True
+# Only the store can fail a handler (malformed payloads, unknown campaigns, templates and
+# channels are handled and recorded inside it); ``@handles`` retries and parks such an event.
 DELIVERY_BUCKETS = (1, 5, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600)
 
 
@@ -67,7 +65,7 @@ class NotificationService(Audited, FollowsCampaigns, PingxuanService):
 
     # --- events of the nomination service ------------------------------------------------------
 
-    @event_handler(events.NOMINATION, events.NOMINATION_SUBMITTED, requeue_on_error=REQUEUE)
+    @handles(events.NOMINATION, events.NOMINATION_SUBMITTED)
     def on_nomination_submitted(self, payload):
         """The unit's receipt; the contact is kept for the messages that follow."""
         event = self._read(events.NOMINATION_SUBMITTED, payload)
@@ -79,7 +77,7 @@ class NotificationService(Audited, FollowsCampaigns, PingxuanService):
         # Waiting events take the contact as kept (an amendment may have come first).
         self._hand_over(event["nomination_id"], waiting, self.store.contact(event["nomination_id"]))
 
-    @event_handler(events.NOMINATION, events.NOMINATION_REVIEWED, requeue_on_error=REQUEUE)
+    @handles(events.NOMINATION, events.NOMINATION_REVIEWED)
     def on_nomination_reviewed(self, payload):
         """The review result, to the contact of the submission (waits for it if out of order)."""
         event = self._read(events.NOMINATION_REVIEWED, payload)
@@ -93,7 +91,7 @@ class NotificationService(Audited, FollowsCampaigns, PingxuanService):
         self._announce(events.NOMINATION_REVIEWED, event, contact)
         self.store.done_waiting(event["nomination_id"], event["event_id"])
 
-    @event_handler(events.NOMINATION, events.NOMINATION_AMENDED, requeue_on_error=REQUEUE)
+    @handles(events.NOMINATION, events.NOMINATION_AMENDED)
     def on_nomination_amended(self, payload):
         """An amended contact is read back from the nomination service (events carry none)."""
         event = self._read(events.NOMINATION_AMENDED, payload)
@@ -101,7 +99,7 @@ class NotificationService(Audited, FollowsCampaigns, PingxuanService):
             return
         self._fetch_contact(event["nomination_id"], event["campaign_id"], replace=True)
 
-    @event_handler(events.NOMINATION, events.CANDIDATE_DISQUALIFIED, requeue_on_error=REQUEUE)
+    @handles(events.NOMINATION, events.CANDIDATE_DISQUALIFIED)
     def on_candidate_disqualified(self, payload):
         """The department's notice: who was disqualified, why, and that the list is revised."""
         event = self._read(events.CANDIDATE_DISQUALIFIED, payload)

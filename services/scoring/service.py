@@ -8,7 +8,7 @@ import json
 import logging
 from datetime import timedelta
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import EventDispatcher
 from nameko.timer import timer
 from nameko.web.handlers import http
 from prometheus_client import Counter, Gauge
@@ -20,6 +20,7 @@ from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
 from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
 from shared.errors import Conflict, Forbidden, NotFound, PingxuanError, Unauthorized, ValidationError
+from shared.handlers import handles
 from shared.metrics import Metrics
 from shared.outbox import outbox_entry
 from shared.service_rpc import ServiceRpc
@@ -263,20 +264,20 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
 
     # --- candidates, from nomination's events --------------------------------------------------
 
-    @event_handler(events.NOMINATION, events.NOMINATION_REVIEWED)
+    @handles(events.NOMINATION, events.NOMINATION_REVIEWED)
     def on_nomination_reviewed(self, payload):
         event = events.read_event(events.NOMINATION_REVIEWED, payload)
         if event["decision"] == "accept":
             self.store.put_on_ballot(event["nomination_id"],
                                      domain.candidate_facts(event, domain.ACCEPTED))
 
-    @event_handler(events.NOMINATION, events.NOMINATION_WITHDRAWN)
+    @handles(events.NOMINATION, events.NOMINATION_WITHDRAWN)
     def on_nomination_withdrawn(self, payload):
         event = events.read_event(events.NOMINATION_WITHDRAWN, payload)
         self.store.take_off_ballot(event["nomination_id"],
                                    domain.candidate_facts(event, "withdrawn"))
 
-    @event_handler(events.NOMINATION, events.CANDIDATE_DISQUALIFIED)
+    @handles(events.NOMINATION, events.CANDIDATE_DISQUALIFIED)
     def on_candidate_disqualified(self, payload):
         event = events.read_event(events.CANDIDATE_DISQUALIFIED, payload)
         self.store.take_off_ballot(event["candidate_id"],

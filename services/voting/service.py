@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import EventDispatcher
 from nameko.timer import timer
 from nameko.web.handlers import http
 from prometheus_client import Counter, Gauge, Histogram
@@ -20,6 +20,7 @@ from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
 from shared.entrypoints import FollowsCampaigns, PingxuanService, json_response, rpc
 from shared.errors import NotFound, PingxuanError, RateLimited, Unauthorized, VotingClosed
+from shared.handlers import handles
 from shared.metrics import LATENCY_BUCKETS, Metrics
 from shared.service_rpc import ServiceRpc
 from shared.store import MongoStore
@@ -167,16 +168,16 @@ class VotingService(FollowsCampaigns, PingxuanService):
 
     # --- the ballot, from nomination's events ------------------------------------------------
 
-    @event_handler(events.NOMINATION, events.NOMINATION_REVIEWED)
+    @handles(events.NOMINATION, events.NOMINATION_REVIEWED)
     def on_nomination_reviewed(self, payload):
         event = events.read_event(events.NOMINATION_REVIEWED, payload)
         self._apply_candidate(event, event["decision"] == "accept")
 
-    @event_handler(events.NOMINATION, events.CANDIDATE_DISQUALIFIED)
+    @handles(events.NOMINATION, events.CANDIDATE_DISQUALIFIED)
     def on_candidate_disqualified(self, payload):
         self._apply_candidate(events.read_event(events.CANDIDATE_DISQUALIFIED, payload), False)
 
-    @event_handler(events.NOMINATION, events.NOMINATION_WITHDRAWN)
+    @handles(events.NOMINATION, events.NOMINATION_WITHDRAWN)
     def on_nomination_withdrawn(self, payload):
         self._apply_candidate(events.read_event(events.NOMINATION_WITHDRAWN, payload), False)
 

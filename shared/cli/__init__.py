@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "shared.cli.panel",
     "shared.cli.results",
     "shared.cli.messages",
+    "shared.cli.events",
 )
 
 
