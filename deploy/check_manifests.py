@@ -61,6 +61,8 @@ KNOWN_METRICS = {
     "pingxuan_rpc_seconds_bucket", "pingxuan_event_handler_seconds_bucket",
     "pingxuan_errors_total", "pingxuan_votes_total", "pingxuan_vote_cast_seconds_bucket",
     "pingxuan_aggregation_event_lag_seconds_bucket", "pingxuan:votes:rate5m",
+    "pingxuan_one_time_codes_total", "pingxuan_notifications_total",
+    "pingxuan_notification_messages",
     "rabbitmq_detailed_queue_messages_ready", "rabbitmq_detailed_queue_messages_unacked",
     "rabbitmq_detailed_queue_consumers", "rabbitmq_global_messages_received_total",
     "rabbitmq_global_messages_delivered_total", "rabbitmq_global_messages_redelivered_total",

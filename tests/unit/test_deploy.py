@@ -84,6 +84,19 @@ def test_alert_unit_tests_pass():
     ('outcome!~"accepted|resend"', 'outcome!="accepted"', "VoteRefusalRatioHigh"),
     ("/ sum by (category) (rate(pingxuan_votes_total[5m])) > 0.25",
      "/ sum by (category) (rate(pingxuan_votes_total[5m])) > 0.75", "VoteRefusalRatioHigh"),
+    # Codes notification only queued (its SMS attempt failed) must count as not delivered.
+    ('outcome=~"send_failed|send_delayed"', 'outcome="send_failed"', "OneTimeCodesNotDelivered"),
+    ("(rate(pingxuan_one_time_codes_total{outcome=~\"send_failed|send_delayed\"}[5m])) > 1/60",
+     "(rate(pingxuan_one_time_codes_total{outcome=~\"send_failed|send_delayed\"}[5m])) > 0",
+     "OneTimeCodesNotDelivered"),
+    ('{outcome=~"sent|failed"}[5m])) > 0.5', '{outcome=~"sent|failed"}[5m])) > 0.001',
+     "SmsChannelFailing"),
+    ('(rate(pingxuan_notifications_total{outcome="failed"}[5m])) > 1/60',
+     '(rate(pingxuan_notifications_total{outcome="failed"}[5m])) > 0', "SmsChannelFailing"),
+    ('expr: max(pingxuan_notification_messages{status="parked"}) > 0',
+     'expr: max(pingxuan_notification_messages{status="parked"}) > 5', "NotificationsParked"),
+    ('{outcome="parked"}[15m])) >= 10', '{outcome="parked"}[15m])) >= 1',
+     "NotificationsParkedFast"),
 ])
 def test_alert_unit_tests_fail_when_an_alert_is_broken(tmp_path, original, broken, alert):
     rules = (DEPLOY / "prometheus" / "alerts.yml").read_text()
