@@ -53,7 +53,28 @@ SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|API_?KEY|PRIV
 URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]+@")
 PLACEHOLDER = re.compile(r"<[^<>]+>")
 DOCUMENTATION_SUFFIXES = {".md", ".rst"}
-ALLOWED_K8S_KINDS = {"Namespace", "ConfigMap", "Deployment", "Service", "Kustomization"}
+ALLOWED_K8S_KINDS = {"Namespace", "ConfigMap", "Deployment", "Service", "Kustomization",
+                     "PodDisruptionBudget", "NetworkPolicy"}
+
+# --- who may talk to whom (k8s/network-policies.yaml; deploy/README.md, "Security") ---------
+NAME_LABEL = "app.kubernetes.io/name"
+#: NetworkPolicy peers by what they are; a peer not listed here is a problem.
+PROMETHEUS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                   "podSelector": {"matchLabels": {NAME_LABEL: "prometheus"}}}
+INGRESS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+                "podSelector": {"matchLabels": {NAME_LABEL: "ingress-nginx"}}}
+DNS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+#: The public pages: the voting page (voting) and the 公示 page (aggregation).
+PUBLIC_PAGES = {"voting", "aggregation"}
+#: Which pods may reach each backend, by the ports they listen on.
+BACKEND_PORTS = {"RabbitMQ": {5672, 5671}, "MongoDB": {27017}, "DNS": {53}}
+MAY_REACH = {"RabbitMQ": set(SERVICES) | {"admin-cli"}, "MongoDB": set(SERVICES),
+             "DNS": set(SERVICES) | {"admin-cli"}}
+#: Outside the cluster (the SMS gateway over HTTPS, SMTP): notification only.
+EXTERNAL_PORTS = {443, 465, 587}
+MAY_REACH_OUTSIDE = {"notification"}
+PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
 
 # Metric names the dashboard and the alerts may use (deploy/README.md, "Metric names").
 KNOWN_METRICS = {
@@ -94,7 +115,7 @@ def k8s_problems(k8s_dir=DEPLOY / "k8s"):
             docs[path.name] = load_yaml_documents(path)
         except yaml.YAMLError as exc:
             problems.append(f"{path.name}: not YAML: {exc}")
-    deployments, services = {}, {}
+    deployments, services, budgets, policies = {}, {}, [], []
     for name, documents in docs.items():
         for doc in documents:
             kind = doc.get("kind")
@@ -114,6 +135,10 @@ def k8s_problems(k8s_dir=DEPLOY / "k8s"):
                 services[doc["metadata"]["name"]] = doc
             elif kind == "ConfigMap":
                 problems += [f"{where}: {p}" for p in configmap_problems(doc)]
+            elif kind == "PodDisruptionBudget":
+                budgets.append(doc)
+            elif kind == "NetworkPolicy":
+                policies.append(doc)
             elif kind == "Kustomization":
                 listed = set(doc.get("resources", []))
                 expected = {n for n in docs if n != name}
@@ -139,7 +164,157 @@ def k8s_problems(k8s_dir=DEPLOY / "k8s"):
         annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
         if annotations.get("prometheus.io/port") != str(port):
             problems.append(f"{service}: prometheus.io/port annotation should be {port}")
+    problems += disruption_budget_problems(budgets, deployments)
+    problems += network_policy_problems(policies)
     problems += example_secret_problems(k8s_dir / "examples")
+    return problems
+
+
+def disruption_budget_problems(budgets, deployments):
+    """One PodDisruptionBudget per service, selecting its pods, that neither blocks nor is idle.
+
+    A budget that keeps the only replica blocks every node drain; one that lets every
+    replica go protects nothing.
+    """
+    problems = []
+    for service in SERVICES:
+        deployment = deployments.get(service)
+        if deployment is None:
+            continue
+        labels = deployment["spec"]["selector"]["matchLabels"]
+        mine = [b for b in budgets if b["spec"].get("selector", {}).get("matchLabels") == labels]
+        if len(mine) != 1:
+            problems.append(f"{service}: needs one PodDisruptionBudget selecting its pods "
+                            f"({labels}), has {len(mine)}")
+            continue
+        spec, replicas = mine[0]["spec"], deployment["spec"].get("replicas", 1)
+        bounds = {"minAvailable", "maxUnavailable"} & set(spec)
+        if len(bounds) != 1 or any(not isinstance(spec[b], int) for b in bounds):
+            problems.append(f"{service}: its PodDisruptionBudget needs minAvailable or "
+                            "maxUnavailable as a number of pods (one of them)")
+            continue
+        left_at_most = replicas - spec["maxUnavailable"] if "maxUnavailable" in spec \
+            else spec["minAvailable"]
+        if left_at_most >= replicas:
+            problems.append(f"{service}: its PodDisruptionBudget allows no eviction of its "
+                            f"{replicas} replica(s): every node drain would block")
+        elif replicas > 1 and left_at_most < 1:
+            problems.append(f"{service}: its PodDisruptionBudget lets all {replicas} replicas "
+                            "go at once: it protects nothing")
+    return problems
+
+
+def network_policy_problems(policies):
+    """The namespace denies by default; each pod may reach only what its job needs.
+
+    In: Prometheus to each service's HTTP port, the ingress controller to the public
+    pages only. Out: DNS; RabbitMQ for the services and the admin CLI; MongoDB for the
+    services only; the world outside the cluster (SMS, SMTP) for notification only.
+    """
+    problems = []
+    if not any(_selects_everything(p) and set(p["spec"].get("policyTypes", [])) >=
+               {"Ingress", "Egress"} and not p["spec"].get("ingress")
+               and not p["spec"].get("egress") for p in policies):
+        problems.append("network: no default-deny NetworkPolicy (podSelector {}, Ingress and "
+                        "Egress, no rules): pods without a policy could reach anything")
+    reached = {}
+    for policy in policies:
+        name, spec = policy["metadata"]["name"], policy["spec"]
+        if _selects_everything(policy):
+            if spec.get("ingress") or spec.get("egress"):
+                problems.append(f"network policy {name}: opens every pod of the namespace")
+            continue
+        component = spec["podSelector"].get("matchLabels", {}).get(NAME_LABEL)
+        if component not in set(SERVICES) | {"admin-cli"}:
+            problems.append(f"network policy {name}: selects {component!r}, not a pingxuan pod")
+            continue
+        if set(spec.get("policyTypes", [])) != {"Ingress", "Egress"}:
+            problems.append(f"network policy {name}: policyTypes should be Ingress and Egress")
+        where = f"network policy {name}"
+        problems += _ingress_problems(where, component, spec.get("ingress") or [],
+                                      reached.setdefault(component, set()))
+        problems += _egress_problems(where, component, spec.get("egress") or [],
+                                     reached[component])
+    for service in SERVICES:
+        for needed in ("Prometheus", "RabbitMQ", "MongoDB", "DNS"):
+            if needed not in reached.get(service, set()):
+                problems.append(f"{service}: no NetworkPolicy lets it "
+                                + ("be scraped by Prometheus" if needed == "Prometheus"
+                                   else f"reach {needed}"))
+    for page in sorted(PUBLIC_PAGES):
+        if "ingress controller" not in reached.get(page, set()):
+            problems.append(f"{page}: the ingress controller cannot reach its public page")
+    return problems
+
+
+def _selects_everything(policy):
+    return not policy["spec"].get("podSelector", {}).get("matchLabels")
+
+
+def _rule_ports(rule):
+    return {port.get("port") for port in rule.get("ports") or []}
+
+
+def _ingress_problems(where, component, rules, reached):
+    problems = []
+    own_port = SERVICES.get(component)
+    for rule in rules:
+        peers, ports = rule.get("from"), _rule_ports(rule)
+        if not peers or not ports:
+            problems.append(f"{where}: an ingress rule without 'from' and 'ports' lets "
+                            "anyone in, on any port")
+            continue
+        if ports != {own_port}:
+            problems.append(f"{where}: ingress on ports {sorted(ports, key=str)}; only "
+                            f"{own_port} serves anything")
+        for peer in peers:
+            if peer == PROMETHEUS_PEER:
+                reached.add("Prometheus")
+            elif peer == INGRESS_PEER and component in PUBLIC_PAGES:
+                reached.add("ingress controller")
+            elif peer == INGRESS_PEER:
+                problems.append(f"{where}: the ingress controller may reach {component}, "
+                                "which has no public page")
+            else:
+                problems.append(f"{where}: ingress from {peer}, neither Prometheus nor the "
+                                "ingress controller")
+    return problems
+
+
+def _egress_problems(where, component, rules, reached):
+    problems = []
+    for rule in rules:
+        peers, ports = rule.get("to"), _rule_ports(rule)
+        if not peers or not ports:
+            problems.append(f"{where}: an egress rule without 'to' and 'ports' lets it "
+                            "reach anything")
+            continue
+        for backend, backend_ports in BACKEND_PORTS.items():
+            if not ports & backend_ports:
+                continue
+            if component not in MAY_REACH[backend]:
+                problems.append(f"{where}: {component} may reach {backend}, which it "
+                                "does not need")
+            elif backend == "DNS" and any(peer != DNS_PEER for peer in peers):
+                problems.append(f"{where}: DNS goes to kube-dns only")
+            elif backend != "DNS" and any(
+                    peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for peer in peers):
+                problems.append(f"{where}: {backend} is reached at any address (0.0.0.0/0)")
+            else:
+                reached.add(backend)
+        outside = ports - set().union(*BACKEND_PORTS.values())
+        if not outside:
+            continue
+        if component not in MAY_REACH_OUTSIDE or not outside <= EXTERNAL_PORTS:
+            problems.append(f"{where}: {component} may reach ports {sorted(outside)}, "
+                            "which it does not need")
+            continue
+        for peer in peers:
+            block = peer.get("ipBlock")
+            if block is None or not PRIVATE_RANGES <= set(block.get("except", [])):
+                problems.append(f"{where}: the way out of the cluster must be an ipBlock "
+                                f"that excepts the private ranges {sorted(PRIVATE_RANGES)}, "
+                                "so it cannot reach pods or the backends")
     return problems
 
 

@@ -261,6 +261,143 @@ def test_k8s_check_catches_missing_probe_literal_secret_and_committed_secret(tmp
     assert "kustomization.yaml" in problems  # secret.yaml is not among its resources
 
 
+def k8s_copy(tmp_path):
+    target = tmp_path / "k8s"
+    shutil.copytree(DEPLOY / "k8s", target)
+    return target
+
+
+def edit(path, old, new, count=1):
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, count))
+
+
+def test_every_service_has_a_disruption_budget_and_a_network_policy():
+    kinds = {}
+    for _, doc in k8s_documents():
+        kinds.setdefault(doc["kind"], []).append(doc.get("metadata", {}).get("name"))
+    assert sorted(kinds["PodDisruptionBudget"]) == sorted(SERVICES)
+    assert sorted(kinds["NetworkPolicy"]) == sorted(set(SERVICES) | {"default-deny",
+                                                                      "admin-cli"})
+    assert checks.k8s_problems() == []
+
+
+@pytest.mark.parametrize("file, old, new, problem", [
+    # A budget that keeps the only replica blocks every node drain.
+    ("disruption-budgets.yaml", "  maxUnavailable: 1\n", "  minAvailable: 1\n",
+     "nomination: its PodDisruptionBudget allows no eviction of its 1 replica(s)"),
+    ("voting.yaml", "  replicas: 2\n", "  replicas: 1\n",
+     "voting: its PodDisruptionBudget allows no eviction of its 1 replica(s)"),
+    ("disruption-budgets.yaml", "  minAvailable: 1\n", "  minAvailable: 0\n",
+     "voting: its PodDisruptionBudget lets all 2 replicas go at once"),
+    ("disruption-budgets.yaml", "      app.kubernetes.io/name: scoring\n",
+     "      app.kubernetes.io/name: scorer\n",
+     "scoring: needs one PodDisruptionBudget selecting its pods"),
+])
+def test_disruption_budget_check_catches_a_blocking_an_idle_or_a_missing_budget(
+        tmp_path, file, old, new, problem):
+    target = k8s_copy(tmp_path)
+    edit(target / file, old, new)
+    assert any(p.startswith(problem) for p in checks.k8s_problems(target)), \
+        checks.k8s_problems(target)
+
+
+POLICIES = "network-policies.yaml"
+INGRESS_RULE = """    # The public voting page and its JSON API, through the ingress controller only.
+    - from:
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: ingress-nginx
+          podSelector:
+            matchLabels:
+              app.kubernetes.io/name: ingress-nginx
+      ports:
+        - {protocol: TCP, port: 8100}
+"""
+
+
+def policy_block(text, name):
+    start = text.index(f"  name: {name}\n")
+    end = text.find("\n---", start)
+    return start, (len(text) if end < 0 else end + 1)
+
+
+def edit_policy(target, name, old, new):
+    path = target / POLICIES
+    text = path.read_text()
+    start, end = policy_block(text, name)
+    block = text[start:end]
+    assert old in block, (name, old)
+    path.write_text(text[:start] + block.replace(old, new, 1) + text[end:])
+
+
+def test_network_check_catches_a_missing_default_deny(tmp_path):
+    target = k8s_copy(tmp_path)
+    edit(target / POLICIES, "  podSelector: {}\n  policyTypes: [Ingress, Egress]\n",
+         "  podSelector: {}\n  policyTypes: [Ingress]\n")
+    assert any(p.startswith("network: no default-deny") for p in checks.k8s_problems(target))
+
+
+def test_network_check_catches_the_ingress_controller_on_a_service_without_a_public_page(
+        tmp_path):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, "scoring", "  egress:\n",
+                INGRESS_RULE.replace("8100", "8102") + "  egress:\n")
+    assert "network policy scoring: the ingress controller may reach scoring, which has no " \
+           "public page" in checks.k8s_problems(target)
+
+
+def test_network_check_catches_a_public_page_the_ingress_cannot_reach(tmp_path):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, "voting", INGRESS_RULE, "")
+    assert "voting: the ingress controller cannot reach its public page" in \
+        checks.k8s_problems(target)
+
+
+def test_network_check_catches_a_pod_that_may_reach_mongodb_without_needing_it(tmp_path):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, "admin-cli", "        - {protocol: TCP, port: 5671}\n",
+                "        - {protocol: TCP, port: 5671}\n        - {protocol: TCP, port: 27017}\n")
+    assert "network policy admin-cli: admin-cli may reach MongoDB, which it does not need" \
+        in checks.k8s_problems(target)
+
+
+@pytest.mark.parametrize("name, old, new, problem", [
+    ("nomination", "      ports:\n        - {protocol: TCP, port: 27017}\n", "",
+     "an egress rule without 'to' and 'ports' lets it reach anything"),
+    ("voting", "        - ipBlock: {cidr: 192.0.2.20/30}   # MongoDB replica set\n",
+     "        - ipBlock: {cidr: 0.0.0.0/0}\n", "MongoDB is reached at any address (0.0.0.0/0)"),
+    ("scoring", "        - {protocol: TCP, port: 27017}\n",
+     "        - {protocol: TCP, port: 27017}\n        - {protocol: TCP, port: 443}\n",
+     "scoring may reach ports [443], which it does not need"),
+    ("notification", "            except: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, ",
+     "            except: [172.16.0.0/12, 192.168.0.0/16, ",
+     "the way out of the cluster must be an ipBlock that excepts the private ranges"),
+    ("aggregation", "        - {protocol: TCP, port: 8103}\n  egress:",
+     "        - {protocol: TCP, port: 8103}\n        - {protocol: TCP, port: 9999}\n  egress:",
+     "ingress on ports [8103, 9999]; only 8103 serves anything"),
+])
+def test_network_check_catches_a_rule_wider_than_the_pod_needs(tmp_path, name, old, new,
+                                                                problem):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, name, old, new)
+    problems = checks.k8s_problems(target)
+    assert any(problem in p for p in problems), problems
+
+
+def test_network_check_catches_a_service_cut_off_from_prometheus_or_rabbitmq(tmp_path):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, "notification",
+                "              app.kubernetes.io/name: prometheus\n",
+                "              app.kubernetes.io/name: grafana\n")
+    edit_policy(target, "nomination", "        - {protocol: TCP, port: 5672}\n"
+                "        - {protocol: TCP, port: 5671}\n", "        - {protocol: TCP, port: 5673}\n")
+    problems = checks.k8s_problems(target)
+    assert "notification: no NetworkPolicy lets it be scraped by Prometheus" in problems
+    assert "nomination: no NetworkPolicy lets it reach RabbitMQ" in problems
+
+
 # --- RabbitMQ ----------------------------------------------------------------------------
 
 def definitions():
