@@ -746,6 +746,174 @@ def dashboard_problems(path=DEPLOY / "grafana" / "dashboard-public-window.json",
     return problems
 
 
+# --- Prometheus: what each scrape config really scrapes -------------------------------------
+
+def relabel(labels, configs):
+    """Prometheus's relabelling (actions replace, keep, drop) of one target; ``None`` if dropped.
+
+    Regexes are anchored at both ends, as Prometheus anchors them (RE2 and Python agree on
+    the expressions used here).
+    """
+    labels = dict(labels)
+    for config in configs:
+        action = config.get("action", "replace")
+        value = config.get("separator", ";").join(labels.get(name, "")
+                                                   for name in config.get("source_labels", []))
+        match = re.fullmatch(config.get("regex", "(.*)"), value)
+        if action == "keep" and not match:
+            return None
+        if action == "drop" and match:
+            return None
+        if action == "replace" and match:
+            replacement = re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", config.get("replacement", "$1"))
+            result = match.expand(replacement)
+            if result:
+                labels[config["target_label"]] = result
+            else:
+                labels.pop(config["target_label"], None)
+        elif action not in ("replace", "keep", "drop"):
+            raise ValueError(f"relabel action {action!r} is not simulated here")
+    return labels
+
+
+def _label_name(name):
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def pod_targets(deployment, replicas=None, phase="Running"):
+    """The targets Prometheus's pod discovery makes of a Deployment's pods: one per container port."""
+    template = deployment["spec"]["template"]
+    name = deployment["metadata"]["name"]
+    targets = []
+    for index in range(replicas or deployment["spec"].get("replicas", 1)):
+        ip = f"10.1.{len(name)}.{index + 10}"
+        meta = {"__meta_kubernetes_namespace": deployment["metadata"].get("namespace", ""),
+                "__meta_kubernetes_pod_name": f"{name}-5d8f9c-{index}",
+                "__meta_kubernetes_pod_ip": ip, "__meta_kubernetes_pod_phase": phase,
+                "__metrics_path__": "/metrics", "__scheme__": "http"}
+        for key, value in (template["metadata"].get("labels") or {}).items():
+            meta[f"__meta_kubernetes_pod_label_{_label_name(key)}"] = str(value)
+        for key, value in (template["metadata"].get("annotations") or {}).items():
+            meta[f"__meta_kubernetes_pod_annotation_{_label_name(key)}"] = str(value)
+        for container in template["spec"]["containers"]:
+            for port in container.get("ports") or [{"containerPort": None}]:
+                number = port.get("containerPort")
+                targets.append(dict(meta, __address__=f"{ip}:{number}" if number else ip,
+                                    __meta_kubernetes_pod_container_name=container["name"]))
+    return targets
+
+
+def scraped(job, targets):
+    """``(address, path, labels without __)`` of each target the job keeps."""
+    kept = []
+    for target in targets:
+        labels = relabel(target, job.get("relabel_configs") or [])
+        if labels is not None:
+            kept.append((labels["__address__"], labels.get("__metrics_path__"),
+                         {k: v for k, v in labels.items() if not k.startswith("__")}))
+    return kept
+
+
+def kubernetes_scrape_problems(path=DEPLOY / "prometheus" / "prometheus.yml",
+                               k8s_dir=DEPLOY / "k8s", promtool="promtool"):
+    """The Kubernetes config scrapes every pod of every service by pod discovery, and no other.
+
+    Debian's promtool is built without Kubernetes discovery, so the rest of the file is
+    checked by promtool with the discovery blocks replaced by static ones.
+    """
+    config = yamlfiles.load(Path(path).read_text(encoding="utf-8"))
+    problems = []
+    jobs = {job["job_name"]: job for job in config.get("scrape_configs", [])}
+    job = jobs.get("pingxuan")
+    if job is None:
+        return [f"{Path(path).name}: no job pingxuan"]
+    sd = job.get("kubernetes_sd_configs") or []
+    if job.get("static_configs") or len(sd) != 1 or sd[0].get("role") != "pod":
+        problems.append(f"{Path(path).name}: job pingxuan must discover pods "
+                        "(kubernetes_sd_configs, role pod), not name addresses")
+    elif sd[0].get("namespaces", {}).get("names") != [NAMESPACE]:
+        problems.append(f"{Path(path).name}: pod discovery should watch namespace {NAMESPACE} only")
+    deployments = {doc["metadata"]["name"]: doc
+                   for file in sorted(Path(k8s_dir).glob("*.yaml"))
+                   for doc in load_yaml_documents(file) if doc.get("kind") == "Deployment"}
+    for service, deployment in sorted(deployments.items()):
+        replicas = max(deployment["spec"].get("replicas", 1), 2)
+        got = scraped(job, pod_targets(deployment, replicas))
+        port = SERVICES.get(service)
+        expected = {f"10.1.{len(service)}.{index + 10}:{port}" for index in range(replicas)}
+        if {address for address, _, _ in got} != expected or len(got) != replicas:
+            problems.append(f"{Path(path).name}: {service}'s {replicas} pods should be scraped "
+                            f"each at its own address {sorted(expected)}, got "
+                            f"{sorted(a for a, _, _ in got)}")
+            continue
+        for address, metrics_path, labels in got:
+            if metrics_path != "/metrics" or labels.get("service") != service \
+                    or not labels.get("pod"):
+                problems.append(f"{Path(path).name}: {service} pod {address} is scraped at "
+                                f"{metrics_path} with labels {labels}; want /metrics, "
+                                f"service={service} and its pod")
+        if scraped(job, pod_targets(deployment, 1, phase="Pending")):
+            problems.append(f"{Path(path).name}: a Pending {service} pod is scraped")
+    strangers = [("not annotated", {"prometheus.io/scrape": "false"}, "pingxuan"),
+                 ("another application", None, "someone-else")]
+    sample = next(iter(deployments.values()), None)
+    for what, annotations, part_of in strangers if sample else []:
+        other = json.loads(json.dumps(sample))
+        template = other["spec"]["template"]["metadata"]
+        template["labels"]["app.kubernetes.io/part-of"] = part_of
+        if annotations:
+            template["annotations"] = dict(template.get("annotations") or {}, **annotations)
+        if scraped(job, pod_targets(other, 1)):
+            problems.append(f"{Path(path).name}: a pod of {what} would be scraped")
+    for other in config.get("scrape_configs", []):
+        if other.pop("kubernetes_sd_configs", None):
+            other["static_configs"] = [{"targets": ["discovered-by-kubernetes:1"]}]
+    config["rule_files"] = [str(Path(path).parent / name) for name in config.get("rule_files", [])]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        yaml.safe_dump(config, handle)
+    try:
+        result = subprocess.run([promtool, "check", "config", handle.name],
+                                capture_output=True, text=True)
+    finally:
+        Path(handle.name).unlink()
+    if result.returncode != 0:
+        problems.append(f"{Path(path).name} (discovery replaced by static targets) does not "
+                        "pass promtool:\n" + result.stdout + result.stderr)
+    return problems
+
+
+def compose_scrape_problems(path=DEPLOY / "prometheus" / "prometheus-compose.yml",
+                            compose=DEPLOY / "docker-compose.yml"):
+    """The compose config asks Docker's DNS for every container of each service, on its port."""
+    config = yamlfiles.load(Path(path).read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config.get("scrape_configs", [])}
+    job = jobs.get("pingxuan") or {}
+    problems = []
+    if job.get("static_configs"):
+        problems.append(f"{Path(path).name}: job pingxuan names fixed addresses; with more "
+                        "than one container per service only one would be scraped")
+    wanted = {service: port for service, port in SERVICES.items()}
+    found = {}
+    for entry in job.get("dns_sd_configs") or []:
+        if entry.get("type", "SRV") != "A":
+            problems.append(f"{Path(path).name}: dns_sd_configs should ask A records")
+        for name in entry.get("names", []):
+            found[name] = entry.get("port")
+    if found != wanted:
+        problems.append(f"{Path(path).name}: job pingxuan should ask DNS for {wanted}, asks {found}")
+    for service, port in found.items():
+        labels = relabel({"__address__": f"172.18.0.9:{port}", "__meta_dns_name": service},
+                         job.get("relabel_configs") or [])
+        if labels is None or labels.get("service") != service:
+            problems.append(f"{Path(path).name}: {service}'s containers are not labelled "
+                            f"service={service}")
+    command = " ".join(yamlfiles.load(Path(compose).read_text(encoding="utf-8"))
+                       ["services"]["prometheus"].get("command", []))
+    if f"--config.file=/etc/prometheus/{Path(path).name}" not in command:
+        problems.append(f"compose: prometheus should run with {Path(path).name}")
+    return problems
+
+
 def alert_problems(path=DEPLOY / "prometheus" / "alerts.yml"):
     """Alert and recording rules use only the documented metric names; alerts are labelled."""
     problems = []
@@ -817,6 +985,8 @@ def all_problems():
         ("rabbitmq definitions", definitions_problems),
         ("rabbitmq permissions vs nameko", permission_problems),
         ("compose file", compose_problems),
+        ("prometheus on kubernetes", kubernetes_scrape_problems),
+        ("prometheus on compose", compose_scrape_problems),
         ("grafana dashboard", dashboard_problems),
         ("alert rules", alert_problems),
         ("Dockerfile", dockerfile_problems),

@@ -64,8 +64,10 @@ def promtool(*args):
 # --- Prometheus --------------------------------------------------------------------------
 
 def test_prometheus_config_passes_promtool():
-    result = promtool("check", "config", str(DEPLOY / "prometheus" / "prometheus.yml"))
+    result = promtool("check", "config", str(DEPLOY / "prometheus" / "prometheus-compose.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
+    # prometheus.yml (Kubernetes) through check_manifests: Debian's promtool lacks k8s discovery.
+    assert checks.kubernetes_scrape_problems(promtool=tool("promtool", "prometheus")) == []
 
 
 def test_alert_rules_pass_promtool():
@@ -108,15 +110,80 @@ def test_alert_unit_tests_fail_when_an_alert_is_broken(tmp_path, original, broke
     assert f"alertname: {alert}" in result.stdout + result.stderr
 
 
-def test_prometheus_scrapes_every_service_and_rabbitmq():
-    config = yamlfiles.load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+def test_compose_prometheus_scrapes_every_container_of_every_service_and_rabbitmq():
+    config = yamlfiles.load((DEPLOY / "prometheus" / "prometheus-compose.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    targets = {group["labels"]["service"]: group["targets"]
-               for group in jobs["pingxuan"]["static_configs"]}
-    assert targets == {name: [f"{name}:{port}"] for name, port in SERVICES.items()}
+    asked = {name: entry["port"] for entry in jobs["pingxuan"]["dns_sd_configs"]
+             for name in entry["names"]}
+    assert asked == SERVICES
+    assert "static_configs" not in jobs["pingxuan"]
     assert jobs["rabbitmq"]["static_configs"][0]["targets"] == ["rabbitmq:15692"]
     assert jobs["rabbitmq-queues"]["metrics_path"] == "/metrics/detailed"
     assert jobs["rabbitmq-queues"]["params"]["vhost"] == ["pingxuan"]
+    assert checks.compose_scrape_problems() == []
+
+
+def test_kubernetes_prometheus_scrapes_each_pod_of_each_service():
+    config = yamlfiles.load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    job = {job["job_name"]: job for job in config["scrape_configs"]}["pingxuan"]
+    assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["pingxuan"]}}]
+    voting = next(doc for _, doc in k8s_documents()
+                  if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "voting")
+    got = checks.scraped(job, checks.pod_targets(voting, replicas=3))
+    assert sorted(address for address, _, _ in got) == [
+        "10.1.6.10:8100", "10.1.6.11:8100", "10.1.6.12:8100"]
+    assert {(path, labels["service"], labels["namespace"]) for _, path, labels in got} == {
+        ("/metrics", "voting", "pingxuan")}
+    assert len({labels["pod"] for _, _, labels in got}) == 3
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    # One Service address: a replica that stops answering would hide behind the others.
+    ("""    kubernetes_sd_configs:
+      - role: pod
+        namespaces:
+          names: [pingxuan]
+""", """    static_configs:
+      - targets: ["voting:8100"]
+""", "job pingxuan must discover pods"),
+    ("      - role: pod\n", "      - role: service\n", "job pingxuan must discover pods"),
+    ("""      - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_part_of]
+        regex: pingxuan
+        action: keep
+""", "", "a pod of another application would be scraped"),
+    ("""        regex: "true"
+        action: keep
+""", """        regex: "false"
+        action: drop
+""", None),
+    ("      - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_name]\n"
+     "        target_label: service\n", "", "with labels"),
+    ("        regex: Pending|Succeeded|Failed|Unknown\n", "        regex: Succeeded|Failed\n",
+     "a Pending voting pod is scraped"),
+])
+def test_kubernetes_scrape_check_catches_a_broken_discovery(tmp_path, old, new, problem):
+    text = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    assert old in text
+    (tmp_path / "prometheus.yml").write_text(text.replace(old, new, 1))
+    shutil.copy(DEPLOY / "prometheus" / "alerts.yml", tmp_path)
+    problems = "\n".join(checks.kubernetes_scrape_problems(
+        tmp_path / "prometheus.yml", promtool=tool("promtool", "prometheus")))
+    if problem is None:  # equivalent rules: nothing to report
+        assert problems == ""
+    else:
+        assert problem in problems, problems
+
+
+def test_compose_scrape_check_catches_one_address_per_service(tmp_path):
+    text = (DEPLOY / "prometheus" / "prometheus-compose.yml").read_text()
+    old = "      - {names: [voting], type: A, port: 8100, refresh_interval: 30s}\n"
+    assert old in text
+    (tmp_path / "p.yml").write_text(text.replace(old, "").replace(
+        "    dns_sd_configs:\n", "    static_configs:\n      - targets: [\"voting:8100\"]\n"
+        "    dns_sd_configs:\n"))
+    problems = "\n".join(checks.compose_scrape_problems(tmp_path / "p.yml"))
+    assert "names fixed addresses" in problems
+    assert "should ask DNS for" in problems
 
 
 def test_rules_and_dashboard_use_only_the_metric_names_the_readme_lists():
