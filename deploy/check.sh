@@ -42,6 +42,9 @@ compose_config() {
         RABBITMQ_PASSWORD_SCORING=$dummy RABBITMQ_PASSWORD_AGGREGATION=$dummy \
         RABBITMQ_PASSWORD_NOTIFICATION=$dummy RABBITMQ_PASSWORD_ADMIN_CLI=$dummy \
         RABBITMQ_PASSWORD_RPC_CLIENT=$dummy RABBITMQ_PASSWORD_MONITORING=$dummy \
+        MONGO_ROOT_PASSWORD=$dummy MONGO_PASSWORD_NOMINATION=$dummy MONGO_PASSWORD_VOTING=$dummy \
+        MONGO_PASSWORD_SCORING=$dummy MONGO_PASSWORD_AGGREGATION=$dummy \
+        MONGO_PASSWORD_NOTIFICATION=$dummy MONGO_PASSWORD_BACKUP=$dummy \
         docker-compose --env-file "$no_env_file" -f deploy/docker-compose.yml config -q
 }
 step compose_config

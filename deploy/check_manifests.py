@@ -677,12 +677,21 @@ def compose_problems(path=DEPLOY / "docker-compose.yml",
         if name in SERVICES:
             if env.get("SERVICE") != name:
                 problems.append(f"{name}: SERVICE should be {name}")
-            if "replicaSet=" not in str(env.get("MONGO_URI", "")):
+            mongo_uri = str(env.get("MONGO_URI", ""))
+            if "replicaSet=" not in mongo_uri:
                 problems.append(f"{name}: MONGO_URI should name the replica set")
+            if not mongo_uri.startswith(f"mongodb://{name}:${{MONGO_PASSWORD_{name.upper()}:?"):
+                problems.append(f"{name}: MONGO_URI should log in as its own MongoDB user "
+                                f"{name} with ${{MONGO_PASSWORD_{name.upper()}:?...}}")
+        if name in ("mongo1", "mongo2", "mongo3"):
+            command = service.get("command") or []
+            if "--keyFile" not in command:
+                problems.append(f"{name}: mongod must run with --keyFile (members authenticate "
+                                "each other, and clients must log in)")
             if not service.get("healthcheck"):
                 problems.append(f"{name}: no healthcheck")
     for name in list(SERVICES) + ["rabbitmq", "mongo1", "mongo2", "mongo3", "mongo-init",
-                                  "prometheus", "grafana"]:
+                                  "mongo-keyfile", "prometheus", "grafana"]:
         if name not in compose["services"]:
             problems.append(f"compose: no service {name}")
     listed = {}

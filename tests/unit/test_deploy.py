@@ -32,6 +32,9 @@ COMPOSE_SECRETS = [
     "RABBITMQ_PASSWORD_VOTING", "RABBITMQ_PASSWORD_SCORING", "RABBITMQ_PASSWORD_AGGREGATION",
     "RABBITMQ_PASSWORD_NOTIFICATION", "RABBITMQ_PASSWORD_ADMIN_CLI",
     "RABBITMQ_PASSWORD_RPC_CLIENT", "RABBITMQ_PASSWORD_MONITORING",
+    "MONGO_ROOT_PASSWORD", "MONGO_PASSWORD_NOMINATION", "MONGO_PASSWORD_VOTING",
+    "MONGO_PASSWORD_SCORING", "MONGO_PASSWORD_AGGREGATION", "MONGO_PASSWORD_NOTIFICATION",
+    "MONGO_PASSWORD_BACKUP",
 ]
 
 
@@ -259,6 +262,54 @@ def test_compose_check_catches_a_literal_secret_and_a_shared_user(tmp_path):
     assert any("PINGXUAN_SECRET must be" in p for p in problems), problems
     assert any(p.startswith("voting: AMQP_URI should log in as voting") for p in problems)
     assert any("GRAFANA_ADMIN_PASSWORD has a value" in p for p in problems)
+
+
+def test_the_compose_replica_set_runs_with_a_keyfile_and_one_user_per_service(tmp_path):
+    result = compose(tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    for member in ("mongo1", "mongo2", "mongo3"):
+        service = config["services"][member]
+        command = service["command"]
+        assert command[command.index("--keyFile") + 1] == "/etc/mongo-keyfile/key"
+        assert any(str(v).endswith(":/etc/mongo-keyfile:ro") or
+                   (isinstance(v, dict) and v.get("target") == "/etc/mongo-keyfile"
+                    and v.get("read_only")) for v in service["volumes"])
+        assert service["depends_on"]["mongo-keyfile"]["condition"] == \
+            "service_completed_successfully"
+    assert config["services"]["mongo1"]["environment"]["MONGO_INITDB_ROOT_PASSWORD"] == DUMMY
+    assert "environment" not in config["services"]["mongo2"]  # users come by initial sync
+    keyfile = config["services"]["mongo-keyfile"]
+    assert keyfile["network_mode"] == "none"
+    assert "chmod 400 key" in " ".join(keyfile["command"])
+    for name in SERVICES:
+        uri = config["services"][name]["environment"]["MONGO_URI"]
+        assert uri.startswith(f"mongodb://{name}:{DUMMY}@mongo1:27017,"), uri
+        assert "authSource=admin" in uri and "replicaSet=rs0" in uri
+        assert config["services"]["mongo-init"]["environment"][
+            f"MONGO_PASSWORD_{name.upper()}"] == DUMMY
+    script = (DEPLOY / "mongo" / "init-replica-set.js").read_text()
+    listed = re.search(r"const services = \[(.*?)\];", script).group(1)
+    assert sorted(re.findall(r'"(\w+)"', listed)) == sorted(SERVICES)
+    # Each service's user may read and write its own database and nothing else.
+    assert '[{ role: "readWrite", db: `pingxuan_${service}` }]' in script
+    assert 'admin.auth("root", required("MONGO_ROOT_PASSWORD"))' in script
+
+
+def test_compose_check_catches_a_member_without_keyfile_and_a_borrowed_mongo_user(tmp_path):
+    text = (DEPLOY / "docker-compose.yml").read_text()
+    old = '"--keyFile", "/etc/mongo-keyfile/key"]'
+    assert old in text
+    text = text.replace(old, "]").replace(
+        "mongodb://scoring:${MONGO_PASSWORD_SCORING", "mongodb://root:${MONGO_ROOT_PASSWORD", 1)
+    (tmp_path / "docker-compose.yml").write_text(text)
+    problems = checks.compose_problems(tmp_path / "docker-compose.yml",
+                                       DEPLOY / "compose.env.example")
+    for member in ("mongo1", "mongo2", "mongo3"):
+        assert f"{member}: mongod must run with --keyFile (members authenticate each other, " \
+               "and clients must log in)" in problems
+    assert any(p.startswith("scoring: MONGO_URI should log in as its own MongoDB user") for p in
+               problems)
 
 
 # --- Kubernetes --------------------------------------------------------------------------
