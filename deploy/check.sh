@@ -18,9 +18,9 @@ step() {
     fi
 }
 
-for tool in promtool docker-compose "$PYTHON"; do
+for tool in promtool docker-compose shellcheck "$PYTHON"; do
     if ! command -v "$tool" >/dev/null; then
-        echo "check.sh: $tool not found (apt-get install prometheus docker-compose; make install)" >&2
+        echo "check.sh: $tool not found (apt-get install prometheus docker-compose shellcheck; make install)" >&2
         exit 2
     fi
 done
@@ -50,6 +50,8 @@ compose_config() {
 step compose_config
 
 step "$PYTHON" deploy/check_manifests.py
+# The backup scripts (their behaviour against stub tools: tests/unit/test_backup.py).
+step shellcheck -x -P SCRIPTDIR deploy/backup.sh deploy/restore.sh deploy/drill.sh deploy/backup/lib.sh
 
 if [ "$failed" -ne 0 ]; then
     echo "deploy/check.sh: FAILED" >&2
