@@ -65,12 +65,15 @@ INGRESS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.na
                 "podSelector": {"matchLabels": {NAME_LABEL: "ingress-nginx"}}}
 DNS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
-#: The public pages: the voting page (voting) and the 公示 page (aggregation).
-PUBLIC_PAGES = {"voting", "aggregation"}
+#: The pages people open: the voting page (voting), the 公示 page (aggregation) and the
+#: judge's page (scoring: judges score from their phones with a personal link).
+PUBLIC_PAGES = {"voting", "aggregation", "scoring"}
 #: Which pods may reach each backend, by the ports they listen on.
 BACKEND_PORTS = {"RabbitMQ": {5672, 5671}, "MongoDB": {27017}, "DNS": {53}}
-MAY_REACH = {"RabbitMQ": set(SERVICES) | {"admin-cli"}, "MongoDB": set(SERVICES),
-             "DNS": set(SERVICES) | {"admin-cli"}}
+MAY_REACH = {"RabbitMQ": set(SERVICES) | {"admin-cli"}, "MongoDB": set(SERVICES) | {"backup"},
+             "DNS": set(SERVICES) | {"admin-cli", "backup"}}
+#: The pods that may have a NetworkPolicy: the services, an admin CLI pod, a backup pod.
+POLICY_COMPONENTS = set(SERVICES) | {"admin-cli", "backup"}
 #: Outside the cluster (the SMS gateway over HTTPS, SMTP): notification only.
 EXTERNAL_PORTS = {443, 465, 587}
 MAY_REACH_OUTSIDE = {"notification"}
@@ -207,8 +210,8 @@ def disruption_budget_problems(budgets, deployments):
 def network_policy_problems(policies):
     """The namespace denies by default; each pod may reach only what its job needs.
 
-    In: Prometheus to each service's HTTP port, the ingress controller to the public
-    pages only. Out: DNS; RabbitMQ for the services and the admin CLI; MongoDB for the
+    In: Prometheus to each service's HTTP port, the ingress controller to the pages
+    people open (voting, 公示, the judge's) only. Out: DNS; RabbitMQ for the services and the admin CLI; MongoDB for the
     services only; the world outside the cluster (SMS, SMTP) for notification only.
     """
     problems = []
@@ -225,7 +228,7 @@ def network_policy_problems(policies):
                 problems.append(f"network policy {name}: opens every pod of the namespace")
             continue
         component = spec["podSelector"].get("matchLabels", {}).get(NAME_LABEL)
-        if component not in set(SERVICES) | {"admin-cli"}:
+        if component not in POLICY_COMPONENTS:
             problems.append(f"network policy {name}: selects {component!r}, not a pingxuan pod")
             continue
         if set(spec.get("policyTypes", [])) != {"Ingress", "Egress"}:

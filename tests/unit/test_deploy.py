@@ -397,7 +397,7 @@ def test_every_service_has_a_disruption_budget_and_a_network_policy():
         kinds.setdefault(doc["kind"], []).append(doc.get("metadata", {}).get("name"))
     assert sorted(kinds["PodDisruptionBudget"]) == sorted(SERVICES)
     assert sorted(kinds["NetworkPolicy"]) == sorted(set(SERVICES) | {"default-deny",
-                                                                      "admin-cli"})
+                                                                      "admin-cli", "backup"})
     assert checks.k8s_problems() == []
 
 
@@ -457,13 +457,14 @@ def test_network_check_catches_a_missing_default_deny(tmp_path):
     assert any(p.startswith("network: no default-deny") for p in checks.k8s_problems(target))
 
 
+@pytest.mark.parametrize("service, port", [("nomination", 8101), ("notification", 8104)])
 def test_network_check_catches_the_ingress_controller_on_a_service_without_a_public_page(
-        tmp_path):
+        tmp_path, service, port):
     target = k8s_copy(tmp_path)
-    edit_policy(target, "scoring", "  egress:\n",
-                INGRESS_RULE.replace("8100", "8102") + "  egress:\n")
-    assert "network policy scoring: the ingress controller may reach scoring, which has no " \
-           "public page" in checks.k8s_problems(target)
+    edit_policy(target, service, "  egress:\n",
+                INGRESS_RULE.replace("8100", str(port)) + "  egress:\n")
+    assert f"network policy {service}: the ingress controller may reach {service}, which has " \
+           "no public page" in checks.k8s_problems(target)
 
 
 def test_network_check_catches_a_public_page_the_ingress_cannot_reach(tmp_path):
@@ -471,6 +472,14 @@ def test_network_check_catches_a_public_page_the_ingress_cannot_reach(tmp_path):
     edit_policy(target, "voting", INGRESS_RULE, "")
     assert "voting: the ingress controller cannot reach its public page" in \
         checks.k8s_problems(target)
+
+
+def test_network_check_catches_a_backup_pod_that_may_reach_rabbitmq(tmp_path):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, "backup", "        - {protocol: TCP, port: 27017}\n",
+                "        - {protocol: TCP, port: 27017}\n        - {protocol: TCP, port: 5672}\n")
+    assert "network policy backup: backup may reach RabbitMQ, which it does not need" \
+        in checks.k8s_problems(target)
 
 
 def test_network_check_catches_a_pod_that_may_reach_mongodb_without_needing_it(tmp_path):
