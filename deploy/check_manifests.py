@@ -5,13 +5,18 @@ all is well), so that ``deploy/check.sh`` prints them and ``tests/unit/test_depl
 asserts on them, including on broken copies to show each check can fail.
 
 * Kubernetes manifests: kinds, probes on /health, resource requests and limits,
-  non-root, secrets only through ``secretKeyRef``/``envFrom``, no Secret committed.
+  non-root, secrets only through ``secretKeyRef``/``envFrom``, no Secret committed; a
+  PodDisruptionBudget per service that neither blocks a drain nor protects nothing; the
+  NetworkPolicies against who may reach whom (deploy/README.md, "Security: the network").
+* Prometheus: the Kubernetes scrape config's relabelling run on the Deployments' pods (each
+  replica its own target), the compose one asking DNS for every container.
 * RabbitMQ definitions: one user per kind of client, no password in clear, anchored
   least-privilege regexes; and those regexes against what nameko really declares,
   binds, consumes and publishes for each service class that exists (its entrypoints
   and dependencies, read from the class), for the admin CLI and for RPC clients.
 * The compose file as written: secrets only as ``${VAR:?...}``, each service with its
-  own RabbitMQ user; the env example naming exactly the variables compose requires.
+  own RabbitMQ and MongoDB user, the replica set's members with a keyFile; the env
+  example naming exactly the variables compose requires.
 * The Grafana dashboard's queries (through ``promtool check rules``) and the metric
   names they use; the Dockerfile's stages, user and health check; that the wheel the
   image installs carries every non-Python file of ``shared/`` and ``services/``.
