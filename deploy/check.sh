@@ -18,14 +18,16 @@ step() {
     fi
 }
 
-for tool in promtool docker-compose "$PYTHON"; do
+for tool in promtool docker-compose shellcheck "$PYTHON"; do
     if ! command -v "$tool" >/dev/null; then
-        echo "check.sh: $tool not found (apt-get install prometheus docker-compose; make install)" >&2
+        echo "check.sh: $tool not found (apt-get install prometheus docker-compose shellcheck; make install)" >&2
         exit 2
     fi
 done
 
-step promtool check config deploy/prometheus/prometheus.yml
+# prometheus.yml (Kubernetes) is checked by check_manifests.py: Debian's promtool is built
+# without Kubernetes service discovery and refuses kubernetes_sd_configs.
+step promtool check config deploy/prometheus/prometheus-compose.yml
 step promtool check rules deploy/prometheus/alerts.yml
 step promtool test rules deploy/prometheus/alerts_test.yml
 
@@ -40,11 +42,16 @@ compose_config() {
         RABBITMQ_PASSWORD_SCORING=$dummy RABBITMQ_PASSWORD_AGGREGATION=$dummy \
         RABBITMQ_PASSWORD_NOTIFICATION=$dummy RABBITMQ_PASSWORD_ADMIN_CLI=$dummy \
         RABBITMQ_PASSWORD_RPC_CLIENT=$dummy RABBITMQ_PASSWORD_MONITORING=$dummy \
+        MONGO_ROOT_PASSWORD=$dummy MONGO_PASSWORD_NOMINATION=$dummy MONGO_PASSWORD_VOTING=$dummy \
+        MONGO_PASSWORD_SCORING=$dummy MONGO_PASSWORD_AGGREGATION=$dummy \
+        MONGO_PASSWORD_NOTIFICATION=$dummy MONGO_PASSWORD_BACKUP=$dummy \
         docker-compose --env-file "$no_env_file" -f deploy/docker-compose.yml config -q
 }
 step compose_config
 
 step "$PYTHON" deploy/check_manifests.py
+# The backup scripts (their behaviour against stub tools: tests/unit/test_backup.py).
+step shellcheck -x -P SCRIPTDIR deploy/backup.sh deploy/restore.sh deploy/drill.sh deploy/backup/lib.sh
 
 if [ "$failed" -ne 0 ]; then
     echo "deploy/check.sh: FAILED" >&2

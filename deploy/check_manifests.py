@@ -5,13 +5,18 @@ all is well), so that ``deploy/check.sh`` prints them and ``tests/unit/test_depl
 asserts on them, including on broken copies to show each check can fail.
 
 * Kubernetes manifests: kinds, probes on /health, resource requests and limits,
-  non-root, secrets only through ``secretKeyRef``/``envFrom``, no Secret committed.
+  non-root, secrets only through ``secretKeyRef``/``envFrom``, no Secret committed; a
+  PodDisruptionBudget per service that neither blocks a drain nor protects nothing; the
+  NetworkPolicies against who may reach whom (deploy/README.md, "Security: the network").
+* Prometheus: the Kubernetes scrape config's relabelling run on the Deployments' pods (each
+  replica its own target), the compose one asking DNS for every container.
 * RabbitMQ definitions: one user per kind of client, no password in clear, anchored
   least-privilege regexes; and those regexes against what nameko really declares,
   binds, consumes and publishes for each service class that exists (its entrypoints
   and dependencies, read from the class), for the admin CLI and for RPC clients.
 * The compose file as written: secrets only as ``${VAR:?...}``, each service with its
-  own RabbitMQ user; the env example naming exactly the variables compose requires.
+  own RabbitMQ and MongoDB user, the replica set's members with a keyFile; the env
+  example naming exactly the variables compose requires.
 * The Grafana dashboard's queries (through ``promtool check rules``) and the metric
   names they use; the Dockerfile's stages, user and health check; that the wheel the
   image installs carries every non-Python file of ``shared/`` and ``services/``.
@@ -53,7 +58,31 @@ SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|API_?KEY|PRIV
 URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]+@")
 PLACEHOLDER = re.compile(r"<[^<>]+>")
 DOCUMENTATION_SUFFIXES = {".md", ".rst"}
-ALLOWED_K8S_KINDS = {"Namespace", "ConfigMap", "Deployment", "Service", "Kustomization"}
+ALLOWED_K8S_KINDS = {"Namespace", "ConfigMap", "Deployment", "Service", "Kustomization",
+                     "PodDisruptionBudget", "NetworkPolicy"}
+
+# --- who may talk to whom (k8s/network-policies.yaml; deploy/README.md, "Security") ---------
+NAME_LABEL = "app.kubernetes.io/name"
+#: NetworkPolicy peers by what they are; a peer not listed here is a problem.
+PROMETHEUS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                   "podSelector": {"matchLabels": {NAME_LABEL: "prometheus"}}}
+INGRESS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+                "podSelector": {"matchLabels": {NAME_LABEL: "ingress-nginx"}}}
+DNS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+#: The pages people open: the voting page (voting), the 公示 page (aggregation) and the
+#: judge's page (scoring: judges score from their phones with a personal link).
+PUBLIC_PAGES = {"voting", "aggregation", "scoring"}
+#: Which pods may reach each backend, by the ports they listen on.
+BACKEND_PORTS = {"RabbitMQ": {5672, 5671}, "MongoDB": {27017}, "DNS": {53}}
+MAY_REACH = {"RabbitMQ": set(SERVICES) | {"admin-cli"}, "MongoDB": set(SERVICES) | {"backup"},
+             "DNS": set(SERVICES) | {"admin-cli", "backup"}}
+#: The pods that may have a NetworkPolicy: the services, an admin CLI pod, a backup pod.
+POLICY_COMPONENTS = set(SERVICES) | {"admin-cli", "backup"}
+#: Outside the cluster (the SMS gateway over HTTPS, SMTP): notification only.
+EXTERNAL_PORTS = {443, 465, 587}
+MAY_REACH_OUTSIDE = {"notification"}
+PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
 
 # Metric names the dashboard and the alerts may use (deploy/README.md, "Metric names").
 KNOWN_METRICS = {
@@ -61,6 +90,8 @@ KNOWN_METRICS = {
     "pingxuan_rpc_seconds_bucket", "pingxuan_event_handler_seconds_bucket",
     "pingxuan_errors_total", "pingxuan_events_total", "pingxuan_votes_total", "pingxuan_vote_cast_seconds_bucket",
     "pingxuan_aggregation_event_lag_seconds_bucket", "pingxuan:votes:rate5m",
+    "pingxuan_one_time_codes_total", "pingxuan_notifications_total",
+    "pingxuan_notification_messages",
     "rabbitmq_detailed_queue_messages_ready", "rabbitmq_detailed_queue_messages_unacked",
     "rabbitmq_detailed_queue_consumers", "rabbitmq_global_messages_received_total",
     "rabbitmq_global_messages_delivered_total", "rabbitmq_global_messages_redelivered_total",
@@ -92,7 +123,7 @@ def k8s_problems(k8s_dir=DEPLOY / "k8s"):
             docs[path.name] = load_yaml_documents(path)
         except yaml.YAMLError as exc:
             problems.append(f"{path.name}: not YAML: {exc}")
-    deployments, services = {}, {}
+    deployments, services, budgets, policies = {}, {}, [], []
     for name, documents in docs.items():
         for doc in documents:
             kind = doc.get("kind")
@@ -112,6 +143,10 @@ def k8s_problems(k8s_dir=DEPLOY / "k8s"):
                 services[doc["metadata"]["name"]] = doc
             elif kind == "ConfigMap":
                 problems += [f"{where}: {p}" for p in configmap_problems(doc)]
+            elif kind == "PodDisruptionBudget":
+                budgets.append(doc)
+            elif kind == "NetworkPolicy":
+                policies.append(doc)
             elif kind == "Kustomization":
                 listed = set(doc.get("resources", []))
                 expected = {n for n in docs if n != name}
@@ -137,7 +172,157 @@ def k8s_problems(k8s_dir=DEPLOY / "k8s"):
         annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
         if annotations.get("prometheus.io/port") != str(port):
             problems.append(f"{service}: prometheus.io/port annotation should be {port}")
+    problems += disruption_budget_problems(budgets, deployments)
+    problems += network_policy_problems(policies)
     problems += example_secret_problems(k8s_dir / "examples")
+    return problems
+
+
+def disruption_budget_problems(budgets, deployments):
+    """One PodDisruptionBudget per service, selecting its pods, that neither blocks nor is idle.
+
+    A budget that keeps the only replica blocks every node drain; one that lets every
+    replica go protects nothing.
+    """
+    problems = []
+    for service in SERVICES:
+        deployment = deployments.get(service)
+        if deployment is None:
+            continue
+        labels = deployment["spec"]["selector"]["matchLabels"]
+        mine = [b for b in budgets if b["spec"].get("selector", {}).get("matchLabels") == labels]
+        if len(mine) != 1:
+            problems.append(f"{service}: needs one PodDisruptionBudget selecting its pods "
+                            f"({labels}), has {len(mine)}")
+            continue
+        spec, replicas = mine[0]["spec"], deployment["spec"].get("replicas", 1)
+        bounds = {"minAvailable", "maxUnavailable"} & set(spec)
+        if len(bounds) != 1 or any(not isinstance(spec[b], int) for b in bounds):
+            problems.append(f"{service}: its PodDisruptionBudget needs minAvailable or "
+                            "maxUnavailable as a number of pods (one of them)")
+            continue
+        left_at_most = replicas - spec["maxUnavailable"] if "maxUnavailable" in spec \
+            else spec["minAvailable"]
+        if left_at_most >= replicas:
+            problems.append(f"{service}: its PodDisruptionBudget allows no eviction of its "
+                            f"{replicas} replica(s): every node drain would block")
+        elif replicas > 1 and left_at_most < 1:
+            problems.append(f"{service}: its PodDisruptionBudget lets all {replicas} replicas "
+                            "go at once: it protects nothing")
+    return problems
+
+
+def network_policy_problems(policies):
+    """The namespace denies by default; each pod may reach only what its job needs.
+
+    In: Prometheus to each service's HTTP port, the ingress controller to the pages
+    people open (voting, 公示, the judge's) only. Out: DNS; RabbitMQ for the services and the admin CLI; MongoDB for the
+    services only; the world outside the cluster (SMS, SMTP) for notification only.
+    """
+    problems = []
+    if not any(_selects_everything(p) and set(p["spec"].get("policyTypes", [])) >=
+               {"Ingress", "Egress"} and not p["spec"].get("ingress")
+               and not p["spec"].get("egress") for p in policies):
+        problems.append("network: no default-deny NetworkPolicy (podSelector {}, Ingress and "
+                        "Egress, no rules): pods without a policy could reach anything")
+    reached = {}
+    for policy in policies:
+        name, spec = policy["metadata"]["name"], policy["spec"]
+        if _selects_everything(policy):
+            if spec.get("ingress") or spec.get("egress"):
+                problems.append(f"network policy {name}: opens every pod of the namespace")
+            continue
+        component = spec["podSelector"].get("matchLabels", {}).get(NAME_LABEL)
+        if component not in POLICY_COMPONENTS:
+            problems.append(f"network policy {name}: selects {component!r}, not a pingxuan pod")
+            continue
+        if set(spec.get("policyTypes", [])) != {"Ingress", "Egress"}:
+            problems.append(f"network policy {name}: policyTypes should be Ingress and Egress")
+        where = f"network policy {name}"
+        problems += _ingress_problems(where, component, spec.get("ingress") or [],
+                                      reached.setdefault(component, set()))
+        problems += _egress_problems(where, component, spec.get("egress") or [],
+                                     reached[component])
+    for service in SERVICES:
+        for needed in ("Prometheus", "RabbitMQ", "MongoDB", "DNS"):
+            if needed not in reached.get(service, set()):
+                problems.append(f"{service}: no NetworkPolicy lets it "
+                                + ("be scraped by Prometheus" if needed == "Prometheus"
+                                   else f"reach {needed}"))
+    for page in sorted(PUBLIC_PAGES):
+        if "ingress controller" not in reached.get(page, set()):
+            problems.append(f"{page}: the ingress controller cannot reach its public page")
+    return problems
+
+
+def _selects_everything(policy):
+    return not policy["spec"].get("podSelector", {}).get("matchLabels")
+
+
+def _rule_ports(rule):
+    return {port.get("port") for port in rule.get("ports") or []}
+
+
+def _ingress_problems(where, component, rules, reached):
+    problems = []
+    own_port = SERVICES.get(component)
+    for rule in rules:
+        peers, ports = rule.get("from"), _rule_ports(rule)
+        if not peers or not ports:
+            problems.append(f"{where}: an ingress rule without 'from' and 'ports' lets "
+                            "anyone in, on any port")
+            continue
+        if ports != {own_port}:
+            problems.append(f"{where}: ingress on ports {sorted(ports, key=str)}; only "
+                            f"{own_port} serves anything")
+        for peer in peers:
+            if peer == PROMETHEUS_PEER:
+                reached.add("Prometheus")
+            elif peer == INGRESS_PEER and component in PUBLIC_PAGES:
+                reached.add("ingress controller")
+            elif peer == INGRESS_PEER:
+                problems.append(f"{where}: the ingress controller may reach {component}, "
+                                "which has no public page")
+            else:
+                problems.append(f"{where}: ingress from {peer}, neither Prometheus nor the "
+                                "ingress controller")
+    return problems
+
+
+def _egress_problems(where, component, rules, reached):
+    problems = []
+    for rule in rules:
+        peers, ports = rule.get("to"), _rule_ports(rule)
+        if not peers or not ports:
+            problems.append(f"{where}: an egress rule without 'to' and 'ports' lets it "
+                            "reach anything")
+            continue
+        for backend, backend_ports in BACKEND_PORTS.items():
+            if not ports & backend_ports:
+                continue
+            if component not in MAY_REACH[backend]:
+                problems.append(f"{where}: {component} may reach {backend}, which it "
+                                "does not need")
+            elif backend == "DNS" and any(peer != DNS_PEER for peer in peers):
+                problems.append(f"{where}: DNS goes to kube-dns only")
+            elif backend != "DNS" and any(
+                    peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for peer in peers):
+                problems.append(f"{where}: {backend} is reached at any address (0.0.0.0/0)")
+            else:
+                reached.add(backend)
+        outside = ports - set().union(*BACKEND_PORTS.values())
+        if not outside:
+            continue
+        if component not in MAY_REACH_OUTSIDE or not outside <= EXTERNAL_PORTS:
+            problems.append(f"{where}: {component} may reach ports {sorted(outside)}, "
+                            "which it does not need")
+            continue
+        for peer in peers:
+            block = peer.get("ipBlock")
+            if block is None or not PRIVATE_RANGES <= set(block.get("except", [])):
+                problems.append(f"{where}: the way out of the cluster must be an ipBlock "
+                                f"that excepts the private ranges {sorted(PRIVATE_RANGES)}, "
+                                "so it cannot reach pods or the backends")
     return problems
 
 
@@ -528,12 +713,21 @@ def compose_problems(path=DEPLOY / "docker-compose.yml",
         if name in SERVICES:
             if env.get("SERVICE") != name:
                 problems.append(f"{name}: SERVICE should be {name}")
-            if "replicaSet=" not in str(env.get("MONGO_URI", "")):
+            mongo_uri = str(env.get("MONGO_URI", ""))
+            if "replicaSet=" not in mongo_uri:
                 problems.append(f"{name}: MONGO_URI should name the replica set")
+            if not mongo_uri.startswith(f"mongodb://{name}:${{MONGO_PASSWORD_{name.upper()}:?"):
+                problems.append(f"{name}: MONGO_URI should log in as its own MongoDB user "
+                                f"{name} with ${{MONGO_PASSWORD_{name.upper()}:?...}}")
+        if name in ("mongo1", "mongo2", "mongo3"):
+            command = service.get("command") or []
+            if "--keyFile" not in command:
+                problems.append(f"{name}: mongod must run with --keyFile (members authenticate "
+                                "each other, and clients must log in)")
             if not service.get("healthcheck"):
                 problems.append(f"{name}: no healthcheck")
     for name in list(SERVICES) + ["rabbitmq", "mongo1", "mongo2", "mongo3", "mongo-init",
-                                  "prometheus", "grafana"]:
+                                  "mongo-keyfile", "prometheus", "grafana"]:
         if name not in compose["services"]:
             problems.append(f"compose: no service {name}")
     listed = {}
@@ -594,6 +788,174 @@ def dashboard_problems(path=DEPLOY / "grafana" / "dashboard-public-window.json",
         Path(handle.name).unlink()
     if result.returncode != 0:
         problems.append("dashboard queries do not parse:\n" + result.stdout + result.stderr)
+    return problems
+
+
+# --- Prometheus: what each scrape config really scrapes -------------------------------------
+
+def relabel(labels, configs):
+    """Prometheus's relabelling (actions replace, keep, drop) of one target; ``None`` if dropped.
+
+    Regexes are anchored at both ends, as Prometheus anchors them (RE2 and Python agree on
+    the expressions used here).
+    """
+    labels = dict(labels)
+    for config in configs:
+        action = config.get("action", "replace")
+        value = config.get("separator", ";").join(labels.get(name, "")
+                                                   for name in config.get("source_labels", []))
+        match = re.fullmatch(config.get("regex", "(.*)"), value)
+        if action == "keep" and not match:
+            return None
+        if action == "drop" and match:
+            return None
+        if action == "replace" and match:
+            replacement = re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", config.get("replacement", "$1"))
+            result = match.expand(replacement)
+            if result:
+                labels[config["target_label"]] = result
+            else:
+                labels.pop(config["target_label"], None)
+        elif action not in ("replace", "keep", "drop"):
+            raise ValueError(f"relabel action {action!r} is not simulated here")
+    return labels
+
+
+def _label_name(name):
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def pod_targets(deployment, replicas=None, phase="Running"):
+    """The targets Prometheus's pod discovery makes of a Deployment's pods: one per container port."""
+    template = deployment["spec"]["template"]
+    name = deployment["metadata"]["name"]
+    targets = []
+    for index in range(replicas or deployment["spec"].get("replicas", 1)):
+        ip = f"10.1.{len(name)}.{index + 10}"
+        meta = {"__meta_kubernetes_namespace": deployment["metadata"].get("namespace", ""),
+                "__meta_kubernetes_pod_name": f"{name}-5d8f9c-{index}",
+                "__meta_kubernetes_pod_ip": ip, "__meta_kubernetes_pod_phase": phase,
+                "__metrics_path__": "/metrics", "__scheme__": "http"}
+        for key, value in (template["metadata"].get("labels") or {}).items():
+            meta[f"__meta_kubernetes_pod_label_{_label_name(key)}"] = str(value)
+        for key, value in (template["metadata"].get("annotations") or {}).items():
+            meta[f"__meta_kubernetes_pod_annotation_{_label_name(key)}"] = str(value)
+        for container in template["spec"]["containers"]:
+            for port in container.get("ports") or [{"containerPort": None}]:
+                number = port.get("containerPort")
+                targets.append(dict(meta, __address__=f"{ip}:{number}" if number else ip,
+                                    __meta_kubernetes_pod_container_name=container["name"]))
+    return targets
+
+
+def scraped(job, targets):
+    """``(address, path, labels without __)`` of each target the job keeps."""
+    kept = []
+    for target in targets:
+        labels = relabel(target, job.get("relabel_configs") or [])
+        if labels is not None:
+            kept.append((labels["__address__"], labels.get("__metrics_path__"),
+                         {k: v for k, v in labels.items() if not k.startswith("__")}))
+    return kept
+
+
+def kubernetes_scrape_problems(path=DEPLOY / "prometheus" / "prometheus.yml",
+                               k8s_dir=DEPLOY / "k8s", promtool="promtool"):
+    """The Kubernetes config scrapes every pod of every service by pod discovery, and no other.
+
+    Debian's promtool is built without Kubernetes discovery, so the rest of the file is
+    checked by promtool with the discovery blocks replaced by static ones.
+    """
+    config = yamlfiles.load(Path(path).read_text(encoding="utf-8"))
+    problems = []
+    jobs = {job["job_name"]: job for job in config.get("scrape_configs", [])}
+    job = jobs.get("pingxuan")
+    if job is None:
+        return [f"{Path(path).name}: no job pingxuan"]
+    sd = job.get("kubernetes_sd_configs") or []
+    if job.get("static_configs") or len(sd) != 1 or sd[0].get("role") != "pod":
+        problems.append(f"{Path(path).name}: job pingxuan must discover pods "
+                        "(kubernetes_sd_configs, role pod), not name addresses")
+    elif sd[0].get("namespaces", {}).get("names") != [NAMESPACE]:
+        problems.append(f"{Path(path).name}: pod discovery should watch namespace {NAMESPACE} only")
+    deployments = {doc["metadata"]["name"]: doc
+                   for file in sorted(Path(k8s_dir).glob("*.yaml"))
+                   for doc in load_yaml_documents(file) if doc.get("kind") == "Deployment"}
+    for service, deployment in sorted(deployments.items()):
+        replicas = max(deployment["spec"].get("replicas", 1), 2)
+        got = scraped(job, pod_targets(deployment, replicas))
+        port = SERVICES.get(service)
+        expected = {f"10.1.{len(service)}.{index + 10}:{port}" for index in range(replicas)}
+        if {address for address, _, _ in got} != expected or len(got) != replicas:
+            problems.append(f"{Path(path).name}: {service}'s {replicas} pods should be scraped "
+                            f"each at its own address {sorted(expected)}, got "
+                            f"{sorted(a for a, _, _ in got)}")
+            continue
+        for address, metrics_path, labels in got:
+            if metrics_path != "/metrics" or labels.get("service") != service \
+                    or not labels.get("pod"):
+                problems.append(f"{Path(path).name}: {service} pod {address} is scraped at "
+                                f"{metrics_path} with labels {labels}; want /metrics, "
+                                f"service={service} and its pod")
+        if scraped(job, pod_targets(deployment, 1, phase="Pending")):
+            problems.append(f"{Path(path).name}: a Pending {service} pod is scraped")
+    strangers = [("not annotated", {"prometheus.io/scrape": "false"}, "pingxuan"),
+                 ("another application", None, "someone-else")]
+    sample = next(iter(deployments.values()), None)
+    for what, annotations, part_of in strangers if sample else []:
+        other = json.loads(json.dumps(sample))
+        template = other["spec"]["template"]["metadata"]
+        template["labels"]["app.kubernetes.io/part-of"] = part_of
+        if annotations:
+            template["annotations"] = dict(template.get("annotations") or {}, **annotations)
+        if scraped(job, pod_targets(other, 1)):
+            problems.append(f"{Path(path).name}: a pod of {what} would be scraped")
+    for other in config.get("scrape_configs", []):
+        if other.pop("kubernetes_sd_configs", None):
+            other["static_configs"] = [{"targets": ["discovered-by-kubernetes:1"]}]
+    config["rule_files"] = [str(Path(path).parent / name) for name in config.get("rule_files", [])]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        yaml.safe_dump(config, handle)
+    try:
+        result = subprocess.run([promtool, "check", "config", handle.name],
+                                capture_output=True, text=True)
+    finally:
+        Path(handle.name).unlink()
+    if result.returncode != 0:
+        problems.append(f"{Path(path).name} (discovery replaced by static targets) does not "
+                        "pass promtool:\n" + result.stdout + result.stderr)
+    return problems
+
+
+def compose_scrape_problems(path=DEPLOY / "prometheus" / "prometheus-compose.yml",
+                            compose=DEPLOY / "docker-compose.yml"):
+    """The compose config asks Docker's DNS for every container of each service, on its port."""
+    config = yamlfiles.load(Path(path).read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config.get("scrape_configs", [])}
+    job = jobs.get("pingxuan") or {}
+    problems = []
+    if job.get("static_configs"):
+        problems.append(f"{Path(path).name}: job pingxuan names fixed addresses; with more "
+                        "than one container per service only one would be scraped")
+    wanted = {service: port for service, port in SERVICES.items()}
+    found = {}
+    for entry in job.get("dns_sd_configs") or []:
+        if entry.get("type", "SRV") != "A":
+            problems.append(f"{Path(path).name}: dns_sd_configs should ask A records")
+        for name in entry.get("names", []):
+            found[name] = entry.get("port")
+    if found != wanted:
+        problems.append(f"{Path(path).name}: job pingxuan should ask DNS for {wanted}, asks {found}")
+    for service, port in found.items():
+        labels = relabel({"__address__": f"172.18.0.9:{port}", "__meta_dns_name": service},
+                         job.get("relabel_configs") or [])
+        if labels is None or labels.get("service") != service:
+            problems.append(f"{Path(path).name}: {service}'s containers are not labelled "
+                            f"service={service}")
+    command = " ".join(yamlfiles.load(Path(compose).read_text(encoding="utf-8"))
+                       ["services"]["prometheus"].get("command", []))
+    if f"--config.file=/etc/prometheus/{Path(path).name}" not in command:
+        problems.append(f"compose: prometheus should run with {Path(path).name}")
     return problems
 
 
@@ -668,6 +1030,8 @@ def all_problems():
         ("rabbitmq definitions", definitions_problems),
         ("rabbitmq permissions vs nameko", permission_problems),
         ("compose file", compose_problems),
+        ("prometheus on kubernetes", kubernetes_scrape_problems),
+        ("prometheus on compose", compose_scrape_problems),
         ("grafana dashboard", dashboard_problems),
         ("alert rules", alert_problems),
         ("Dockerfile", dockerfile_problems),

@@ -8,10 +8,13 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from marshmallow import ValidationError as SchemaError
+
 from shared.auth import SERVICE_ROLE
 from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH
 from shared.errors import (DeadlinePassed, Conflict, Forbidden, InvalidState, ValidationError)
 from shared.timeutil import iso, local_day
+from shared.validation import require_id
 from services.nomination.schemas import IMMUTABLE_FIELDS, Nomination
 
 SUBMITTED = "submitted"
@@ -48,14 +51,55 @@ def resend_of(existing, submitted_fingerprint):
     return existing
 
 
+def deadline_passed(campaign, now):
+    """The deadline is the last second on time: ``now > deadline`` is late."""
+    return now > campaign.nomination_deadline
+
+
 def check_before_deadline(campaign, now, action):
-    """逾期未報者視為棄權: after the deadline a nomination is refused, not queued."""
-    deadline = campaign.nomination_deadline
-    if now > deadline:
-        local = campaign.document["nomination"]["deadline"].replace("T", " ")
-        raise DeadlinePassed(
-            f"cannot {action}: the nomination deadline of campaign {campaign.id} "
-            f"({local}, {campaign.timezone}) has passed; late nominations are refused")
+    """逾期未報者視為棄權: after the deadline a nomination is refused, not queued.
+
+    Callers check it before they validate any field: a late unit must learn it is
+    late, not that a field is wrong and worth correcting.
+    """
+    if deadline_passed(campaign, now):
+        raise late(campaign, action)
+
+
+def late(campaign, action):
+    """The refusal of a call after the deadline, naming the deadline in the campaign's zone."""
+    local = campaign.document["nomination"]["deadline"].replace("T", " ")
+    return DeadlinePassed(
+        f"cannot {action}: the nomination deadline of campaign {campaign.id} "
+        f"({local}, {campaign.timezone}) has passed; late nominations are refused")
+
+
+def campaign_id_of(submission):
+    """The campaign a submission is for, read before any other field (its deadline comes first)."""
+    if not isinstance(submission, dict):
+        raise ValidationError({"nomination": ["must be an object"]})
+    return require_id(submission.get("campaign_id"), "campaign_id")
+
+
+def client_ref_of(submission):
+    """The submission's ``client_ref`` as sent, when it is a plain string (else ``None``)."""
+    value = submission.get("client_ref")
+    return value if isinstance(value, str) else None
+
+
+def late_submission(existing, submission, campaign):
+    """After the deadline only a resend of a nomination filed in time is answered.
+
+    A resend of the same content returns the record (idempotency outlives the
+    deadline); anything else -- new, changed or malformed -- is refused as late.
+    """
+    if existing is not None:
+        try:
+            if existing["fingerprint"] == fingerprint(Nomination().load(submission)):
+                return existing
+        except SchemaError:
+            pass  # malformed content cannot be a resend
+    raise late(campaign, "submit")
 
 
 def check_unit_may_nominate(campaign, unit):

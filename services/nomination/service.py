@@ -65,17 +65,21 @@ class NominationService(Audited, PingxuanService):
     @rpc
     def submit(self, nomination):
         identity = self.auth.require("unit")
-        data = load(schemas.Nomination(), nomination, "nomination")
         unit = identity.unit_name
+        # Lateness is answered before any field is judged: only the campaign is read first.
+        campaign = self._campaign(domain.campaign_id_of(nomination))
+        now = self.now()
+        if domain.deadline_passed(campaign, now):
+            client_ref = domain.client_ref_of(nomination)
+            existing = self.store.by_client_ref(unit, client_ref) if client_ref else None
+            return domain.reply(domain.late_submission(existing, nomination, campaign))
+        data = load(schemas.Nomination(), nomination, "nomination")
         fingerprint = domain.fingerprint(data)
         existing = self.store.by_client_ref(unit, data["client_ref"])
         if existing:
             return domain.reply(domain.resend_of(existing, fingerprint))
 
-        campaign = self._campaign(data["campaign_id"])
-        now = self.now()
         domain.check_unit_may_nominate(campaign, unit)
-        domain.check_before_deadline(campaign, now, "submit")
         domain.check_category_run(campaign, data["category"])
 
         record = dict(data, _id=domain.new_nomination_id(), unit=unit, status=domain.SUBMITTED,
@@ -137,12 +141,12 @@ class NominationService(Audited, PingxuanService):
     @rpc
     def withdraw(self, nomination_id, reason):
         identity = self.auth.require("unit")
-        reason = load(schemas.Reason(), {"reason": reason}, "reason")["reason"]
         record = self._own(identity, nomination_id)
         campaign = self._campaign(record["campaign_id"])
         now = self.now()
         domain.check_before_deadline(campaign, now, "withdraw")
         domain.check_withdrawable(record)
+        reason = load(schemas.Reason(), {"reason": reason}, "reason")["reason"]
         withdrawn = dict(record, status=domain.WITHDRAWN)
         payload = events.make_event(events.NOMINATION_WITHDRAWN, campaign.id, now,
                                     **domain.event_facts(withdrawn), reason=reason)

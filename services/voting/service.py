@@ -472,7 +472,8 @@ class VotingService(FollowsCampaigns, PingxuanService):
             error.zh = "验证码正在发送，请稍候再试。"
             raise error
         try:
-            self.send_code(data["mobile"], code, campaign.name, f"otp|{otp_key}|{now.timestamp()}")
+            reply = self.send_code(data["mobile"], code, campaign.name,
+                                   f"otp|{otp_key}|{now.timestamp()}")
         except PingxuanError:
             self.store.drop_code(otp_key, mac, record)
             self.store.release_code_slot(ip_slot)
@@ -483,7 +484,10 @@ class VotingService(FollowsCampaigns, PingxuanService):
             self.store.release_code_slot(ip_slot)
             self.metrics.codes.labels("send_failed").inc()
             raise _unavailable("the one-time code could not be sent", exc)
-        self.metrics.codes.labels("sent").inc()
+        # notification answers "queued" when its channel's first attempt failed (it retries):
+        # the voter has no code yet, which an SMS outage alert must see.
+        queued = isinstance(reply, dict) and reply.get("status") == "queued"
+        self.metrics.codes.labels("send_delayed" if queued else "sent").inc()
         return {"sent": True, "mobile": domain.mask_mobile(data["mobile"]),
                 "valid_seconds": int(domain.OTP_VALID.total_seconds())}
 

@@ -32,6 +32,9 @@ COMPOSE_SECRETS = [
     "RABBITMQ_PASSWORD_VOTING", "RABBITMQ_PASSWORD_SCORING", "RABBITMQ_PASSWORD_AGGREGATION",
     "RABBITMQ_PASSWORD_NOTIFICATION", "RABBITMQ_PASSWORD_ADMIN_CLI",
     "RABBITMQ_PASSWORD_RPC_CLIENT", "RABBITMQ_PASSWORD_MONITORING",
+    "MONGO_ROOT_PASSWORD", "MONGO_PASSWORD_NOMINATION", "MONGO_PASSWORD_VOTING",
+    "MONGO_PASSWORD_SCORING", "MONGO_PASSWORD_AGGREGATION", "MONGO_PASSWORD_NOTIFICATION",
+    "MONGO_PASSWORD_BACKUP",
 ]
 
 
@@ -64,8 +67,10 @@ def promtool(*args):
 # --- Prometheus --------------------------------------------------------------------------
 
 def test_prometheus_config_passes_promtool():
-    result = promtool("check", "config", str(DEPLOY / "prometheus" / "prometheus.yml"))
+    result = promtool("check", "config", str(DEPLOY / "prometheus" / "prometheus-compose.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
+    # prometheus.yml (Kubernetes) through check_manifests: Debian's promtool lacks k8s discovery.
+    assert checks.kubernetes_scrape_problems(promtool=tool("promtool", "prometheus")) == []
 
 
 def test_alert_rules_pass_promtool():
@@ -84,6 +89,19 @@ def test_alert_unit_tests_pass():
     ('outcome!~"accepted|resend"', 'outcome!="accepted"', "VoteRefusalRatioHigh"),
     ("/ sum by (category) (rate(pingxuan_votes_total[5m])) > 0.25",
      "/ sum by (category) (rate(pingxuan_votes_total[5m])) > 0.75", "VoteRefusalRatioHigh"),
+    # Codes notification only queued (its SMS attempt failed) must count as not delivered.
+    ('outcome=~"send_failed|send_delayed"', 'outcome="send_failed"', "OneTimeCodesNotDelivered"),
+    ("(rate(pingxuan_one_time_codes_total{outcome=~\"send_failed|send_delayed\"}[5m])) > 1/60",
+     "(rate(pingxuan_one_time_codes_total{outcome=~\"send_failed|send_delayed\"}[5m])) > 0",
+     "OneTimeCodesNotDelivered"),
+    ('{outcome=~"sent|failed"}[5m])) > 0.5', '{outcome=~"sent|failed"}[5m])) > 0.001',
+     "SmsChannelFailing"),
+    ('(rate(pingxuan_notifications_total{outcome="failed"}[5m])) > 1/60',
+     '(rate(pingxuan_notifications_total{outcome="failed"}[5m])) > 0', "SmsChannelFailing"),
+    ('expr: max(pingxuan_notification_messages{status="parked"}) > 0',
+     'expr: max(pingxuan_notification_messages{status="parked"}) > 5', "NotificationsParked"),
+    ('{outcome="parked"}[15m])) >= 10', '{outcome="parked"}[15m])) >= 1',
+     "NotificationsParkedFast"),
 ])
 def test_alert_unit_tests_fail_when_an_alert_is_broken(tmp_path, original, broken, alert):
     rules = (DEPLOY / "prometheus" / "alerts.yml").read_text()
@@ -95,15 +113,80 @@ def test_alert_unit_tests_fail_when_an_alert_is_broken(tmp_path, original, broke
     assert f"alertname: {alert}" in result.stdout + result.stderr
 
 
-def test_prometheus_scrapes_every_service_and_rabbitmq():
-    config = yamlfiles.load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+def test_compose_prometheus_scrapes_every_container_of_every_service_and_rabbitmq():
+    config = yamlfiles.load((DEPLOY / "prometheus" / "prometheus-compose.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    targets = {group["labels"]["service"]: group["targets"]
-               for group in jobs["pingxuan"]["static_configs"]}
-    assert targets == {name: [f"{name}:{port}"] for name, port in SERVICES.items()}
+    asked = {name: entry["port"] for entry in jobs["pingxuan"]["dns_sd_configs"]
+             for name in entry["names"]}
+    assert asked == SERVICES
+    assert "static_configs" not in jobs["pingxuan"]
     assert jobs["rabbitmq"]["static_configs"][0]["targets"] == ["rabbitmq:15692"]
     assert jobs["rabbitmq-queues"]["metrics_path"] == "/metrics/detailed"
     assert jobs["rabbitmq-queues"]["params"]["vhost"] == ["pingxuan"]
+    assert checks.compose_scrape_problems() == []
+
+
+def test_kubernetes_prometheus_scrapes_each_pod_of_each_service():
+    config = yamlfiles.load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    job = {job["job_name"]: job for job in config["scrape_configs"]}["pingxuan"]
+    assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["pingxuan"]}}]
+    voting = next(doc for _, doc in k8s_documents()
+                  if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "voting")
+    got = checks.scraped(job, checks.pod_targets(voting, replicas=3))
+    assert sorted(address for address, _, _ in got) == [
+        "10.1.6.10:8100", "10.1.6.11:8100", "10.1.6.12:8100"]
+    assert {(path, labels["service"], labels["namespace"]) for _, path, labels in got} == {
+        ("/metrics", "voting", "pingxuan")}
+    assert len({labels["pod"] for _, _, labels in got}) == 3
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    # One Service address: a replica that stops answering would hide behind the others.
+    ("""    kubernetes_sd_configs:
+      - role: pod
+        namespaces:
+          names: [pingxuan]
+""", """    static_configs:
+      - targets: ["voting:8100"]
+""", "job pingxuan must discover pods"),
+    ("      - role: pod\n", "      - role: service\n", "job pingxuan must discover pods"),
+    ("""      - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_part_of]
+        regex: pingxuan
+        action: keep
+""", "", "a pod of another application would be scraped"),
+    ("""        regex: "true"
+        action: keep
+""", """        regex: "false"
+        action: drop
+""", None),
+    ("      - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_name]\n"
+     "        target_label: service\n", "", "with labels"),
+    ("        regex: Pending|Succeeded|Failed|Unknown\n", "        regex: Succeeded|Failed\n",
+     "a Pending voting pod is scraped"),
+])
+def test_kubernetes_scrape_check_catches_a_broken_discovery(tmp_path, old, new, problem):
+    text = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    assert old in text
+    (tmp_path / "prometheus.yml").write_text(text.replace(old, new, 1))
+    shutil.copy(DEPLOY / "prometheus" / "alerts.yml", tmp_path)
+    problems = "\n".join(checks.kubernetes_scrape_problems(
+        tmp_path / "prometheus.yml", promtool=tool("promtool", "prometheus")))
+    if problem is None:  # equivalent rules: nothing to report
+        assert problems == ""
+    else:
+        assert problem in problems, problems
+
+
+def test_compose_scrape_check_catches_one_address_per_service(tmp_path):
+    text = (DEPLOY / "prometheus" / "prometheus-compose.yml").read_text()
+    old = "      - {names: [voting], type: A, port: 8100, refresh_interval: 30s}\n"
+    assert old in text
+    (tmp_path / "p.yml").write_text(text.replace(old, "").replace(
+        "    dns_sd_configs:\n", "    static_configs:\n      - targets: [\"voting:8100\"]\n"
+        "    dns_sd_configs:\n"))
+    problems = "\n".join(checks.compose_scrape_problems(tmp_path / "p.yml"))
+    assert "names fixed addresses" in problems
+    assert "should ask DNS for" in problems
 
 
 def test_rules_and_dashboard_use_only_the_metric_names_the_readme_lists():
@@ -181,6 +264,54 @@ def test_compose_check_catches_a_literal_secret_and_a_shared_user(tmp_path):
     assert any("GRAFANA_ADMIN_PASSWORD has a value" in p for p in problems)
 
 
+def test_the_compose_replica_set_runs_with_a_keyfile_and_one_user_per_service(tmp_path):
+    result = compose(tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    for member in ("mongo1", "mongo2", "mongo3"):
+        service = config["services"][member]
+        command = service["command"]
+        assert command[command.index("--keyFile") + 1] == "/etc/mongo-keyfile/key"
+        assert any(str(v).endswith(":/etc/mongo-keyfile:ro") or
+                   (isinstance(v, dict) and v.get("target") == "/etc/mongo-keyfile"
+                    and v.get("read_only")) for v in service["volumes"])
+        assert service["depends_on"]["mongo-keyfile"]["condition"] == \
+            "service_completed_successfully"
+    assert config["services"]["mongo1"]["environment"]["MONGO_INITDB_ROOT_PASSWORD"] == DUMMY
+    assert "environment" not in config["services"]["mongo2"]  # users come by initial sync
+    keyfile = config["services"]["mongo-keyfile"]
+    assert keyfile["network_mode"] == "none"
+    assert "chmod 400 key" in " ".join(keyfile["command"])
+    for name in SERVICES:
+        uri = config["services"][name]["environment"]["MONGO_URI"]
+        assert uri.startswith(f"mongodb://{name}:{DUMMY}@mongo1:27017,"), uri
+        assert "authSource=admin" in uri and "replicaSet=rs0" in uri
+        assert config["services"]["mongo-init"]["environment"][
+            f"MONGO_PASSWORD_{name.upper()}"] == DUMMY
+    script = (DEPLOY / "mongo" / "init-replica-set.js").read_text()
+    listed = re.search(r"const services = \[(.*?)\];", script).group(1)
+    assert sorted(re.findall(r'"(\w+)"', listed)) == sorted(SERVICES)
+    # Each service's user may read and write its own database and nothing else.
+    assert '[{ role: "readWrite", db: `pingxuan_${service}` }]' in script
+    assert 'admin.auth("root", required("MONGO_ROOT_PASSWORD"))' in script
+
+
+def test_compose_check_catches_a_member_without_keyfile_and_a_borrowed_mongo_user(tmp_path):
+    text = (DEPLOY / "docker-compose.yml").read_text()
+    old = '"--keyFile", "/etc/mongo-keyfile/key"]'
+    assert old in text
+    text = text.replace(old, "]").replace(
+        "mongodb://scoring:${MONGO_PASSWORD_SCORING", "mongodb://root:${MONGO_ROOT_PASSWORD", 1)
+    (tmp_path / "docker-compose.yml").write_text(text)
+    problems = checks.compose_problems(tmp_path / "docker-compose.yml",
+                                       DEPLOY / "compose.env.example")
+    for member in ("mongo1", "mongo2", "mongo3"):
+        assert f"{member}: mongod must run with --keyFile (members authenticate each other, " \
+               "and clients must log in)" in problems
+    assert any(p.startswith("scoring: MONGO_URI should log in as its own MongoDB user") for p in
+               problems)
+
+
 # --- Kubernetes --------------------------------------------------------------------------
 
 def k8s_documents(directory=DEPLOY / "k8s"):
@@ -246,6 +377,152 @@ def test_k8s_check_catches_missing_probe_literal_secret_and_committed_secret(tmp
     assert "kind 'Secret' does not belong here" in problems
     assert "pingxuan-token.PINGXUAN_SECRET holds a value" in problems
     assert "kustomization.yaml" in problems  # secret.yaml is not among its resources
+
+
+def k8s_copy(tmp_path):
+    target = tmp_path / "k8s"
+    shutil.copytree(DEPLOY / "k8s", target)
+    return target
+
+
+def edit(path, old, new, count=1):
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, count))
+
+
+def test_every_service_has_a_disruption_budget_and_a_network_policy():
+    kinds = {}
+    for _, doc in k8s_documents():
+        kinds.setdefault(doc["kind"], []).append(doc.get("metadata", {}).get("name"))
+    assert sorted(kinds["PodDisruptionBudget"]) == sorted(SERVICES)
+    assert sorted(kinds["NetworkPolicy"]) == sorted(set(SERVICES) | {"default-deny",
+                                                                      "admin-cli", "backup"})
+    assert checks.k8s_problems() == []
+
+
+@pytest.mark.parametrize("file, old, new, problem", [
+    # A budget that keeps the only replica blocks every node drain.
+    ("disruption-budgets.yaml", "  maxUnavailable: 1\n", "  minAvailable: 1\n",
+     "nomination: its PodDisruptionBudget allows no eviction of its 1 replica(s)"),
+    ("voting.yaml", "  replicas: 2\n", "  replicas: 1\n",
+     "voting: its PodDisruptionBudget allows no eviction of its 1 replica(s)"),
+    ("disruption-budgets.yaml", "  minAvailable: 1\n", "  minAvailable: 0\n",
+     "voting: its PodDisruptionBudget lets all 2 replicas go at once"),
+    ("disruption-budgets.yaml", "      app.kubernetes.io/name: scoring\n",
+     "      app.kubernetes.io/name: scorer\n",
+     "scoring: needs one PodDisruptionBudget selecting its pods"),
+])
+def test_disruption_budget_check_catches_a_blocking_an_idle_or_a_missing_budget(
+        tmp_path, file, old, new, problem):
+    target = k8s_copy(tmp_path)
+    edit(target / file, old, new)
+    assert any(p.startswith(problem) for p in checks.k8s_problems(target)), \
+        checks.k8s_problems(target)
+
+
+POLICIES = "network-policies.yaml"
+INGRESS_RULE = """    # The public voting page and its JSON API, through the ingress controller only.
+    - from:
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: ingress-nginx
+          podSelector:
+            matchLabels:
+              app.kubernetes.io/name: ingress-nginx
+      ports:
+        - {protocol: TCP, port: 8100}
+"""
+
+
+def policy_block(text, name):
+    start = text.index(f"  name: {name}\n")
+    end = text.find("\n---", start)
+    return start, (len(text) if end < 0 else end + 1)
+
+
+def edit_policy(target, name, old, new):
+    path = target / POLICIES
+    text = path.read_text()
+    start, end = policy_block(text, name)
+    block = text[start:end]
+    assert old in block, (name, old)
+    path.write_text(text[:start] + block.replace(old, new, 1) + text[end:])
+
+
+def test_network_check_catches_a_missing_default_deny(tmp_path):
+    target = k8s_copy(tmp_path)
+    edit(target / POLICIES, "  podSelector: {}\n  policyTypes: [Ingress, Egress]\n",
+         "  podSelector: {}\n  policyTypes: [Ingress]\n")
+    assert any(p.startswith("network: no default-deny") for p in checks.k8s_problems(target))
+
+
+@pytest.mark.parametrize("service, port", [("nomination", 8101), ("notification", 8104)])
+def test_network_check_catches_the_ingress_controller_on_a_service_without_a_public_page(
+        tmp_path, service, port):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, service, "  egress:\n",
+                INGRESS_RULE.replace("8100", str(port)) + "  egress:\n")
+    assert f"network policy {service}: the ingress controller may reach {service}, which has " \
+           "no public page" in checks.k8s_problems(target)
+
+
+def test_network_check_catches_a_public_page_the_ingress_cannot_reach(tmp_path):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, "voting", INGRESS_RULE, "")
+    assert "voting: the ingress controller cannot reach its public page" in \
+        checks.k8s_problems(target)
+
+
+def test_network_check_catches_a_backup_pod_that_may_reach_rabbitmq(tmp_path):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, "backup", "        - {protocol: TCP, port: 27017}\n",
+                "        - {protocol: TCP, port: 27017}\n        - {protocol: TCP, port: 5672}\n")
+    assert "network policy backup: backup may reach RabbitMQ, which it does not need" \
+        in checks.k8s_problems(target)
+
+
+def test_network_check_catches_a_pod_that_may_reach_mongodb_without_needing_it(tmp_path):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, "admin-cli", "        - {protocol: TCP, port: 5671}\n",
+                "        - {protocol: TCP, port: 5671}\n        - {protocol: TCP, port: 27017}\n")
+    assert "network policy admin-cli: admin-cli may reach MongoDB, which it does not need" \
+        in checks.k8s_problems(target)
+
+
+@pytest.mark.parametrize("name, old, new, problem", [
+    ("nomination", "      ports:\n        - {protocol: TCP, port: 27017}\n", "",
+     "an egress rule without 'to' and 'ports' lets it reach anything"),
+    ("voting", "        - ipBlock: {cidr: 192.0.2.20/30}   # MongoDB replica set\n",
+     "        - ipBlock: {cidr: 0.0.0.0/0}\n", "MongoDB is reached at any address (0.0.0.0/0)"),
+    ("scoring", "        - {protocol: TCP, port: 27017}\n",
+     "        - {protocol: TCP, port: 27017}\n        - {protocol: TCP, port: 443}\n",
+     "scoring may reach ports [443], which it does not need"),
+    ("notification", "            except: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, ",
+     "            except: [172.16.0.0/12, 192.168.0.0/16, ",
+     "the way out of the cluster must be an ipBlock that excepts the private ranges"),
+    ("aggregation", "        - {protocol: TCP, port: 8103}\n  egress:",
+     "        - {protocol: TCP, port: 8103}\n        - {protocol: TCP, port: 9999}\n  egress:",
+     "ingress on ports [8103, 9999]; only 8103 serves anything"),
+])
+def test_network_check_catches_a_rule_wider_than_the_pod_needs(tmp_path, name, old, new,
+                                                                problem):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, name, old, new)
+    problems = checks.k8s_problems(target)
+    assert any(problem in p for p in problems), problems
+
+
+def test_network_check_catches_a_service_cut_off_from_prometheus_or_rabbitmq(tmp_path):
+    target = k8s_copy(tmp_path)
+    edit_policy(target, "notification",
+                "              app.kubernetes.io/name: prometheus\n",
+                "              app.kubernetes.io/name: grafana\n")
+    edit_policy(target, "nomination", "        - {protocol: TCP, port: 5672}\n"
+                "        - {protocol: TCP, port: 5671}\n", "        - {protocol: TCP, port: 5673}\n")
+    problems = checks.k8s_problems(target)
+    assert "notification: no NetworkPolicy lets it be scraped by Prometheus" in problems
+    assert "nomination: no NetworkPolicy lets it reach RabbitMQ" in problems
 
 
 # --- RabbitMQ ----------------------------------------------------------------------------
