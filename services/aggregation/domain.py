@@ -17,6 +17,8 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 from shared import plugins
 from shared.campaign import CATEGORIES, ORG_TYPES
@@ -43,6 +45,10 @@ FINALIZED = "finalized"    # 審定: frozen
 OPEN_POOL = "open"
 #: Digits kept for scores: comparisons, replies and the hash all use this precision.
 SCORE_DIGITS = 6
+#: Digits of the published scores when the campaign does not say (``results.precision``).
+DEFAULT_PRECISION = 2
+#: The tie rule, in order; each row says which of the last three decided a tie (``tie_break``).
+TIE_RULE = ("composite", "panel_score", "submitted_at", "candidate_id")
 #: Names the hash recipe, so a future change of recipe cannot be mistaken for this one.
 HASH_RECIPE = "pingxuan-aggregation-inputs-v1"
 WEIGHT_TOLERANCE = 1e-9
@@ -115,16 +121,50 @@ def rounded(value):
     return None if value is None else round(value, SCORE_DIGITS)
 
 
+def precision(campaign):
+    """Digits of the published scores (campaign key ``results.precision``, default 2): the
+    composite is ranked on what is shown, so two rows showing 80.00 are a tie."""
+    return int((campaign.document.get("results") or {}).get("precision", DEFAULT_PRECISION))
+
+
+def exact(value):
+    """A score as an exact fraction: a float is taken as the decimal it prints as (``0.3`` is
+    3/10, not the binary number nearest to it), so weights and scores compute as on paper."""
+    if value is None or isinstance(value, Fraction):
+        return value
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite score: {value}")
+        return Fraction(Decimal(repr(value)))
+    return Fraction(Decimal(str(value)))
+
+
+def at_precision(value, digits):
+    """``value`` rounded half up (四舍五入) to ``digits`` decimals, as a ``Decimal``."""
+    if value is None:
+        return None
+    scaled = exact(value) * 10 ** digits
+    magnitude = math.floor(abs(scaled) + Fraction(1, 2))
+    return Decimal(magnitude if scaled >= 0 else -magnitude).scaleb(-digits)
+
+
+def published(value, digits):
+    """A score as replies carry it: the published digits, as a number."""
+    return None if value is None else float(at_precision(value, digits))
+
+
 def composite(w_public, w_panel, vote_score, panel_score):
-    """加權統分: ``w_public × vote_score + w_panel × panel_score``, rounded to 6 decimals."""
-    return round(w_public * vote_score + w_panel * panel_score, SCORE_DIGITS)
+    """加權統分: ``w_public × vote_score + w_panel × panel_score``, exactly (a fraction)."""
+    return exact(w_public) * exact(vote_score) + exact(w_panel) * exact(panel_score)
 
 
 def vote_scores(campaign, votes_by_candidate):
     """The category's vote scores (0–100) by the campaign's normalisation method."""
     if not votes_by_candidate:
         return {}
-    return normaliser(campaign)(dict(votes_by_candidate))
+    return normaliser(campaign)({cid: int(count) for cid, count in votes_by_candidate.items()})
 
 
 def panel_scores(campaign, category, panel, judge_scores, candidate_ids):
@@ -171,8 +211,29 @@ def after_close(panel, key):
 
 def tie_rule_key(row):
     """The documented order: composite (high first), then panel score (high first), then the
-    earlier submission, then the candidate id (so the order is total and reproducible)."""
+    earlier submission, then the candidate id (so the order is total and reproducible).
+    Scores are compared as published (``results.precision``): what is shown is what ranks."""
     return (-row["composite"], -row["panel_score"], row["submitted_at"], row["candidate_id"])
+
+
+def deciding_rule(first, second):
+    """Which rule of the tie rule put ``first`` before ``second`` (``None``: the composite)."""
+    for rule in TIE_RULE:
+        if first[rule] != second[rule]:
+            return None if rule == "composite" else rule
+    return TIE_RULE[-1]
+
+
+def mark_tie_breaks(ranked):
+    """Each row of a tie (equal published composites) says which rule ordered it against its
+    neighbour (``tie_break``), so two rows showing 80.00 never rank apart without a word why."""
+    for row in ranked:
+        row["tie_break"] = None
+    for above, below in zip(ranked, ranked[1:]):
+        rule = deciding_rule(above, below)
+        if rule is not None:
+            below["tie_break"] = rule
+            above["tie_break"] = above["tie_break"] or rule
 
 
 def rank_category(campaign, category, live):
@@ -182,9 +243,11 @@ def rank_category(campaign, category, live):
     :func:`tie_rule_key`; standing ones without a panel score follow, unranked
     (they cannot be selected); disqualified ones come last. Votes are
     normalised over the standing candidates only: a disqualified candidate's
-    votes move nobody.
+    votes move nobody. Composites are exact and then rounded half up to the
+    published digits, which is what is ranked, shown and exported.
     """
     w_public, w_panel = weights(campaign)
+    digits = precision(campaign)
     members = [c for c in live["candidates"].values() if c["category"] == category]
     standing = [c for c in members if c["status"] == ACCEPTED]
     votes = live.get("votes") or {}
@@ -199,15 +262,17 @@ def rank_category(campaign, category, live):
         if candidate["status"] != ACCEPTED:
             disqualified.append(row)
             continue
-        row["vote_score"] = rounded(v_scores.get(cid, 0.0))
+        vote_score = v_scores.get(cid, 0)
+        row["vote_score"] = published(vote_score, digits)
         panel = p_scores.get(cid)
-        if panel is None or not math.isfinite(panel):
+        if panel is None or (isinstance(panel, float) and not math.isfinite(panel)):
             unscored.append(row)
             continue
-        row["panel_score"] = rounded(panel)
-        row["composite"] = composite(w_public, w_panel, v_scores.get(cid, 0.0), panel)
+        row["panel_score"] = published(panel, digits)
+        row["composite"] = published(composite(w_public, w_panel, vote_score, panel), digits)
         scored.append(row)
     scored.sort(key=tie_rule_key)
+    mark_tie_breaks(scored)
     for position, row in enumerate(scored, start=1):
         row["rank"] = position
     by_submission = lambda row: (row["submitted_at"], row["candidate_id"])  # noqa: E731
@@ -224,7 +289,7 @@ def candidate_row(candidate, votes):
         "submitted_at": canonical_time(candidate["submitted_at"]),
         "votes": int(votes),
         "vote_score": None, "panel_score": None, "composite": None,
-        "rank": None, "pool": None, "pool_rank": None, "status": None,
+        "rank": None, "pool": None, "pool_rank": None, "status": None, "tie_break": None,
         "candidate_status": candidate["status"],
         "disqualification_reason": candidate.get("disqualification_reason"),
     }

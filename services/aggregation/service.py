@@ -493,6 +493,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
             "inputs_changed_since_publish": (None if state["phase"] == domain.OPEN
                                              else live_digest != digest),
             "weights": {"public": w_public, "panel": w_panel},
+            "precision": domain.precision(campaign),
             "vote_normalisation": campaign.document["vote_normalisation"],
             "panel_method": campaign.document["panel_method"],
             "votes_counted": sum(live["votes"].values()),
@@ -620,10 +621,11 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
 #: Row fields a reply carries (``submitted_at`` is the tie rule's input, so it is shown).
 ROW_FIELDS = ("candidate_id", "nominee_name", "nominee_unit", "category", "org_type", "votes",
               "vote_score", "panel_score", "composite", "rank", "pool", "pool_rank", "status",
-              "submitted_at", "disqualification_reason", "promoted_in_revision", "replaces")
+              "tie_break", "submitted_at", "disqualification_reason", "promoted_in_revision",
+              "replaces")
 PUBLIC_FIELDS = ("candidate_id", "nominee_name", "nominee_unit", "category", "org_type", "votes",
                  "vote_score", "panel_score", "composite", "rank", "pool", "status",
-                 "promoted_in_revision")
+                 "tie_break", "promoted_in_revision")
 
 
 def reply_row(row):

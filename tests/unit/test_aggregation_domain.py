@@ -173,6 +173,65 @@ def test_composites_equal_up_to_float_noise_are_a_tie():
         w_public, w_panel, 90.0, 50.0) == 62.0
 
 
+def learning_stars(votes_and_panels, **campaign_keys):
+    """A learning-star category: ``{cid: (votes, panel score, submission minute)}``."""
+    live = {"candidates": {}, "votes": {}, "judge_scores": {},
+            "panels": {"learning_star": {"closed": True, "closed_key": "9", "panel_scores": {}}}}
+    for cid, (votes, panel, minute) in votes_and_panels.items():
+        live["candidates"][cid] = candidate_facts(cid, None, minute, category="learning_star")
+        live["votes"][cid] = votes
+        live["panels"]["learning_star"]["panel_scores"][cid] = panel
+    rows, _ = domain.standings(campaign(**campaign_keys), live, "learning_star")
+    return {row["candidate_id"]: row for row in rows}, [row["candidate_id"] for row in rows]
+
+
+@pytest.mark.parametrize("digits", [6, 2])
+def test_composites_equal_on_paper_are_a_tie_decided_by_the_panel_score(digits):
+    # 0.3 × 21/256 × 100 + 0.7 × 46.7525 and 0.3 × 189/256 × 100 + 0.7 × 18.6275 are both
+    # 35.1876875; in floating point they round to 35.187687 and 35.187688.
+    rows, order = learning_stars({"top": (256, 0.0, 0), "a": (21, 46.7525, 5),
+                                  "b": (189, 18.6275, 1)}, results={"precision": digits})
+    assert rows["a"]["composite"] == rows["b"]["composite"] == (
+        35.187688 if digits == 6 else 35.19)
+    assert order.index("a") < order.index("b")  # the higher panel score, as the tie rule says
+    assert rows["a"]["tie_break"] == rows["b"]["tie_break"] == "panel_score"
+
+
+def test_two_rows_shown_as_80_00_do_not_rank_apart_without_saying_why():
+    # Exactly 80.00401 and 80.00100: both are 80.00 as published, so the composite does not
+    # separate them; the panel scores (71.4343 and 71.43) are 71.43 as published either, so the
+    # earlier submission ranks first although its unrounded composite is the lower one.
+    rows, order = learning_stars({"late": (500, 71.4343, 9), "early": (500, 71.43, 2),
+                                  "third": (250, 60.0, 0)})
+    assert rows["late"]["composite"] == rows["early"]["composite"] == 80.0
+    assert rows["late"]["panel_score"] == rows["early"]["panel_score"] == 71.43
+    assert order[:2] == ["early", "late"]
+    assert rows["early"]["tie_break"] == rows["late"]["tie_break"] == "submitted_at"
+    assert rows["third"]["tie_break"] is None  # 0.3 × 50 + 0.7 × 60 = 57.00: no tie
+
+
+def test_the_candidate_id_settles_what_nothing_else_does():
+    rows, order = learning_stars({"s2": (100, 80.0, 3), "s1": (100, 80.0, 3)})
+    assert order == ["s1", "s2"] and rows["s1"]["tie_break"] == "candidate_id"
+
+
+def test_published_scores_round_half_up():
+    assert str(domain.at_precision(domain.exact(2.675), 2)) == "2.68"  # the float is 2.67499…
+    assert str(domain.at_precision(domain.exact(0.125), 2)) == "0.13"
+    assert str(domain.at_precision(domain.exact(80), 2)) == "80.00"
+    assert str(domain.at_precision(domain.exact(-1.005), 2)) == "-1.01"
+    assert domain.composite(0.3, 0.7, 20.0, 80.0) == 62  # exactly, not 61.99999999999999
+
+
+def test_the_published_precision_is_a_campaign_setting_with_a_default_of_two():
+    assert domain.precision(campaign()) == 2
+    assert domain.precision(campaign(results={"precision": 4})) == 4
+    for bad in (-1, 7, 2.5, "2"):
+        with pytest.raises(ValidationError) as refused:
+            campaign(results={"precision": bad})
+        assert list(refused.value.messages) == ["results.precision"]
+
+
 def test_disqualified_before_publication_their_votes_move_nobody():
     c = campaign()
     live = forty_live()
