@@ -617,8 +617,11 @@ def live_from_inputs(inputs):
             votes[cid] = sum(int(day["counted"]) for day in c["votes_by_day"])
             criterion_scores[cid] = {label: {key: float(value) for key, value in scores.items()}
                                      for label, scores in c["judges"].items()}
+            # A judge without a score for every criterion has no total (scoring refuses such
+            # a score; a document that has one cannot be recomputed for that judge).
             judges[cid] = {label: judge_total(criteria, scores)
-                           for label, scores in criterion_scores[cid].items()}
+                           for label, scores in criterion_scores[cid].items()
+                           if all(c["key"] in scores for c in criteria)}
         panels[category] = {
             "closed": data["panel"]["closed"],
             "panel_scores": {cid: (None if score is None else float(score))
