@@ -173,7 +173,8 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         state = self.store.state(campaign.id)
         if state["phase"] == domain.OPEN:
             raise InvalidState(f"the list of campaign {campaign.id} has not been published yet")
-        report = self._report(campaign, None, state)
+        # The public list needs no comparison with the live inputs (a scan of every vote).
+        report = self._report(campaign, None, state, live_hash=False)
         stamp = {"revision": report["revision"], "inputs_hash": report["inputs_hash"],
                  "phase": report["phase"]}
         return [dict(public_row(row), **stamp) for section in report["categories"]
@@ -511,11 +512,14 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
                                "document differs from the list; nothing was published")
         return domain.canonical_json(document).decode("utf-8")
 
-    def _report(self, campaign, category=None, state=None, include_inputs=False):
+    def _report(self, campaign, category=None, state=None, include_inputs=False, live_hash=True):
         state = state or self.store.state(campaign.id)
-        live = self._document_live(campaign, state)
-        label_key = self.store.judge_label_key(campaign.id)
-        if state["phase"] == domain.OPEN:
+        published = state["phase"] != domain.OPEN
+        live = (self.store.live_inputs(campaign.id, state) if published and not live_hash
+                else self._document_live(campaign, state))
+        label_key = None if published and not live_hash else self.store.judge_label_key(
+            campaign.id)
+        if not published:
             standings = domain.live_standings(campaign, live)
             inputs = domain.inputs_document(campaign, live, {}, label_key)
             digest = live_digest = domain.inputs_hash(inputs)
@@ -524,10 +528,12 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
             standings = revised["standings"]
             digest = state["current"]["inputs_hash"]
             inputs = revised["inputs"]
-            standing, live_excluded = domain.split_disqualified(
-                live, published_candidate_ids(state))
-            live_digest = domain.inputs_hash(domain.inputs_document(
-                campaign, standing, disqualified_after(state, live_excluded), label_key))
+            live_digest = None
+            if live_hash:
+                standing, live_excluded = domain.split_disqualified(
+                    live, published_candidate_ids(state))
+                live_digest = domain.inputs_hash(domain.inputs_document(
+                    campaign, standing, disqualified_after(state, live_excluded), label_key))
         w_public, w_panel = domain.weights(campaign)
         sections = []
         for name, (rows, shortfalls) in standings.items():
@@ -548,7 +554,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
             "campaign_id": campaign.id, "campaign_name": campaign.name,
             "phase": state["phase"], "revision": state.get("revision", 0),
             "inputs_hash": digest, "live_inputs_hash": live_digest,
-            "inputs_changed_since_publish": (None if state["phase"] == domain.OPEN
+            "inputs_changed_since_publish": (None if not published or live_digest is None
                                              else live_digest != digest),
             "weights": {"public": w_public, "panel": w_panel},
             "precision": domain.precision(campaign),

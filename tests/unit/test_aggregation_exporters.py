@@ -168,3 +168,22 @@ def test_neutralise_formula_is_the_one_rule():
     assert neutralise_formula("a=b") == "a=b"
     assert neutralise_formula("") == ""
     assert neutralise_formula(-3) == -3
+
+
+def test_each_exporter_says_which_rule_decided_a_tie():
+    tied = [dict(REPORT["categories"][0]["rows"][0], candidate_id="T1", composite=80.0,
+                 panel_score=71.43, tie_break="submitted_at", rank=1),
+            dict(REPORT["categories"][0]["rows"][0], candidate_id="T2", composite=80.0,
+                 panel_score=71.43, tie_break="submitted_at", rank=2)]
+    report = dict(REPORT, precision=2, categories=[dict(REPORT["categories"][0], rows=tied)])
+    words = "综合得分、评审得分相同，推荐表提交早者在前"
+    rows = list(csv.reader(io.StringIO(
+        load_plugin(EXPORTERS, "csv")(report).decode("utf-8").lstrip("\ufeff"))))
+    assert rows[0][12] == "同分排序依据"
+    assert [row[12] for row in rows[1:3]] == [words, words]
+    assert [row[9] for row in rows[1:3]] == ["80.00", "80.00"]
+    sheet = load_workbook(io.BytesIO(load_plugin(EXPORTERS, "xlsx")(report)))["评选结果"]
+    assert [sheet.cell(row=n, column=13).value for n in (2, 3)] == [words, words]
+    assert sheet.cell(row=2, column=10).number_format == "0.00"
+    assert words in load_plugin(EXPORTERS, "table")(report).decode("utf-8")
+    assert any(row and row[0] == "排名规则" and "保留2位小数" in row[1] for row in rows)
