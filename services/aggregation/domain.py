@@ -7,7 +7,10 @@ store (incremental) or from the other services' records (rebuild)::
                                    nominee_unit, submitted_at, status, disqualification_reason}},
      "votes": {candidate_id: count},
      "judge_scores": {candidate_id: {judge_id: weighted total}},
-     "panels": {category: {"closed": bool, "method": str, "panel_scores": {candidate_id: score}}}}
+     "panels": {category: {"closed": bool, "method": str, "panel_scores": {candidate_id: score}}},
+     # only where an inputs document is built:
+     "daily_votes": {candidate_id: [{day, counted, voided}]},
+     "criterion_scores": {candidate_id: {judge_id: {criterion: score}}}}
 
 ``status`` is ``accepted`` (standing) or ``disqualified``; nominations in any other
 state are not candidates and are left out by whoever builds ``live``.
@@ -44,8 +47,6 @@ FINALIZED = "finalized"    # 審定: frozen
 
 #: The remainder pool: seats not reserved for an org type (every seat, outside advanced_unit).
 OPEN_POOL = "open"
-#: Digits kept for scores: comparisons, replies and the hash all use this precision.
-SCORE_DIGITS = 6
 #: Digits of the published scores when the campaign does not say (``results.precision``).
 DEFAULT_PRECISION = 2
 #: The tie rule, in order; each row says which of the last three decided a tie (``tie_break``).
@@ -123,10 +124,6 @@ def campaign_categories(campaign):
 
 
 # --- scores ------------------------------------------------------------------------------
-
-def rounded(value):
-    return None if value is None else round(value, SCORE_DIGITS)
-
 
 def precision(campaign):
     """Digits of the published scores (campaign key ``results.precision``, default 2): the
@@ -436,21 +433,15 @@ def check_finalizable(campaign, phase):
 
 # --- the inputs document and its hash --------------------------------------------------------
 
-def number(value):
-    """A score in the hash: a decimal string with 6 decimals (any language prints it alike)."""
-    return None if value is None else f"{value:.{SCORE_DIGITS}f}"
-
-
 def decimal_text(value):
     """An input number (a weight, a score as given) as the shortest decimal that is exactly it:
     ``0.3``, ``88.5``, ``85`` (so it reads back as the same number in any language)."""
     if value is None:
         return None
-    text = format(Decimal(str(exact(value).numerator)) / Decimal(exact(value).denominator)
-                  if not isinstance(value, float) else Decimal(repr(value)), "f")
+    text = format(Decimal(repr(value)) if isinstance(value, float) else Decimal(value), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    return "0" if text == "-0" else text
 
 
 def judge_labels(judge_ids, key):
