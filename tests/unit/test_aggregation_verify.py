@@ -100,6 +100,19 @@ def test_any_document_the_domain_builds_verifies(case):
             (r["candidate_id"], r["status"], r["rank"]) for r in published]
 
 
+@FAST
+@given(case=campaigns_and_lives(), picks=st.lists(st.integers(0, 10**6), max_size=4))
+def test_a_later_revision_with_disqualifications_verifies_too(case, picks):
+    c, live = case
+    standing = sorted(cid for cid, cand in live["candidates"].items()
+                      if cand["status"] == "accepted")
+    gone = {standing[pick % len(standing)]: 2 for pick in picks} if standing else {}
+    document = document_of(c, live, revision=2, disqualified_after=gone)
+    assert verify.verify(document)["match"]
+    statuses = {row["candidate_id"]: row["status"] for row in document["list"]}
+    assert all(statuses[cid] == "disqualified" for cid in gone)
+
+
 def vote_counts_of(document):
     return [(category, cid, n) for category, data in document["inputs"]["categories"].items()
             for cid, c in data["candidates"].items() for n in range(len(c["votes_by_day"]))]
