@@ -544,6 +544,19 @@ def inputs_document(campaign, live, disqualified_after=None, label_key=""):
     }
 
 
+def disqualified_after(state, excluded, upto=None):
+    """``{candidate_id: revision}``: the revision of the list that first left each of
+    ``excluded`` out, from the campaign's ``revisions`` (the next revision for one not left
+    out yet); ``upto``: only revisions up to that one count."""
+    first = {}
+    for entry in state.get("revisions") or []:
+        if upto is not None and entry["revision"] > upto:
+            continue
+        for cid in entry.get("disqualified_after_publish") or []:
+            first.setdefault(cid, entry["revision"])
+    return {cid: first.get(cid, state.get("revision", 0) + 1) for cid in excluded}
+
+
 def with_disqualifications(inputs, disqualified_after):
     """A revision's inputs: the document frozen at publication with the disqualifications of
     that revision (``{candidate_id: revision}``); everything else stays as published."""

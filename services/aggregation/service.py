@@ -200,9 +200,10 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         if stored is not None:
             return json.loads(stored)
         # Published before documents were kept: the same document from the frozen inputs.
-        inputs = domain.with_disqualifications(
-            json.loads(state["published"]["inputs_json"]),
-            disqualified_after(state, entry.get("disqualified_after_publish") or [], number))
+        left = domain.disqualified_after(state, entry.get("disqualified_after_publish") or [],
+                                         number)
+        inputs = domain.with_disqualifications(json.loads(state["published"]["inputs_json"]),
+                                               left)
         document = domain.verifiable_document(inputs, number, iso(entry["at"]))
         if document["inputs_hash"] != entry["inputs_hash"]:
             raise InvalidState(f"the inputs of revision {number} of campaign {campaign.id} "
@@ -326,10 +327,10 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         incremental, excluded = domain.split_disqualified(incremental, published_ids)
         rebuilt, rebuilt_excluded = domain.split_disqualified(rebuilt, published_ids)
         label_key = self.store.judge_label_key(campaign.id)
-        ours = domain.inputs_document(campaign, incremental, disqualified_after(state, excluded),
-                                      label_key)
-        theirs = domain.inputs_document(campaign, rebuilt,
-                                        disqualified_after(state, rebuilt_excluded), label_key)
+        ours = domain.inputs_document(
+            campaign, incremental, domain.disqualified_after(state, excluded), label_key)
+        theirs = domain.inputs_document(
+            campaign, rebuilt, domain.disqualified_after(state, rebuilt_excluded), label_key)
         differences = domain.compare_inputs(ours, theirs)
         same_ranking = (domain.seats_of(domain.live_standings(campaign, incremental))
                         == domain.seats_of(domain.live_standings(campaign, rebuilt)))
@@ -488,7 +489,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
                     if state["phase"] == domain.FINALIZED else live_excluded)
         reasons = {cid: raw["candidates"][cid].get("disqualification_reason") for cid in excluded}
         inputs = domain.with_disqualifications(json.loads(published["inputs_json"]),
-                                               disqualified_after(state, excluded))
+                                               domain.disqualified_after(state, excluded))
         return {"standings": domain.published_standings(campaign, published["rows"], excluded,
                                                         reasons),
                 "excluded": excluded, "live_excluded": live_excluded, "inputs": inputs,
@@ -533,7 +534,8 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
                 standing, live_excluded = domain.split_disqualified(
                     live, published_candidate_ids(state))
                 live_digest = domain.inputs_hash(domain.inputs_document(
-                    campaign, standing, disqualified_after(state, live_excluded), label_key))
+                    campaign, standing, domain.disqualified_after(state, live_excluded),
+                    label_key))
         w_public, w_panel = domain.weights(campaign)
         sections = []
         for name, (rows, shortfalls) in standings.items():
@@ -709,18 +711,6 @@ def revision_reply(entry):
             "changes": entry.get("changes") or {}, "shortfalls": entry.get("shortfalls") or [],
             "inputs_hash": entry["inputs_hash"],
             "disqualified_after_publish": entry.get("disqualified_after_publish") or []}
-
-
-def disqualified_after(state, excluded, upto=None):
-    """``{candidate_id: revision}``: the revision of the list that first left each of
-    ``excluded`` out (the next revision for one not left out yet)."""
-    first = {}
-    for entry in state.get("revisions") or []:
-        if upto is not None and entry["revision"] > upto:
-            continue
-        for cid in entry.get("disqualified_after_publish") or []:
-            first.setdefault(cid, entry["revision"])
-    return {cid: first.get(cid, state.get("revision", 0) + 1) for cid in excluded}
 
 
 def published_candidate_ids(state):
