@@ -201,6 +201,12 @@ class PanelOptions(StrictSchema):
     closes = LocalDateTime(load_default=None)
 
 
+class ResultsOptions(StrictSchema):
+    #: Decimals of the published scores: the composite is ranked on what is shown.
+    precision = fields.Integer(strict=True, load_default=2, validate=validate.Range(
+        min=0, max=6, error="must be a whole number from 0 to 6"))
+
+
 class CampaignSchema(StrictSchema):
     id = fields.String(required=True, validate=validate.Regexp(
         CAMPAIGN_ID_PATTERN, error="must be lower-case letters, digits and '-' (2–64), like cb-2013-siping"))
@@ -212,6 +218,7 @@ class CampaignSchema(StrictSchema):
     vote_normalisation = fields.String(required=True)
     panel_method = fields.String(required=True)
     panel_options = fields.Nested(PanelOptions, load_default=lambda: {"trim_min_judges": 5})
+    results = fields.Nested(ResultsOptions, load_default=lambda: {"precision": 2})
     #: The nominating units expected to send (for the forfeit report); optional.
     units = fields.List(Text(200), load_default=list)
     categories = Mapping(

@@ -7,21 +7,27 @@ store (incremental) or from the other services' records (rebuild)::
                                    nominee_unit, submitted_at, status, disqualification_reason}},
      "votes": {candidate_id: count},
      "judge_scores": {candidate_id: {judge_id: weighted total}},
-     "panels": {category: {"closed": bool, "method": str, "panel_scores": {candidate_id: score}}}}
+     "panels": {category: {"closed": bool, "method": str, "panel_scores": {candidate_id: score}}},
+     # only where an inputs document is built:
+     "daily_votes": {candidate_id: [{day, counted, voided}]},
+     "criterion_scores": {candidate_id: {judge_id: {criterion: score}}}}
 
 ``status`` is ``accepted`` (standing) or ``disqualified``; nominations in any other
 state are not candidates and are left out by whoever builds ``live``.
 """
 import functools
 import hashlib
+import hmac
 import json
 import math
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 from shared import plugins
-from shared.campaign import CATEGORIES, ORG_TYPES
+from shared.campaign import CATEGORIES, ORG_TYPES, Campaign
 from shared.errors import InvalidState
-from shared.timeutil import parse_iso
+from shared.timeutil import local_day, parse_iso
 
 # Candidate states (the nomination's status, as far as aggregation cares).
 ACCEPTED = "accepted"
@@ -41,10 +47,18 @@ FINALIZED = "finalized"    # 審定: frozen
 
 #: The remainder pool: seats not reserved for an org type (every seat, outside advanced_unit).
 OPEN_POOL = "open"
-#: Digits kept for scores: comparisons, replies and the hash all use this precision.
-SCORE_DIGITS = 6
+#: Digits of the published scores when the campaign does not say (``results.precision``).
+DEFAULT_PRECISION = 2
+#: The tie rule, in order; each row says which of the last three decided a tie (``tie_break``).
+TIE_RULE = ("composite", "panel_score", "submitted_at", "candidate_id")
 #: Names the hash recipe, so a future change of recipe cannot be mistaken for this one.
-HASH_RECIPE = "pingxuan-aggregation-inputs-v1"
+HASH_RECIPE = "pingxuan-aggregation-inputs-v2"
+#: What an inputs document says it is (``pingxuan verify`` refuses any other file).
+DOCUMENT_KIND = "pingxuan-inputs-document"
+#: How published scores are rounded (四舍五入).
+ROUNDING = "half_up"
+#: A judge's weighted total, as scoring keeps it.
+JUDGE_TOTAL_DIGITS = 4
 WEIGHT_TOLERANCE = 1e-9
 
 
@@ -111,20 +125,50 @@ def campaign_categories(campaign):
 
 # --- scores ------------------------------------------------------------------------------
 
-def rounded(value):
-    return None if value is None else round(value, SCORE_DIGITS)
+def precision(campaign):
+    """Digits of the published scores (campaign key ``results.precision``, default 2): the
+    composite is ranked on what is shown, so two rows showing 80.00 are a tie."""
+    return int((campaign.document.get("results") or {}).get("precision", DEFAULT_PRECISION))
+
+
+def exact(value):
+    """A score as an exact fraction: a float is taken as the decimal it prints as (``0.3`` is
+    3/10, not the binary number nearest to it), so weights and scores compute as on paper."""
+    if value is None or isinstance(value, Fraction):
+        return value
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite score: {value}")
+        return Fraction(Decimal(repr(value)))
+    return Fraction(Decimal(str(value)))
+
+
+def at_precision(value, digits):
+    """``value`` rounded half up (四舍五入) to ``digits`` decimals, as a ``Decimal``."""
+    if value is None:
+        return None
+    scaled = exact(value) * 10 ** digits
+    magnitude = math.floor(abs(scaled) + Fraction(1, 2))
+    return Decimal(magnitude if scaled >= 0 else -magnitude).scaleb(-digits)
+
+
+def published(value, digits):
+    """A score as replies carry it: the published digits, as a number."""
+    return None if value is None else float(at_precision(value, digits))
 
 
 def composite(w_public, w_panel, vote_score, panel_score):
-    """加權統分: ``w_public × vote_score + w_panel × panel_score``, rounded to 6 decimals."""
-    return round(w_public * vote_score + w_panel * panel_score, SCORE_DIGITS)
+    """加權統分: ``w_public × vote_score + w_panel × panel_score``, exactly (a fraction)."""
+    return exact(w_public) * exact(vote_score) + exact(w_panel) * exact(panel_score)
 
 
 def vote_scores(campaign, votes_by_candidate):
     """The category's vote scores (0–100) by the campaign's normalisation method."""
     if not votes_by_candidate:
         return {}
-    return normaliser(campaign)(dict(votes_by_candidate))
+    return normaliser(campaign)({cid: int(count) for cid, count in votes_by_candidate.items()})
 
 
 def panel_scores(campaign, category, panel, judge_scores, candidate_ids):
@@ -142,12 +186,13 @@ def panel_scores(campaign, category, panel, judge_scores, candidate_ids):
     return {cid: provisional.get(cid) for cid in candidate_ids}
 
 
-def current_judge_scores(score_records, panels):
+def current_judge_scores(score_records, panels, field="total"):
     """Each judge's latest total per candidate, ignoring scores given after the panel closed.
 
-    ``score_records``: ``{candidate_id, category, judge_id, total, order_key}``
+    ``score_records``: ``{candidate_id, category, judge_id, total, scores, order_key}``
     (one per ``score_submitted`` event, in any order). A resend before the close
-    replaces the earlier score; anything after the close is not a score.
+    replaces the earlier score; anything after the close is not a score. With
+    ``field="scores"``: the same judges' scores per criterion.
     """
     latest = {}
     for record in score_records:
@@ -158,7 +203,7 @@ def current_judge_scores(score_records, panels):
             latest[key] = record
     result = {}
     for (cid, judge_id), record in latest.items():
-        result.setdefault(cid, {})[judge_id] = record["total"]
+        result.setdefault(cid, {})[judge_id] = record.get(field)
     return result
 
 
@@ -171,8 +216,29 @@ def after_close(panel, key):
 
 def tie_rule_key(row):
     """The documented order: composite (high first), then panel score (high first), then the
-    earlier submission, then the candidate id (so the order is total and reproducible)."""
+    earlier submission, then the candidate id (so the order is total and reproducible).
+    Scores are compared as published (``results.precision``): what is shown is what ranks."""
     return (-row["composite"], -row["panel_score"], row["submitted_at"], row["candidate_id"])
+
+
+def deciding_rule(first, second):
+    """Which rule of the tie rule put ``first`` before ``second`` (``None``: the composite)."""
+    for rule in TIE_RULE:
+        if first[rule] != second[rule]:
+            return None if rule == "composite" else rule
+    return TIE_RULE[-1]
+
+
+def mark_tie_breaks(ranked):
+    """Each row of a tie (equal published composites) says which rule ordered it against its
+    neighbour (``tie_break``), so two rows showing 80.00 never rank apart without a word why."""
+    for row in ranked:
+        row["tie_break"] = None
+    for above, below in zip(ranked, ranked[1:]):
+        rule = deciding_rule(above, below)
+        if rule is not None:
+            below["tie_break"] = rule
+            above["tie_break"] = above["tie_break"] or rule
 
 
 def rank_category(campaign, category, live):
@@ -182,9 +248,11 @@ def rank_category(campaign, category, live):
     :func:`tie_rule_key`; standing ones without a panel score follow, unranked
     (they cannot be selected); disqualified ones come last. Votes are
     normalised over the standing candidates only: a disqualified candidate's
-    votes move nobody.
+    votes move nobody. Composites are exact and then rounded half up to the
+    published digits, which is what is ranked, shown and exported.
     """
     w_public, w_panel = weights(campaign)
+    digits = precision(campaign)
     members = [c for c in live["candidates"].values() if c["category"] == category]
     standing = [c for c in members if c["status"] == ACCEPTED]
     votes = live.get("votes") or {}
@@ -199,15 +267,17 @@ def rank_category(campaign, category, live):
         if candidate["status"] != ACCEPTED:
             disqualified.append(row)
             continue
-        row["vote_score"] = rounded(v_scores.get(cid, 0.0))
+        vote_score = v_scores.get(cid, 0)
+        row["vote_score"] = published(vote_score, digits)
         panel = p_scores.get(cid)
-        if panel is None or not math.isfinite(panel):
+        if panel is None or (isinstance(panel, float) and not math.isfinite(panel)):
             unscored.append(row)
             continue
-        row["panel_score"] = rounded(panel)
-        row["composite"] = composite(w_public, w_panel, v_scores.get(cid, 0.0), panel)
+        row["panel_score"] = published(panel, digits)
+        row["composite"] = published(composite(w_public, w_panel, vote_score, panel), digits)
         scored.append(row)
     scored.sort(key=tie_rule_key)
+    mark_tie_breaks(scored)
     for position, row in enumerate(scored, start=1):
         row["rank"] = position
     by_submission = lambda row: (row["submitted_at"], row["candidate_id"])  # noqa: E731
@@ -224,7 +294,7 @@ def candidate_row(candidate, votes):
         "submitted_at": canonical_time(candidate["submitted_at"]),
         "votes": int(votes),
         "vote_score": None, "panel_score": None, "composite": None,
-        "rank": None, "pool": None, "pool_rank": None, "status": None,
+        "rank": None, "pool": None, "pool_rank": None, "status": None, "tie_break": None,
         "candidate_status": candidate["status"],
         "disqualification_reason": candidate.get("disqualification_reason"),
     }
@@ -347,6 +417,7 @@ def check_publishable(campaign, phase, now, live, unresolved_orphans=()):
     if open_panels:
         raise InvalidState(f"the panel of {', '.join(open_panels)} is not closed; "
                            "panel scores are final only once it is")
+    check_daily_votes(live)
     if unresolved_orphans:
         raise InvalidState(
             f"votes or scores arrived for candidates aggregation does not know "
@@ -360,51 +431,140 @@ def check_finalizable(campaign, phase):
                            "list can be approved (finalized)")
 
 
-# --- the inputs hash -----------------------------------------------------------------------
+# --- the inputs document and its hash --------------------------------------------------------
 
-def number(value):
-    """A score in the hash: a decimal string with 6 decimals (any language prints it alike)."""
-    return None if value is None else f"{value:.{SCORE_DIGITS}f}"
+def decimal_text(value):
+    """An input number (a weight, a score as given) as the shortest decimal that is exactly it:
+    ``0.3``, ``88.5``, ``85`` (so it reads back as the same number in any language)."""
+    if value is None:
+        return None
+    text = format(Decimal(repr(value)) if isinstance(value, float) else Decimal(value), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
-def inputs_document(campaign, live, disqualified_after_publish=()):
-    """Everything the list is computed from, in the hash recipe's shape (README: "The hash")."""
+def judge_labels(judge_ids, key):
+    """Anonymous labels ``J1``, ``J2``… for the judges of one category, stable within a
+    document and not derivable from the ids: ordered by a keyed hash (the key never leaves
+    the service), not by the ids themselves."""
+    ordered = sorted(set(judge_ids), key=lambda judge_id: hmac.new(
+        key.encode("utf-8"), judge_id.encode("utf-8"), hashlib.sha256).hexdigest())
+    return {judge_id: f"J{position}" for position, judge_id in enumerate(ordered, start=1)}
+
+
+def disqualification_entries(live, revisions=None):
+    """``[{candidate_id, revision}]``: disqualified before publication (revision 0) or after
+    it, in the revision of the list that first left them out (``revisions``: ``{id: n}``)."""
+    revisions = revisions or {}
+    entries = [{"candidate_id": cid, "revision": 0} for cid, c in live["candidates"].items()
+               if c["status"] == DISQUALIFIED]
+    entries += [{"candidate_id": cid, "revision": int(revision)}
+                for cid, revision in revisions.items()]
+    return sorted(entries, key=lambda entry: (entry["revision"], entry["candidate_id"]))
+
+
+def check_daily_votes(live):
+    """The per-day counts must add up to the counts that rank, or the inputs document would
+    not give the published list."""
+    for cid, days in (live.get("daily_votes") or {}).items():
+        counted = sum(day["counted"] for day in days)
+        if counted != int((live.get("votes") or {}).get(cid, 0)):
+            raise InvalidState(f"the per-day vote counts of candidate {cid} add up to {counted}, "
+                               f"its count is {live['votes'].get(cid, 0)}: run rebuild to "
+                               "compare with voting's records before publishing")
+
+
+def inputs_document(campaign, live, disqualified_after=None, label_key=""):
+    """Everything a list is computed from, anonymised (README: "The inputs document").
+
+    ``live`` may carry ``daily_votes`` (``{candidate_id: [{day, counted, voided}]}``) and
+    ``criterion_scores`` (``{candidate_id: {judge_id: {criterion: score}}}``);
+    ``disqualified_after``: ``{candidate_id: revision}`` of those disqualified after
+    publication (they stand in ``live``). Judges appear under :func:`judge_labels` only.
+    """
     w_public, w_panel = weights(campaign)
     votes = live.get("votes") or {}
-    judges = live.get("judge_scores") or {}
+    daily = live.get("daily_votes") or {}
+    criterion_scores = live.get("criterion_scores") or {}
     panels = live.get("panels") or {}
     categories = {}
     for category in campaign_categories(campaign):
         rules = campaign.category(category)
         members = {cid: c for cid, c in live["candidates"].items() if c["category"] == category}
+        labels = judge_labels([judge for cid in members for judge in criterion_scores.get(cid, {})],
+                              label_key)
         panel = panels.get(category) or {}
         closed = bool(panel.get("closed"))
         final = panel.get("panel_scores") or {}
+        candidates = {}
+        for cid, c in members.items():
+            days = daily.get(cid)
+            candidates[cid] = {
+                "org_type": c.get("org_type"),
+                "submitted_at": canonical_time(c["submitted_at"]),
+                "votes_by_day": sorted(
+                    ({"day": day["day"], "counted": int(day["counted"]),
+                      "voided": int(day.get("voided", 0))} for day in days)
+                    if days is not None else
+                    [{"day": None, "counted": int(votes.get(cid, 0)), "voided": 0}],
+                    key=lambda day: day["day"] or ""),
+                "judges": {labels[judge]: {key: decimal_text(value)
+                                           for key, value in sorted(scores.items())}
+                           for judge, scores in criterion_scores.get(cid, {}).items()},
+            }
         categories[category] = {
             "award_slots": rules["award_slots"],
             "org_type_slots": dict(sorted((rules.get("org_type_slots") or {}).items())),
+            "criteria": [{"key": c["key"], "weight": decimal_text(c["weight"]),
+                          "min": decimal_text(c.get("min", 0)), "max": decimal_text(c["max"])}
+                         for c in campaign.criteria(category)],
             "panel": {"closed": closed,
-                      "panel_scores": ({cid: number(final.get(cid)) for cid in members}
+                      "panel_scores": ({cid: decimal_text(final.get(cid)) for cid in members}
                                        if closed else {})},
-            "candidates": {cid: {
-                "org_type": c.get("org_type"),
-                "submitted_at": canonical_time(c["submitted_at"]),
-                "status": c["status"],
-                "votes": int(votes.get(cid, 0)),
-                "judge_scores": {judge: number(total)
-                                 for judge, total in (judges.get(cid) or {}).items()},
-            } for cid, c in members.items()},
+            "candidates": candidates,
         }
     return {
         "recipe": HASH_RECIPE,
         "campaign_id": campaign.id,
-        "weights": {"public": number(w_public), "panel": number(w_panel)},
-        "vote_normalisation": campaign.document["vote_normalisation"],
-        "panel_method": campaign.document["panel_method"],
-        "panel_options": campaign.document.get("panel_options") or {},
+        "timezone": campaign.timezone,
+        "rules": {
+            "weights": {"public": decimal_text(w_public), "panel": decimal_text(w_panel)},
+            "vote_normalisation": campaign.document["vote_normalisation"],
+            "panel_method": campaign.document["panel_method"],
+            "panel_options": {key: value for key, value in
+                              sorted((campaign.document.get("panel_options") or {}).items())
+                              if value is not None},
+            "precision": precision(campaign),
+            "rounding": ROUNDING,
+            "tie_rule": list(TIE_RULE),
+        },
         "categories": categories,
-        "disqualified_after_publish": sorted(disqualified_after_publish),
+        "disqualifications": disqualification_entries(live, disqualified_after),
     }
+
+
+def disqualified_after(state, excluded, upto=None):
+    """``{candidate_id: revision}``: the revision of the list that first left each of
+    ``excluded`` out, from the campaign's ``revisions`` (the next revision for one not left
+    out yet); ``upto``: only revisions up to that one count."""
+    first = {}
+    for entry in state.get("revisions") or []:
+        if upto is not None and entry["revision"] > upto:
+            continue
+        for cid in entry.get("disqualified_after_publish") or []:
+            first.setdefault(cid, entry["revision"])
+    return {cid: first.get(cid, state.get("revision", 0) + 1) for cid in excluded}
+
+
+def with_disqualifications(inputs, disqualified_after):
+    """A revision's inputs: the document frozen at publication with the disqualifications of
+    that revision (``{candidate_id: revision}``); everything else stays as published."""
+    before = [entry for entry in inputs["disqualifications"] if entry["revision"] == 0]
+    after = [{"candidate_id": cid, "revision": int(revision)}
+             for cid, revision in disqualified_after.items()]
+    return dict(inputs, disqualifications=sorted(
+        before + after, key=lambda entry: (entry["revision"], entry["candidate_id"])))
 
 
 def canonical_json(document):
@@ -417,21 +577,107 @@ def inputs_hash(document):
     return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
-def live_from_inputs(document):
-    """The ``live`` mapping back from an inputs document (to recompute a published list)."""
-    candidates, votes, judges, panels = {}, {}, {}, {}
-    for category, data in document["categories"].items():
+def campaign_from_inputs(inputs):
+    """The campaign rules an inputs document states, as a :class:`Campaign` (for recomputing)."""
+    rules = inputs["rules"]
+    return Campaign({
+        "id": inputs["campaign_id"], "name": inputs["campaign_id"],
+        "timezone": inputs["timezone"],
+        "weights": {"public": float(rules["weights"]["public"]),
+                    "panel": float(rules["weights"]["panel"])},
+        "vote_normalisation": rules["vote_normalisation"], "panel_method": rules["panel_method"],
+        "panel_options": dict(rules.get("panel_options") or {}),
+        "results": {"precision": int(rules["precision"])},
+        "categories": {category: {
+            "award_slots": int(data["award_slots"]),
+            "org_type_slots": {k: int(v) for k, v in (data.get("org_type_slots") or {}).items()},
+            "criteria": [{"key": c["key"], "weight": float(c["weight"]), "min": float(c["min"]),
+                          "max": float(c["max"])} for c in data["criteria"]],
+        } for category, data in inputs["categories"].items()},
+    })
+
+
+def judge_total(criteria, scores):
+    """A judge's weighted total from the criterion scores, as scoring computes it (4 decimals)."""
+    return round(math.fsum(c["weight"] * scores[c["key"]] for c in criteria), JUDGE_TOTAL_DIGITS)
+
+
+def live_from_inputs(inputs):
+    """The ``live`` mapping back from an inputs document, and ``{candidate_id: revision}`` of
+    those disqualified after publication (to recompute a published list)."""
+    campaign = campaign_from_inputs(inputs)
+    after = {entry["candidate_id"]: int(entry["revision"])
+             for entry in inputs["disqualifications"] if entry["revision"] > 0}
+    before = {entry["candidate_id"] for entry in inputs["disqualifications"]
+              if entry["revision"] == 0}
+    candidates, votes, daily, judges, criterion_scores, panels = {}, {}, {}, {}, {}, {}
+    for category, data in inputs["categories"].items():
+        criteria = campaign.criteria(category)
         for cid, c in data["candidates"].items():
             candidates[cid] = {"candidate_id": cid, "category": category,
                                "org_type": c["org_type"], "submitted_at": c["submitted_at"],
-                               "status": c["status"]}
-            votes[cid] = c["votes"]
-            judges[cid] = {judge: float(total) for judge, total in c["judge_scores"].items()}
+                               "status": DISQUALIFIED if cid in before else ACCEPTED}
+            daily[cid] = [dict(day) for day in c["votes_by_day"]]
+            votes[cid] = sum(int(day["counted"]) for day in c["votes_by_day"])
+            criterion_scores[cid] = {label: {key: float(value) for key, value in scores.items()}
+                                     for label, scores in c["judges"].items()}
+            # A judge without a score for every criterion has no total (scoring refuses such
+            # a score; a document that has one cannot be recomputed for that judge).
+            judges[cid] = {label: judge_total(criteria, scores)
+                           for label, scores in criterion_scores[cid].items()
+                           if all(c["key"] in scores for c in criteria)}
         panels[category] = {
             "closed": data["panel"]["closed"],
             "panel_scores": {cid: (None if score is None else float(score))
                              for cid, score in data["panel"]["panel_scores"].items()}}
-    return {"candidates": candidates, "votes": votes, "judge_scores": judges, "panels": panels}
+    live = {"candidates": candidates, "votes": votes, "daily_votes": daily,
+            "judge_scores": judges, "criterion_scores": criterion_scores, "panels": panels}
+    return campaign, live, after
+
+
+def excluded_in_revision(disqualified_after, revision):
+    """Who had left the published ranking by ``revision`` (skipped when seats are filled)."""
+    return sorted(cid for cid, left_in in disqualified_after.items() if left_in <= revision)
+
+
+def standings_from_inputs(inputs, revision):
+    """``(campaign, {category: (rows, shortfalls)})`` of ``revision``, from the document alone:
+    the same functions the service ranks with."""
+    campaign, live, after = live_from_inputs(inputs)
+    excluded = excluded_in_revision(after, revision)
+    return campaign, {category: standings(campaign, live, category, excluded)
+                      for category in campaign_categories(campaign)}
+
+
+#: The fields of a row in an inputs document's list (scores as text at the published digits).
+LIST_FIELDS = ("category", "candidate_id", "org_type", "votes", "vote_score", "panel_score",
+               "composite", "rank", "pool", "pool_rank", "status", "tie_break")
+LIST_SCORES = ("vote_score", "panel_score", "composite")
+
+
+def list_rows(campaign, standings_by_category):
+    """A revision's list as the inputs document states it: every candidate of every category
+    in ranked order, scores as decimal strings with the published digits."""
+    digits = precision(campaign)
+    out = []
+    for category in campaign_categories(campaign):
+        rows, _ = standings_by_category[category]
+        for row in rows:
+            entry = {name: row.get(name) for name in LIST_FIELDS}
+            for name in LIST_SCORES:
+                value = entry[name]
+                entry[name] = None if value is None else str(at_precision(value, digits))
+            out.append(entry)
+    return out
+
+
+def verifiable_document(inputs, revision, published_at=None):
+    """The inputs document of one revision: its inputs, their hash and the list they give."""
+    campaign, standings_by_category = standings_from_inputs(inputs, revision)
+    return {"document": DOCUMENT_KIND, "recipe": HASH_RECIPE, "campaign_id": inputs["campaign_id"],
+            "revision": revision, "published_at": published_at,
+            "inputs": inputs, "inputs_hash": inputs_hash(inputs),
+            "list": list_rows(campaign, standings_by_category)}
 
 
 def compare_inputs(incremental, rebuilt, limit=50):
@@ -514,11 +760,12 @@ def count_page(counts, votes):
     return counts
 
 
-def live_from_records(records, vote_counts, scores_reply):
+def live_from_records(records, vote_counts, scores_reply, daily_votes=None):
     """The ``live`` mapping from the other services' records (the rebuild's side).
 
     ``records``: validated ``nomination.list`` rows; ``vote_counts``: votes per
-    candidate from ``voting.votes_page``; ``scores_reply``: ``scoring.scores``.
+    candidate from ``voting.votes_page``; ``daily_votes``: the same per local day
+    (:func:`daily_from_minutes`); ``scores_reply``: ``scoring.scores``.
     Votes and scores for ids that are not candidates are left out, as the
     incremental state leaves out its orphans.
     """
@@ -533,17 +780,59 @@ def live_from_records(records, vote_counts, scores_reply):
             "nominee_unit": facts["nominee_unit"], "submitted_at": facts["submitted_at"],
             "status": facts["candidate_status"],
             "disqualification_reason": facts["disqualification_reason"]}
-    judge_scores = {}
+    judge_scores, criterion_scores = {}, {}
     for score in scores_reply["scores"]:
         if score["candidate_id"] in candidates:
             judge_scores.setdefault(score["candidate_id"], {})[score["judge_id"]] = score["total"]
+            criterion_scores.setdefault(score["candidate_id"], {})[score["judge_id"]] = dict(
+                score.get("scores") or {})
     panels = {category: {"closed": True, "method": panel.get("method"),
                          "panel_scores": dict(panel.get("panel_scores") or {})}
               for category, panel in (scores_reply.get("panels") or {}).items()
               if panel.get("closed")}
-    return {"candidates": candidates,
+    live = {"candidates": candidates,
             "votes": {cid: vote_counts.get(cid, 0) for cid in candidates},
-            "judge_scores": judge_scores, "panels": panels}
+            "judge_scores": judge_scores, "criterion_scores": criterion_scores,
+            "panels": panels}
+    if daily_votes is not None:
+        live["daily_votes"] = {cid: daily_votes.get(cid, []) for cid in candidates}
+    return live
+
+
+def count_minutes(minutes, votes):
+    """Add one page of votes to ``minutes`` (``{(candidate_id, cast_at to the minute): n}``):
+    cheap string keys in the hot loop; :func:`daily_from_minutes` turns them into local days."""
+    get = minutes.get
+    for vote in votes:
+        key = (vote["candidate_id"], vote["cast_at"][:16], vote["cast_at"][16:].lstrip(
+            "0123456789:.") or "Z")
+        minutes[key] = get(key, 0) + 1
+    return minutes
+
+
+def daily_from_minutes(minutes, tz_name):
+    """``{candidate_id: [{day, counted, voided}]}`` in the campaign's zone from
+    :func:`count_minutes` (each distinct minute is converted once)."""
+    days_of, per_day = {}, {}
+    for (cid, minute, zone), count in minutes.items():
+        if (minute, zone) not in days_of:
+            days_of[(minute, zone)] = local_day(parse_iso(minute + ":00" + zone), tz_name)
+        key = (cid, days_of[(minute, zone)])
+        per_day[key] = per_day.get(key, 0) + count
+    return group_daily_votes(
+        [{"candidate_id": cid, "day": day, "counted": count, "voided": 0}
+         for (cid, day), count in per_day.items()])
+
+
+def group_daily_votes(rows):
+    """``AggregationStore.daily_votes`` rows as ``{candidate_id: [{day, counted, voided}]}``."""
+    out = {}
+    for row in rows:
+        out.setdefault(row["candidate_id"], []).append(
+            {"day": row["day"], "counted": int(row["counted"]), "voided": int(row["voided"])})
+    for days in out.values():
+        days.sort(key=lambda day: day["day"])
+    return out
 
 
 # --- standings, live and published -----------------------------------------------------------

@@ -2,14 +2,18 @@
 
 Each maps ``{candidate_id: votes}`` of one category to ``{candidate_id: score}``
 on 0–100. Pure and deterministic (the published hash's recipe relies on it):
-the same counts give the same scores, bit for bit, whatever the order.
+the same counts give the same scores, whatever the order. Scores are exact
+fractions (``Fraction``), so that composites are computed as on paper and only
+the published rounding rounds them.
 """
+from fractions import Fraction
 
 
 def top_100(votes):
     """The usual Chinese rule: the candidate with the most votes scores 100, others pro rata."""
     top = max(votes.values(), default=0)
-    return {cid: (100 * count / top if top else 0.0) for cid, count in votes.items()}
+    return {cid: (Fraction(100 * count, top) if top else Fraction(0))
+            for cid, count in votes.items()}
 
 
 def min_max(votes):
@@ -20,11 +24,12 @@ def min_max(votes):
     """
     low, high = min(votes.values(), default=0), max(votes.values(), default=0)
     if high == low:
-        return {cid: (100.0 if high > 0 else 0.0) for cid in votes}
-    return {cid: 100 * (count - low) / (high - low) for cid, count in votes.items()}
+        return {cid: Fraction(100 if high > 0 else 0) for cid in votes}
+    return {cid: Fraction(100 * (count - low), high - low) for cid, count in votes.items()}
 
 
 def share(votes):
     """Each candidate's share of the category's votes, in percent."""
     total = sum(votes.values())
-    return {cid: (100 * count / total if total else 0.0) for cid, count in votes.items()}
+    return {cid: (Fraction(100 * count, total) if total else Fraction(0))
+            for cid, count in votes.items()}

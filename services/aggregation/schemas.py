@@ -19,6 +19,13 @@ class Query(Strict):
     include_inputs = fields.Boolean(load_default=False)
 
 
+class InputsQuery(Strict):
+    """``inputs``: which revision of the list (the latest when omitted)."""
+
+    revision = fields.Integer(strict=True, load_default=None, allow_none=True,
+                              validate=validate.Range(min=1, error="must be 1 or more"))
+
+
 # --- what the rebuild reads from the other services ------------------------------------------
 
 class Lenient(Schema):
@@ -66,6 +73,8 @@ class CurrentScore(Lenient):
     category = fields.String(required=True)
     judge_id = fields.String(required=True)
     total = fields.Float(required=True, allow_nan=False)
+    scores = fields.Dict(keys=fields.String(), values=fields.Float(allow_nan=False),
+                         load_default=dict)
     submitted_at = fields.String(load_default=None, allow_none=True)
 
 

@@ -174,11 +174,42 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         state = self.store.state(campaign.id)
         if state["phase"] == domain.OPEN:
             raise InvalidState(f"the list of campaign {campaign.id} has not been published yet")
-        report = self._report(campaign, None, state)
+        # The public list needs no comparison with the live inputs (a scan of every vote).
+        report = self._report(campaign, None, state, live_hash=False)
         stamp = {"revision": report["revision"], "inputs_hash": report["inputs_hash"],
                  "phase": report["phase"]}
         return [dict(public_row(row), **stamp) for section in report["categories"]
                 for row in section["rows"] if row["status"] == domain.SELECTED]
+
+    @rpc
+    def inputs(self, campaign_id, revision=None):
+        """The anonymised inputs document of a revision of the list (the latest by default):
+        what anyone needs to recompute the list and its hash offline (``pingxuan verify``)."""
+        campaign = self._campaign(campaign_id)
+        query = load(schemas.InputsQuery(), {"revision": revision}, "query")
+        state = self.store.state(campaign.id)
+        if state["phase"] == domain.OPEN:
+            raise InvalidState(f"the list of campaign {campaign.id} has not been published yet: "
+                               "its inputs are published with it")
+        number = query["revision"] or state["revision"]
+        entries = {entry["revision"]: entry for entry in state.get("revisions") or []}
+        if number not in entries:
+            raise NotFound(f"campaign {campaign.id} has no revision {number} of its list "
+                           f"(it has revisions 1 to {state['revision']})")
+        entry = entries[number]
+        stored = self.store.inputs_document(campaign.id, number, entry["inputs_hash"])
+        if stored is not None:
+            return json.loads(stored)
+        # Published before documents were kept: the same document from the frozen inputs.
+        left = domain.disqualified_after(state, entry.get("disqualified_after_publish") or [],
+                                         number)
+        inputs = domain.with_disqualifications(json.loads(state["published"]["inputs_json"]),
+                                               left)
+        document = domain.verifiable_document(inputs, number, iso(entry["at"]))
+        if document["inputs_hash"] != entry["inputs_hash"]:
+            raise InvalidState(f"the inputs of revision {number} of campaign {campaign.id} "
+                               "cannot be reproduced; run rebuild")
+        return document
 
     @rpc
     def publish(self, campaign_id):
@@ -190,12 +221,14 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         domain.check_publishable(campaign, state["phase"], now, self.store.live_inputs(campaign.id))
         # Candidates whose votes came before their nomination: ask nomination (facts only).
         unresolved = self._resolve_orphans(campaign.id)
-        live = self.store.live_inputs(campaign.id)
+        live = self._document_live(campaign)
         domain.check_publishable(campaign, state["phase"], now, live, unresolved)
         standings = domain.live_standings(campaign, live)
-        inputs = domain.inputs_document(campaign, live)
+        inputs = domain.inputs_document(campaign, live, {},
+                                        self.store.judge_label_key(campaign.id))
         digest = domain.inputs_hash(inputs)
         seats = domain.seats_of(standings)
+        document = self._verifiable(campaign, inputs, 1, now, seats)
         entry = {"revision": 1, "at": now, "reason": "publish", "seats": seats,
                  "shortfalls": domain.shortfalls_of(standings), "inputs_hash": digest,
                  "disqualified_after_publish": [], "changes": {}}
@@ -210,6 +243,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
                             campaign.id, now, before={"phase": domain.OPEN},
                             after={"phase": domain.PUBLISHED, "revision": 1,
                                    "inputs_hash": digest, "seats": seats})
+        self.store.save_inputs_document(campaign.id, 1, digest, document)
         if not self.store.publish(campaign.id, published, entry,
                                   outbox_entry(events.LIST_PUBLISHED, payload, audit, now)):
             raise InvalidState(f"the list of campaign {campaign.id} was published meanwhile")
@@ -284,16 +318,20 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         campaign = self._campaign(campaign_id)
         started = time.perf_counter()
         records = self._peer_candidates(campaign.id)
-        vote_counts, votes_read = self._peer_votes(campaign.id)
+        vote_counts, minutes, votes_read = self._peer_votes(campaign.id)
         scores = self._peer_scores(campaign.id)
-        rebuilt = domain.live_from_records(records, vote_counts, scores)
+        rebuilt = domain.live_from_records(records, vote_counts, scores,
+                                           domain.daily_from_minutes(minutes, campaign.timezone))
         state = self.store.state(campaign.id)
-        incremental = self.store.live_inputs(campaign.id, state)
+        incremental = self._document_live(campaign, state)
         published_ids = published_candidate_ids(state)
         incremental, excluded = domain.split_disqualified(incremental, published_ids)
         rebuilt, rebuilt_excluded = domain.split_disqualified(rebuilt, published_ids)
-        ours = domain.inputs_document(campaign, incremental, excluded)
-        theirs = domain.inputs_document(campaign, rebuilt, rebuilt_excluded)
+        label_key = self.store.judge_label_key(campaign.id)
+        ours = domain.inputs_document(
+            campaign, incremental, domain.disqualified_after(state, excluded), label_key)
+        theirs = domain.inputs_document(
+            campaign, rebuilt, domain.disqualified_after(state, rebuilt_excluded), label_key)
         differences = domain.compare_inputs(ours, theirs)
         same_ranking = (domain.seats_of(domain.live_standings(campaign, incremental))
                         == domain.seats_of(domain.live_standings(campaign, rebuilt)))
@@ -413,6 +451,8 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
             now = self.now()
             revision = state["revision"] + 1
             digest = revised["inputs_hash"]
+            self.store.save_inputs_document(campaign_id, revision, digest, self._verifiable(
+                campaign, revised["inputs"], revision, now, seats))
             entry = {"revision": revision, "at": now, "reason": "disqualification",
                      "event_id": event["event_id"], "candidate_id": candidate_id,
                      "disqualification_reason": event["reason"], "seats": seats,
@@ -449,28 +489,54 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         excluded = (state["current"]["disqualified_after_publish"]
                     if state["phase"] == domain.FINALIZED else live_excluded)
         reasons = {cid: raw["candidates"][cid].get("disqualification_reason") for cid in excluded}
-        inputs = domain.inputs_document(campaign, domain.live_from_inputs(
-            json.loads(published["inputs_json"])), excluded)
+        inputs = domain.with_disqualifications(json.loads(published["inputs_json"]),
+                                               domain.disqualified_after(state, excluded))
         return {"standings": domain.published_standings(campaign, published["rows"], excluded,
                                                         reasons),
-                "excluded": excluded, "inputs_hash": domain.inputs_hash(inputs),
-                "live_inputs_hash": domain.inputs_hash(
-                    domain.inputs_document(campaign, live, live_excluded))}
+                "excluded": excluded, "live_excluded": live_excluded, "inputs": inputs,
+                "inputs_hash": domain.inputs_hash(inputs)}
 
-    def _report(self, campaign, category=None, state=None, include_inputs=False):
-        state = state or self.store.state(campaign.id)
+    def _document_live(self, campaign, state=None):
+        """The ``live`` mapping with what only an inputs document needs: votes per local day
+        (a scan of the counted votes, so never read per event)."""
         live = self.store.live_inputs(campaign.id, state)
-        if state["phase"] == domain.OPEN:
+        daily = domain.group_daily_votes(self.store.daily_votes(campaign.id))
+        live["daily_votes"] = {cid: daily.get(cid, []) for cid in live["candidates"]}
+        return live
+
+    def _verifiable(self, campaign, inputs, revision, now, seats):
+        """A revision's inputs document (canonical JSON), refused unless the list recomputed
+        from it alone is the list being published: what is published can be verified."""
+        document = domain.verifiable_document(inputs, revision, iso(now))
+        _, recomputed = domain.standings_from_inputs(inputs, revision)
+        if domain.seats_of(recomputed) != seats:
+            raise InvalidState(f"the list of campaign {campaign.id} recomputed from its inputs "
+                               "document differs from the list; nothing was published")
+        return domain.canonical_json(document).decode("utf-8")
+
+    def _report(self, campaign, category=None, state=None, include_inputs=False, live_hash=True):
+        state = state or self.store.state(campaign.id)
+        published = state["phase"] != domain.OPEN
+        live = (self.store.live_inputs(campaign.id, state) if published and not live_hash
+                else self._document_live(campaign, state))
+        label_key = None if published and not live_hash else self.store.judge_label_key(
+            campaign.id)
+        if not published:
             standings = domain.live_standings(campaign, live)
-            inputs = domain.inputs_document(campaign, live)
+            inputs = domain.inputs_document(campaign, live, {}, label_key)
             digest = live_digest = domain.inputs_hash(inputs)
         else:
             revised = self._published_standings(campaign, state)
             standings = revised["standings"]
             digest = state["current"]["inputs_hash"]
-            live_digest = revised["live_inputs_hash"]
-            inputs = domain.inputs_document(campaign, domain.live_from_inputs(
-                json.loads(state["published"]["inputs_json"])), revised["excluded"])
+            inputs = revised["inputs"]
+            live_digest = None
+            if live_hash:
+                standing, live_excluded = domain.split_disqualified(
+                    live, published_candidate_ids(state))
+                live_digest = domain.inputs_hash(domain.inputs_document(
+                    campaign, standing, domain.disqualified_after(state, live_excluded),
+                    label_key))
         w_public, w_panel = domain.weights(campaign)
         sections = []
         for name, (rows, shortfalls) in standings.items():
@@ -491,9 +557,10 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
             "campaign_id": campaign.id, "campaign_name": campaign.name,
             "phase": state["phase"], "revision": state.get("revision", 0),
             "inputs_hash": digest, "live_inputs_hash": live_digest,
-            "inputs_changed_since_publish": (None if state["phase"] == domain.OPEN
+            "inputs_changed_since_publish": (None if not published or live_digest is None
                                              else live_digest != digest),
             "weights": {"public": w_public, "panel": w_panel},
+            "precision": domain.precision(campaign),
             "vote_normalisation": campaign.document["vote_normalisation"],
             "panel_method": campaign.document["panel_method"],
             "votes_counted": sum(live["votes"].values()),
@@ -590,7 +657,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         return records
 
     def _peer_votes(self, campaign_id):
-        counts, read, cursor = {}, 0, None
+        counts, minutes, read, cursor = {}, {}, 0, None
         page_size = self.settings[REBUILD_PAGE_SIZE]
         while True:
             page = self._peer_load(schemas.VotesPage(), self.peers(
@@ -598,12 +665,14 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
                 "voting.votes_page")
             try:
                 domain.count_page(counts, page["votes"])
+                domain.count_minutes(minutes, page["votes"])
             except (KeyError, TypeError):
-                raise InvalidState("voting.votes_page returned a vote without a candidate_id")
+                raise InvalidState("voting.votes_page returned a vote without a candidate_id "
+                                   "or cast_at")
             read += len(page["votes"])
             cursor = page["next"]
             if cursor is None or not page["votes"]:
-                return counts, read
+                return counts, minutes, read
 
     def _peer_scores(self, campaign_id):
         return self._peer_load(schemas.ScoresReply(), self.peers("scoring", "scores", campaign_id),
@@ -621,10 +690,11 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
 #: Row fields a reply carries (``submitted_at`` is the tie rule's input, so it is shown).
 ROW_FIELDS = ("candidate_id", "nominee_name", "nominee_unit", "category", "org_type", "votes",
               "vote_score", "panel_score", "composite", "rank", "pool", "pool_rank", "status",
-              "submitted_at", "disqualification_reason", "promoted_in_revision", "replaces")
+              "tie_break", "submitted_at", "disqualification_reason", "promoted_in_revision",
+              "replaces")
 PUBLIC_FIELDS = ("candidate_id", "nominee_name", "nominee_unit", "category", "org_type", "votes",
                  "vote_score", "panel_score", "composite", "rank", "pool", "status",
-                 "promoted_in_revision")
+                 "tie_break", "promoted_in_revision")
 
 
 def reply_row(row):

@@ -12,10 +12,14 @@ Collections:
 * ``campaign_results`` — per campaign: phase, panels, the published snapshot,
   revisions, the categories awaiting a refresh, and the outbox of our events.
 * ``applied_events`` — every event id applied (or refused), with its outcome.
+* ``inputs_documents`` — the inputs document of each published revision, as published
+  (``_id`` = campaign|revision|inputs hash), kept after later revisions.
 
 Every write is a single-document atomic update, so a crash between two writes
 leaves nothing that a redelivery of the same event does not repair.
 """
+import secrets
+
 from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -46,6 +50,7 @@ class AggregationStore(Repository):
         self.judge_scores = db["judge_scores"]
         self.states = db["campaign_results"]
         self.applied = db["applied_events"]
+        self.documents = db["inputs_documents"]
         self.campaigns = db[CAMPAIGNS_COLLECTION]
         self.audit = AuditTrail(db)
         self.outbox = OutboxRelay(self.states, self.audit)
@@ -221,7 +226,47 @@ class AggregationStore(Repository):
             upsert=True)
 
     def score_records(self, campaign_id):
-        return list(self.judge_scores.find({"campaign_id": campaign_id}, {"scores": 0}))
+        return list(self.judge_scores.find({"campaign_id": campaign_id}))
+
+    # --- votes per local day ---------------------------------------------------------------
+
+    def daily_votes(self, campaign_id):
+        """``[{candidate_id, day, counted, voided}]``: votes per candidate and local day.
+
+        Provisional: counted from ``counted_votes`` (every vote aggregation counted;
+        none voided) in the campaign's zone. It scans the campaign's counted votes, so
+        it is read only where an inputs document is built, never per event.
+        """
+        campaign = self.campaigns.find_one({"_id": campaign_id}, {"document.timezone": 1})
+        tz_name = ((campaign or {}).get("document") or {}).get("timezone") or "Asia/Shanghai"
+        minutes = {}
+        domain.count_minutes(minutes, self.counted_votes.find(
+            {"campaign_id": campaign_id}, {"candidate_id": 1, "cast_at": 1, "_id": 0}))
+        daily = domain.daily_from_minutes(minutes, tz_name)
+        return [dict(day, candidate_id=cid) for cid, days in sorted(daily.items())
+                for day in days]
+
+    # --- inputs documents --------------------------------------------------------------------
+
+    def judge_label_key(self, campaign_id):
+        """The campaign's secret for anonymous judge labels (made once, never replied)."""
+        self.state(campaign_id)
+        self.states.update_one({"_id": campaign_id, "judge_label_key": {"$exists": False}},
+                               {"$set": {"judge_label_key": secrets.token_hex(16)}})
+        return self.states.find_one({"_id": campaign_id}, {"judge_label_key": 1})["judge_label_key"]
+
+    def save_inputs_document(self, campaign_id, revision, digest, document_json):
+        """Keep a revision's inputs document as published (before its revision is recorded:
+        a document whose revision never got recorded is never read)."""
+        self.documents.update_one(
+            {"_id": f"{campaign_id}|{revision}|{digest}"},
+            {"$setOnInsert": {"campaign_id": campaign_id, "revision": revision,
+                              "inputs_hash": digest, "document_json": document_json}},
+            upsert=True)
+
+    def inputs_document(self, campaign_id, revision, digest):
+        found = self.documents.find_one({"_id": f"{campaign_id}|{revision}|{digest}"})
+        return None if found is None else found["document_json"]
 
     # --- campaign state ----------------------------------------------------------------------
 
@@ -333,11 +378,15 @@ class AggregationStore(Repository):
                 "status": doc["candidate_status"],
                 "disqualification_reason": doc.get("disqualification_reason")}
             votes[doc["_id"]] = doc.get("votes", 0)
-        judge_scores = domain.current_judge_scores(self.score_records(campaign_id), panels)
+        records = self.score_records(campaign_id)
+        judge_scores = domain.current_judge_scores(records, panels)
+        criterion_scores = domain.current_judge_scores(records, panels, "scores")
         return {
             "candidates": candidates, "votes": votes,
             "judge_scores": {cid: scores for cid, scores in judge_scores.items()
                              if cid in candidates},
+            "criterion_scores": {cid: scores for cid, scores in criterion_scores.items()
+                                 if cid in candidates},
             "panels": {category: {"closed": True, "closed_key": panel["closed_key"],
                                   "method": panel.get("method"),
                                   "panel_scores": dict(panel.get("panel_scores") or [])}

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "shared.cli.results",
     "shared.cli.messages",
     "shared.cli.events",
+    "shared.cli.inputs",
 )
 
 

@@ -365,3 +365,31 @@ def test_candidates_come_from_the_real_nomination_service(container_factory, con
         report = admin.aggregation.rebuild(CAMPAIGN)
         assert report["equal"] is True, report["differences"]
         assert report["candidates"] == {"incremental": 3, "rebuilt": 3}
+
+
+def test_the_inputs_of_each_revision_cross_the_wire_and_verify(container_factory, config):
+    from services.aggregation.verify import verify
+
+    aggregation = container_factory(AggregationService, config)
+    aggregation.start()
+    ListWatcher.received = []
+    watcher = container_factory(ListWatcher, config)
+    watcher.start()
+    load_candidates(aggregation, config)
+    deliveries, _, counted = vote_batches()
+    with fired(aggregation, on_vote_cast=len(deliveries)):
+        send(config, events.VOTING, events.VOTE_CAST, deliveries)
+    with rpc_client(config) as admin:
+        with entrypoint_waiter(watcher, "on_list_published"):
+            admin.aggregation.publish(CAMPAIGN)
+        with entrypoint_waiter(watcher, "on_list_published"):
+            send(config, events.NOMINATION, events.CANDIDATE_DISQUALIFIED,
+                 [disqualified("nom-a1", "agency", 0, "材料失实")])
+    with rpc_client(config, None) as public:  # anyone, no token
+        first = public.aggregation.inputs(CAMPAIGN, 1)
+        second = public.aggregation.inputs(CAMPAIGN)
+    assert (first["revision"], second["revision"]) == (1, 2)
+    assert verify(first)["match"] and verify(second)["match"]
+    assert sum(day["counted"] for data in first["inputs"]["categories"].values()
+               for c in data["candidates"].values() for day in c["votes_by_day"]) == counted
+    assert second["inputs_hash"] == ListWatcher.received[-1]["inputs_hash"]
