@@ -5,7 +5,8 @@ Each service's ``config.yml`` fills these from the environment with nameko's
 """
 
 AMQP_URI = "AMQP_URI"
-#: ``mongodb://…`` for a real server; ``mongomock://…`` (the default) for the embedded store.
+#: ``mongodb://…`` for a real server; ``mongomock://…`` for the embedded store. Required:
+#: a service refuses to start without it (``shared.store.store_uri``).
 MONGO_URI = "MONGO_URI"
 #: Database name; each service has its own (``pingxuan_<service>`` unless set).
 MONGO_DB = "MONGO_DB"
@@ -16,7 +17,8 @@ CLOCK_START = "CLOCK_START"
 #: Seconds between outbox sweeps (events stored but not yet published).
 OUTBOX_SWEEP_SECONDS = "OUTBOX_SWEEP_SECONDS"
 
-DEFAULT_MONGO_URI = "mongomock://localhost/"
+#: What ``pingxuan up`` sets when ``MONGO_URI`` is unset: it asks for the embedded store.
+EMBEDDED_MONGO_URI = "mongomock://localhost/"
 MIN_SECRET_LENGTH = 16
 
 
