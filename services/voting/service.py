@@ -184,10 +184,12 @@ class VotingService(FollowsCampaigns, PingxuanService):
 
     @timer(interval=OUTBOX_SWEEP_SECONDS)
     def sweep_outbox(self):
-        """Publish the votes a crash left unannounced; forget expired codes' numbers."""
+        """Publish the votes a crash left unannounced; forget expired codes' numbers and
+        the counters of days and windows that are over."""
         now = self.now()
         commit.sweep(self.store, self.dispatch, now)
         self.store.purge_expired_codes(now)
+        self.store.prune_counters(now)
 
     # --- the page ---------------------------------------------------------------------------
 
@@ -458,7 +460,7 @@ class VotingService(FollowsCampaigns, PingxuanService):
         sends = domain.check_code_request(record, now, day)
         ip_slot = domain.code_ip_slot(campaign.id, self.keys.hashes.ip(ip), now)
         limit = domain.code_ip_limit(campaign)
-        if not self.store.take_code_slot(ip_slot, limit):
+        if not self.store.take_code_slot(ip_slot, limit, now):
             raise domain.too_many_codes_from_address(limit)
         code = domain.new_code()
         mac = domain.code_mac(self.keys.code, otp_key, code)
