@@ -443,6 +443,15 @@ def check_not_locked(record, now):
         raise error
 
 
+def no_try_left(record, mac, now):
+    """Why a guess that got no try is refused: the number is locked, or about to be (other
+    guesses used the tries), or the code was used or dropped meanwhile."""
+    check_not_locked(record, now)
+    if record and record.get("code_mac") and record.get("wrong", 0) >= OTP_MAX_WRONG:
+        check_not_locked({"locked_until": now + OTP_LOCK}, now)
+    return code_problem(None, mac, now)
+
+
 def code_problem(record, mac, now):
     """Why a code is not accepted (``None`` when it is): the reason as a typed error."""
     check_not_locked(record, now)

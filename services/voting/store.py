@@ -318,16 +318,19 @@ class VotingStore(Repository):
             {"$unset": {"code_mac": "", "mobile": "", "expires_at": ""},
              "$set": {"wrong": 0, "verified_at": now}})
 
-    def wrong_code(self, otp_key, mac, max_wrong, locked_until):
-        """Count a wrong code; at ``max_wrong`` the number is locked and the code dropped."""
-        record = self.codes.find_one_and_update(
-            {"_id": otp_key, "code_mac": mac}, {"$inc": {"wrong": 1}},
-            return_document=ReturnDocument.AFTER)
-        if record and record.get("wrong", 0) >= max_wrong:
-            self.codes.update_one({"_id": otp_key}, {
-                "$set": {"locked_until": locked_until, "wrong": 0},
-                "$unset": {"code_mac": "", "mobile": "", "expires_at": ""}})
-        return record
+    def take_try(self, otp_key, mac, max_tries):
+        """Count one guess at the pending code ``mac``; the record after, or ``None`` when its
+        ``max_tries`` are used up (or the code is gone). One conditional update: exact across
+        instances."""
+        return self.codes.find_one_and_update(
+            {"_id": otp_key, "code_mac": mac, "wrong": {"$lt": max_tries}},
+            {"$inc": {"wrong": 1}}, return_document=ReturnDocument.AFTER)
+
+    def lock_number(self, otp_key, mac, locked_until):
+        """Its tries used up: lock the number and drop the code (and the plain number)."""
+        self.codes.update_one({"_id": otp_key, "code_mac": mac}, {
+            "$set": {"locked_until": locked_until, "wrong": 0},
+            "$unset": {"code_mac": "", "mobile": "", "expires_at": ""}})
 
     def purge_expired_codes(self, now):
         """A plain number is kept only while its code is pending."""

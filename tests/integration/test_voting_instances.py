@@ -7,7 +7,6 @@ yields to other green threads, as a real MongoDB client does while it waits on
 its socket: so one instance's group commit can run between another's read of
 the counters and its writes, as on a real server with several pods.
 """
-import eventlet
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -17,6 +16,7 @@ from shared.store import MongoStore, connect
 from services.voting.store import VotingStore
 from tests.conftest import campaign_document, token
 from tests.system import free_port
+from tests.yielding import yielding
 
 pytestmark = pytest.mark.broker
 
@@ -25,35 +25,14 @@ CLOCK_START = "2099-11-05T04:00:10Z"
 CANDIDATES = [f"nom-{n:03d}" for n in range(40)]
 
 
-class Yielding:
-    """A collection whose every call first lets other green threads run (network I/O)."""
-
-    def __init__(self, collection):
-        self._collection = collection
-
-    def __getattr__(self, name):
-        attribute = getattr(self._collection, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args, **kwargs):
-            eventlet.sleep(0)  # the request is on its way
-            eventlet.sleep(0)  # the server works on it
-            return attribute(*args, **kwargs)
-        return call
-
-
 def start_instances(container_factory, config, count=2):
     instances = []
     for _ in range(count):
         container = container_factory(VotingService, dict(
             config, WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}"))
         container.start()
-        repository = next(ext for ext in container.extensions
-                          if isinstance(ext, MongoStore)).repository
-        for name, value in list(vars(repository).items()):
-            if type(value).__name__ == "Collection":
-                setattr(repository, name, Yielding(value))
+        yielding(next(ext for ext in container.extensions
+                      if isinstance(ext, MongoStore)).repository)
         instances.append(container)
     return instances
 

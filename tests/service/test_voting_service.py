@@ -7,6 +7,7 @@ commit (``commit_now``). Every refusal is checked to leave nothing counted.
 import json
 from datetime import timedelta
 
+import eventlet
 import pytest
 from nameko.testing.services import worker_factory
 from prometheus_client import CollectorRegistry
@@ -29,6 +30,7 @@ from shared.metrics import ServiceMetrics
 from shared.plugins import VOTE_RULES, load_plugins
 from shared.timeutil import utcnow
 from tests.conftest import TEST_SECRET, at, campaign_document, token
+from tests.yielding import yielding
 
 OPEN = at("2099-11-02T02:00:00")          # 10:00 on 2 November in Asia/Shanghai
 NEXT_DAY = at("2099-11-02T16:00:00")      # 00:00 on 3 November in Asia/Shanghai
@@ -633,3 +635,19 @@ def test_the_openapi_document_is_generated_from_the_schemas(harness):
     for ref in {part.split('"')[0] for part in json.dumps(document).split(
             "#/components/schemas/")[1:]}:
         assert ref in schemas_
+
+
+def test_guesses_racing_on_several_instances_get_five_tries_in_all(harness):
+    """100 guesses at once (each worker an instance on one store whose every operation
+    yields, as on a real server): 5 are compared, and the right code as the 51st is not."""
+    code = send_code(harness)
+    yielding(harness.store)
+    guesses = [f"{(int(code) + 1 + n) % 1000000:06d}" for n in range(100)]
+    guesses[50] = code
+    pool = eventlet.GreenPool(100)
+    answers = list(pool.imap(lambda guess: verify(harness, guess), guesses))
+    statuses = [status for status, _ in answers]
+    assert statuses.count(400) == domain.OTP_MAX_WRONG, statuses
+    assert statuses.count(429) == 100 - domain.OTP_MAX_WRONG
+    assert 200 not in statuses
+    assert harness.store.codes.find_one()["locked_until"] > harness.now
