@@ -75,11 +75,12 @@ import threading
 
 import pymongo
 from nameko.extensions import DependencyProvider
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared import config as cfg
 
 EMBEDDED_SCHEME = "mongomock://"
+DUPLICATE_KEY = 11000
 
 #: The update operators the code uses (see the module's notes for how each behaves).
 UPDATE_OPERATORS = frozenset({
@@ -258,6 +259,43 @@ def take(collection, key, limit, count=1, on_insert=None):
     except DuplicateKeyError:
         # The counter exists and is too high, or another instance created it just now.
         return bool(collection.update_one(query, update).modified_count)
+
+
+def take_many(collection, wanted, known=(), on_insert=None):
+    """:func:`take` for many counters: ``{key: (limit, count)}`` -> ``{key: taken?}``.
+
+    Counters not in ``known`` (those that did not exist when read) are created
+    with one ``insert_many`` — the cheap write on both stores; one that another
+    instance created meanwhile, and every known one, is taken by :func:`take`.
+    """
+    extra = on_insert or (lambda key: None)
+    fresh = [key for key, (limit, count) in wanted.items()
+             if key not in known and 0 < count <= limit]
+    taken = {}
+    existed = duplicates_of([dict(extra(key) or {}, _id=key, n=wanted[key][1]) for key in fresh],
+                            collection.insert_many)
+    for index, key in enumerate(fresh):
+        if index not in existed:
+            taken[key] = True
+    for key, (limit, count) in wanted.items():
+        if key not in taken:
+            taken[key] = take(collection, key, limit, count, extra(key))
+    return taken
+
+
+def duplicates_of(documents, insert_many):
+    """Insert every document; return the indexes of those whose ``_id`` already existed."""
+    if not documents:
+        return set()
+    try:
+        insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        other = [error for error in errors if error.get("code") != DUPLICATE_KEY]
+        if other:
+            raise
+        return {error["index"] for error in errors}
+    return set()
 
 
 def give_back(collection, key, count=1):

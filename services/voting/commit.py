@@ -91,12 +91,12 @@ def commit_group(requests, ctx):
         zone = r.settings.timezone
         day = days.get(zone) or days.setdefault(zone, local_day(now, zone))
         votes.append(domain.Vote(r, now, _entry_for(entries.get(r.candidate_id), r), day))
-    decisions = domain.judge(
-        votes, ctx.store.stored_keys({v.key for v in votes}),
-        ctx.store.votes_today({v.voter_day for v in votes}),
-        ctx.store.address_votes({v.ip_window for v in votes}), ctx.rules)
+    votes_today = ctx.store.votes_today({v.voter_day for v in votes})
+    address_votes = ctx.store.address_votes({v.ip_window for v in votes})
+    decisions = domain.judge(votes, ctx.store.stored_keys({v.key for v in votes}), votes_today,
+                             address_votes, ctx.rules)
     # The rules read counters; taking them is what holds the limits across instances.
-    limits = Held(ctx.store, now)
+    limits = Held(ctx.store, now, set(votes_today) | set(address_votes))
     decisions = limits.take(decisions, ctx.rules)
 
     outcomes = {}
@@ -200,9 +200,10 @@ class Held:
     (a duplicate by the store's key, a resend, a failed insert).
     """
 
-    def __init__(self, store, now):
+    def __init__(self, store, now, known):
         self.store = store
         self.now = now
+        self.known = known  # the counters that existed when the group read them
         self.taken = {}  # vote_id -> [(kind, key)]
 
     def take(self, decisions, rules):
@@ -216,15 +217,28 @@ class Held:
                 key, limit = self._limit(kind, decision.vote)
                 if key is not None:
                     groups.setdefault(key, (limit, []))[1].append(decision)
+            whole = self._take_all(kind, groups)
             for key, (limit, group) in groups.items():
-                for decision, got in zip(group, self._take(kind, key, limit, group)):
-                    if got:
+                got = [True] * len(group) if whole[key] else self._one_by_one(kind, key, limit,
+                                                                              group)
+                for decision, ok in zip(group, got):
+                    if ok:
                         self.taken.setdefault(decision.vote.vote_id, []).append((kind, key))
                     else:
                         refused[decision.vote.vote_id] = self._refusal(kind, decision, limit,
                                                                        rules)
         self.give_back(refused)
         return [refused.get(d.vote.vote_id, d) for d in decisions]
+
+    def _take_all(self, kind, groups):
+        """Each counter's whole share for the group at once: ``{key: taken?}``."""
+        wanted = {key: (limit, len(group)) for key, (limit, group) in groups.items()}
+        if kind == "daily_limit":
+            return self.store.take_days(wanted, self.known, self.now)
+        ends = {key: domain.window_ends(group[0].vote.cast_at,
+                                        group[0].vote.request.settings.ip_window)
+                for key, (_, group) in groups.items()}
+        return self.store.take_windows(wanted, self.known, ends)
 
     def _limit(self, kind, vote):
         """The counter a vote takes from for rule ``kind`` and its limit (``None``: no limit)."""
@@ -237,17 +251,15 @@ class Held:
             return vote.voter_day, settings.daily_limit
         return vote.ip_window, settings.ip_limit
 
-    def _take(self, kind, key, limit, group):
-        """One flag per vote of ``group`` (in order): did it get its share of ``key``?"""
-        if self._take_counter(kind, key, limit, len(group), group[0].vote):
-            return [True] * len(group)
-        # Not all fit (another instance took some meanwhile): the first ones in order get
-        # what is left, as consecutive single casts would.
+    def _one_by_one(self, kind, key, limit, group):
+        """Not all of ``group`` fit (another instance took some meanwhile): the first ones
+        in order get what is left, as consecutive single casts would."""
         got = []
         for decision in group:
-            still_room = not got or got[-1]
-            got.append(bool(still_room and self._take_counter(kind, key, limit, 1,
-                                                              decision.vote)))
+            if len(group) == 1 or (got and not got[-1]):
+                got.append(False)
+                continue
+            got.append(bool(self._take_counter(kind, key, limit, 1, decision.vote)))
         return got
 
     def _take_counter(self, kind, key, limit, count, vote):

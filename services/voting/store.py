@@ -23,13 +23,12 @@ from datetime import timedelta
 
 import bson
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from shared.campaigns import CAMPAIGNS_COLLECTION
-from shared.store import Repository, counted, give_back, take
+from shared.store import Repository, counted, duplicates_of, give_back, take, take_many
 from shared.timeutil import iso
 
-DUPLICATE_KEY = 11000
 #: How long a voter's day counter is kept after it was created (a local day is over by then,
 #: in any zone) and an address's window counter after its window ended.
 DAY_COUNTER_KEPT = timedelta(days=2)
@@ -46,21 +45,6 @@ def _unpacked(claim):
     if isinstance(vote, bytes):
         claim["vote"] = bson.decode(vote, codec_options=CLAIM_CODEC)
     return claim
-
-
-def duplicates_of(documents, insert_many):
-    """Insert every document; return the indexes of those whose ``_id`` already existed."""
-    if not documents:
-        return set()
-    try:
-        insert_many(documents, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        other = [error for error in errors if error.get("code") != DUPLICATE_KEY]
-        if other:
-            raise
-        return {error["index"] for error in errors}
-    return set()
 
 
 class VotingStore(Repository):
@@ -111,6 +95,17 @@ class VotingStore(Repository):
         fewer are left. Exact across instances: one conditional update of one counter."""
         return take(self.voter_days, voter_day, limit, count,
                     on_insert={"until": now + DAY_COUNTER_KEPT})
+
+    def take_days(self, wanted, known, now):
+        """:meth:`take_day` for many voter-days at once: ``{voter_day: (limit, count)}`` ->
+        ``{voter_day: taken?}``; ``known`` are those whose counter existed when read."""
+        return take_many(self.voter_days, wanted, known,
+                         lambda key: {"until": now + DAY_COUNTER_KEPT})
+
+    def take_windows(self, wanted, known, ends):
+        """Like :meth:`take_days`, for address windows (``ends``: ``{window: its end}``)."""
+        return take_many(self.address_windows, wanted, known,
+                         lambda key: {"until": ends[key] + WINDOW_COUNTER_KEPT})
 
     def give_back_day(self, voter_day, count=1):
         give_back(self.voter_days, voter_day, count)
