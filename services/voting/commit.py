@@ -106,12 +106,11 @@ def commit_group(requests, ctx):
     claims = ctx.store.claims({d.vote.vote_id for d in refused})
     # Each passing vote's record is built once: the claim keeps it, the insert stores it.
     decided = {d.vote.vote_id: domain.vote_record(d.vote, None) for d in passed}
-    try:
-        claimed_before = ctx.store.claim_vote_ids(
-            [domain.claim_record(d.vote, decided[d.vote.vote_id]) for d in passed])
-    except Exception:
-        limits.give_back(d.vote.vote_id for d in passed)
-        raise
+    # If the store fails from here on, what was taken stays taken: a claim written before the
+    # failure lets a resend store its vote without taking again, so giving back could let the
+    # voter past the cap; keeping it can only cost the voter a vote of the day.
+    claimed_before = ctx.store.claim_vote_ids(
+        [domain.claim_record(d.vote, decided[d.vote.vote_id]) for d in passed])
     # A vote_id claimed before took its share of the limits then.
     limits.give_back(claimed_before)
     claims.update(ctx.store.claims(claimed_before))
@@ -146,15 +145,9 @@ def commit_group(requests, ctx):
     if records:
         batch_id = events.new_event_id()
         batch = [dict(record, batch=batch_id) for record in records.values()]
-        try:
-            ctx.store.open_batch(batch_id, batch, now)
-            with pymongo.timeout(COMMIT_TIMEOUT_SECONDS):
-                taken = ctx.store.insert_votes(batch)
-        except Exception:
-            # Nobody is told "accepted": what this group took is given back. (A crash here
-            # keeps it: a voter may lose a vote of the day, never get past the cap.)
-            limits.give_back(records)
-            raise
+        ctx.store.open_batch(batch_id, batch, now)
+        with pymongo.timeout(COMMIT_TIMEOUT_SECONDS):
+            taken = ctx.store.insert_votes(batch)
         # The store's key refused these: they take nothing from the voter's day or address.
         limits.give_back(record["vote_id"] for record in batch if record["_id"] in taken)
         holders = ctx.store.votes_by_key(taken)
@@ -197,7 +190,8 @@ class Held:
     one when not all fit), so N instances allow exactly the limit. A vote that
     does not get its share is refused by the rule that owns the limit, worded by
     that rule. What a vote took is given back if it is not stored after all
-    (a duplicate by the store's key, a resend, a failed insert).
+    (a duplicate by the store's key, a resend of a claimed vote_id); a store
+    failure keeps it (see ``commit_group``).
     """
 
     def __init__(self, store, now, known):

@@ -651,3 +651,24 @@ def test_guesses_racing_on_several_instances_get_five_tries_in_all(harness):
     assert statuses.count(429) == 100 - domain.OTP_MAX_WRONG
     assert 200 not in statuses
     assert harness.store.codes.find_one()["locked_until"] > harness.now
+
+
+def test_a_failed_insert_keeps_its_share_of_the_cap_and_its_resend_takes_none(harness):
+    harness.frontend().cast(vote("v-1", "nom-a"))
+    harness.frontend().cast(vote("v-2", "nom-b"))
+    insert = harness.store.insert_votes
+
+    def fail(records):
+        raise ConnectionError("the store went away")
+
+    harness.store.insert_votes = fail
+    with pytest.raises(ConnectionError):
+        harness.frontend().cast(vote("v-3", "nom-c"))
+    harness.store.insert_votes = insert
+    voter_day = harness.store.claims({"v-3"})["v-3"]["vote"]["voter_day"]
+    assert harness.store.votes_today({voter_day}) == {voter_day: 3}
+    assert harness.frontend().cast(vote("v-3", "nom-c"))["status"] == "accepted"  # the resend
+    assert harness.store.votes_today({voter_day}) == {voter_day: 3}
+    with pytest.raises(VoteLimitReached):
+        harness.frontend().cast(vote("v-4", "nom-d"))
+    assert harness.stored() == 3
