@@ -672,3 +672,16 @@ def test_a_failed_insert_keeps_its_share_of_the_cap_and_its_resend_takes_none(ha
     with pytest.raises(VoteLimitReached):
         harness.frontend().cast(vote("v-4", "nom-d"))
     assert harness.stored() == 3
+
+
+def test_code_requests_racing_on_several_instances_hold_the_per_address_limit(harness):
+    yielding(harness.store)
+    numbers = [f"1390000{n:04d}" for n in range(domain.OTP_MAX_PER_IP_PER_HOUR + 20)]
+    pool = eventlet.GreenPool(len(numbers))
+    statuses = list(pool.imap(lambda number: answer(harness.service().api_send_code(request(
+        "POST", "/api/codes", {"campaign_id": "cb-test", "mobile": number})))[0], numbers))
+    assert statuses.count(200) == domain.OTP_MAX_PER_IP_PER_HOUR
+    assert statuses.count(429) == 20
+    assert len(harness.sent) == domain.OTP_MAX_PER_IP_PER_HOUR
+    [counter] = list(harness.store.code_requests.find({}))
+    assert counter["n"] == domain.OTP_MAX_PER_IP_PER_HOUR
