@@ -47,7 +47,9 @@ Where the two differ, and how the code stays on the common ground:
 * **Conflicting update paths** (``$set: {a: …}`` with ``$inc: {a.b: …}``, or
   ``$push`` and ``$pull`` of one array): MongoDB refuses the update
   ("conflict at 'a'"), mongomock applies both in turn. The code never names
-  one path (or a path and its prefix) in two operators of one update.
+  one path (or a path and its prefix) twice in one update, and the embedded
+  store refuses such an update as MongoDB does (:func:`conflicting_paths`), so
+  every test would catch one.
 * **``$addToSet`` with ``$each``** and **``$push`` with ``$each``/``$slice``**:
   the same in both for scalar items. ``$addToSet`` of documents compares
   them field by field in order in MongoDB and as Python dicts (order-free) in
@@ -230,12 +232,47 @@ def _iter_by_id(original):
     return _iter_documents
 
 
+class ConflictingUpdatePaths(ValueError):
+    """An update names one path (or a path and its prefix) twice: MongoDB refuses it."""
+
+
+def conflicting_paths(update):
+    """The pairs of paths of an update document that MongoDB would refuse together.
+
+    MongoDB answers "Updating the path 'a.b' would create a conflict at 'a'";
+    mongomock applies both in turn. The embedded store refuses them too, so a
+    test catches what production would refuse.
+    """
+    if not isinstance(update, dict):
+        return []
+    paths = sorted(path for operator, fields in update.items()
+                   if operator.startswith("$") and isinstance(fields, dict) for path in fields)
+    return [(first, second) for first, second in zip(paths, paths[1:])
+            if second == first or second.startswith(first + ".")]
+
+
+def _refusing_conflicts(original):
+    def _update(self, spec, document, *args, **kwargs):
+        conflicts = conflicting_paths(document)
+        if conflicts:
+            first, second = conflicts[0]
+            raise ConflictingUpdatePaths(
+                f"Updating the path '{second}' would create a conflict at '{first}'")
+        return original(self, spec, document, *args, **kwargs)
+
+    _update.pingxuan_conflicts = True
+    return _update
+
+
 def _give_mongomock_an_id_index(mongomock):
-    """Answer ``_id`` filters by lookup, as MongoDB's ``_id`` index does (same results)."""
+    """Answer ``_id`` filters by lookup, as MongoDB's ``_id`` index does (same results), and
+    refuse conflicting update paths, as MongoDB does."""
     collection = mongomock.collection.Collection
     with _embedded_lock:
         if not getattr(collection._iter_documents, "pingxuan_id_index", False):
             collection._iter_documents = _iter_by_id(collection._iter_documents)
+        if not getattr(collection._update, "pingxuan_conflicts", False):
+            collection._update = _refusing_conflicts(collection._update)
 
 
 # --- counters: limits that hold across instances --------------------------------------------

@@ -113,3 +113,19 @@ def test_conditional_increments_stop_at_the_limit_and_recover():
 def test_no_uri_is_no_store(uri):
     with pytest.raises(store_module.StoreNotConfigured):
         connect(uri)
+
+
+def test_the_embedded_store_refuses_conflicting_update_paths_as_mongodb_does():
+    collection = connect("mongomock://conflicts/")["conflicts"]["c"]
+    collection.delete_many({})
+    collection.insert_one({"_id": "a", "list": [1], "doc": {"n": 1}})
+    for update in ({"$push": {"list": 2}, "$pull": {"list": 1}},
+                   {"$set": {"doc": {}}, "$inc": {"doc.n": 1}},
+                   {"$setOnInsert": {"doc.n": 0}, "$inc": {"doc.n": 1}}):
+        with pytest.raises(store_module.ConflictingUpdatePaths, match="would create a conflict"):
+            collection.update_one({"_id": "a"}, update, upsert=True)
+    assert collection.find_one({"_id": "a"}) == {"_id": "a", "list": [1], "doc": {"n": 1}}
+    # Sibling paths and a path beside its lookalike are fine.
+    collection.update_one({"_id": "a"}, {"$set": {"doc.m": 2}, "$inc": {"doc.n": 1},
+                                         "$push": {"listing": 3}})
+    assert collection.find_one({"_id": "a"})["doc"] == {"n": 2, "m": 2}
