@@ -125,6 +125,7 @@ def wait_for_ballot(amqp_uri, deadline=60):
 
 def start_service(amqp_uri, secret, log_path, http, profile=None):
     env = dict(os.environ, AMQP_URI=amqp_uri, PINGXUAN_SECRET=secret,
+               MONGO_URI=os.environ.get("MONGO_URI") or "mongomock://bench/",
                VOTING_HTTP=http, VOTING_OTP_SENDER="log",
                VOTING_MONGO_DB=f"bench_{uuid.uuid4().hex[:8]}")
     log = open(log_path, "ab")

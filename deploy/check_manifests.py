@@ -4,7 +4,7 @@ Each ``*_problems`` function returns a list of plain-English problems (empty whe
 all is well), so that ``deploy/check.sh`` prints them and ``tests/unit/test_deploy.py``
 asserts on them, including on broken copies to show each check can fail.
 
-* Kubernetes manifests: kinds, probes on /health, resource requests and limits,
+* Kubernetes manifests: kinds, probes (readiness on /ready, liveness on /health), resource requests and limits,
   non-root, secrets only through ``secretKeyRef``/``envFrom``, no Secret committed; a
   PodDisruptionBudget per service that neither blocks a drain nor protects nothing; the
   NetworkPolicies against who may reach whom (deploy/README.md, "Security: the network").
@@ -326,6 +326,10 @@ def _egress_problems(where, component, rules, reached):
     return problems
 
 
+#: The HTTP path each probe of a service container must ask.
+PROBE_PATHS = {"startupProbe": "/health", "readinessProbe": "/ready", "livenessProbe": "/health"}
+
+
 def deployment_problems(doc):
     problems = []
     pod = doc["spec"]["template"]["spec"]
@@ -334,12 +338,14 @@ def deployment_problems(doc):
         problems.append("automountServiceAccountToken should be false (no API access needed)")
     for container in pod.get("containers", []):
         name = container.get("name")
-        for probe in ("readinessProbe", "livenessProbe"):
+        # Readiness asks MongoDB and RabbitMQ (/ready); liveness and start-up stay local
+        # (/health), so that an outage of either takes pods out of service, not restarts them.
+        for probe, path in PROBE_PATHS.items():
             spec = container.get(probe)
             if not spec:
                 problems.append(f"container {name}: no {probe}")
-            elif spec.get("httpGet", {}).get("path") != "/health":
-                problems.append(f"container {name}: {probe} should GET /health")
+            elif spec.get("httpGet", {}).get("path") != path:
+                problems.append(f"container {name}: {probe} should GET {path}")
         resources = container.get("resources", {})
         for bound in ("requests", "limits"):
             for resource in ("cpu", "memory"):

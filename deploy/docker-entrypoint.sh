@@ -2,7 +2,8 @@
 # pingxuan-service [run|healthcheck|config]: the image's entry point.
 #
 #   run          run the service named by $SERVICE in the foreground (the default)
-#   healthcheck  exit 0 when the service's GET /health answers {"status": "ok"}
+#   healthcheck  exit 0 when the service's GET /health answers {"status": "ok"} (liveness)
+#   ready        exit 0 when its GET /ready answers {"status": "ready"} (MongoDB and RabbitMQ)
 #   config       print the config file `run` would use
 #   <other>      exec it (e.g. `pingxuan token issue ...`, `sh`)
 #
@@ -26,7 +27,7 @@ port_of() {
 
 command="${1:-run}"
 case "$command" in
-    run|healthcheck|config) ;;
+    run|healthcheck|ready|config) ;;
     *) exec "$@" ;;
 esac
 
@@ -43,15 +44,16 @@ eval "address=\${${http_var}:-0.0.0.0:${port}}"
 export "${http_var}=${address}"
 
 case "$command" in
-    healthcheck)
+    healthcheck|ready)
         # The address may be 0.0.0.0:<port> (every interface): ask the loopback.
-        exec python - "${address##*:}" <<'EOF'
+        exec python - "${address##*:}" "$command" <<'EOF'
 import json, sys, urllib.request
+path, wanted = {"healthcheck": ("/health", "ok"), "ready": ("/ready", "ready")}[sys.argv[2]]
 try:
-    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/health", timeout=4) as reply:
-        sys.exit(0 if json.load(reply).get("status") == "ok" else 1)
-except Exception as exc:  # refused, timed out, 5xx, not JSON
-    print(f"unhealthy: {exc}", file=sys.stderr)
+    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}{path}", timeout=4) as reply:
+        sys.exit(0 if json.load(reply).get("status") == wanted else 1)
+except Exception as exc:  # refused, timed out, 5xx (not ready), not JSON
+    print(f"{'unhealthy' if path == '/health' else 'not ready'}: {exc}", file=sys.stderr)
     sys.exit(1)
 EOF
         ;;

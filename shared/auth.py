@@ -18,7 +18,7 @@ from nameko.extensions import DependencyProvider
 
 from shared import config as cfg
 from shared.errors import Forbidden, Unauthorized
-from shared.store import connect, release
+from shared.store import connect, release, store_uri
 from shared.timeutil import utcnow
 
 ROLES = ("unit", "judge", "admin", "frontend")
@@ -152,7 +152,7 @@ class Auth(DependencyProvider):
         # str(): nameko's YAML loader turns an all-digit secret into a number.
         self.secret = str(config.get(cfg.AUTH_SECRET) or "")
         check_secret(self.secret)
-        self.uri = config.get(cfg.MONGO_URI) or cfg.DEFAULT_MONGO_URI
+        self.uri = store_uri(config)
         self.client = connect(self.uri)
         db = self.client[cfg.database_name(config, self.container.service_name)]
         self.revoked = db[REVOKED_COLLECTION]

@@ -13,7 +13,7 @@ from shared import config as cfg
 from shared.campaign import Campaign
 from shared.errors import NotFound
 from shared.service_rpc import ServiceCaller
-from shared.store import connect, release
+from shared.store import connect, release, store_uri
 from shared.validation import require_id
 
 CAMPAIGNS_COLLECTION = "campaigns"
@@ -66,7 +66,7 @@ class Campaigns(DependencyProvider):
         config = self.container.config
         self.caller = (ServiceCaller(config, self.container.service_name)
                        if self.fetch_missing else None)
-        self.uri = config.get(cfg.MONGO_URI) or cfg.DEFAULT_MONGO_URI
+        self.uri = store_uri(config)
         self.client = connect(self.uri)
         db = self.client[cfg.database_name(config, self.container.service_name)]
         self.collection = db[CAMPAIGNS_COLLECTION]

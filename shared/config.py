@@ -5,7 +5,8 @@ Each service's ``config.yml`` fills these from the environment with nameko's
 """
 
 AMQP_URI = "AMQP_URI"
-#: ``mongodb://…`` for a real server; ``mongomock://…`` (the default) for the embedded store.
+#: ``mongodb://…`` for a real server; ``mongomock://…`` for the embedded store. Required:
+#: a service refuses to start without it (``shared.store.store_uri``).
 MONGO_URI = "MONGO_URI"
 #: Database name; each service has its own (``pingxuan_<service>`` unless set).
 MONGO_DB = "MONGO_DB"
@@ -23,7 +24,8 @@ EVENT_RETRY_SECONDS = "EVENT_RETRY_SECONDS"
 #: The longest wait between two tries of an event.
 EVENT_RETRY_MAX_SECONDS = "EVENT_RETRY_MAX_SECONDS"
 
-DEFAULT_MONGO_URI = "mongomock://localhost/"
+#: What ``pingxuan up`` sets when ``MONGO_URI`` is unset: it asks for the embedded store.
+EMBEDDED_MONGO_URI = "mongomock://localhost/"
 MIN_SECRET_LENGTH = 16
 
 

@@ -9,7 +9,10 @@ import logging
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from amqp.exceptions import RecoverableConnectionError
+from kombu import Connection
 from kombu.exceptions import OperationalError
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
@@ -21,6 +24,7 @@ from shared.errors import EXPECTED
 from shared.handlers import handles
 from shared.logs import CallIdTracker
 from shared.metrics import Metrics
+from shared.store import connect, ping, release, store_kind, store_uri
 from shared.validation import require_id
 
 log = logging.getLogger(__name__)
@@ -65,6 +69,54 @@ def json_response(body, status=200):
                     content_type="application/json; charset=utf-8")
 
 
+#: Seconds each readiness check may take (a probe's timeout is a few seconds).
+READY_TIMEOUT_SECONDS = 2
+
+
+class Readiness(DependencyProvider):
+    """What ``/health`` and ``/ready`` report: the store kind, and whether MongoDB and
+    RabbitMQ answer now.
+
+    Liveness (``/health``) stays cheap and local: a pod whose MongoDB is down is
+    not restarted for it, only taken out of the Service's endpoints by readiness.
+    """
+
+    def setup(self):
+        config = self.container.config
+        self.uri = store_uri(config)
+        self.amqp_uri = config.get(AMQP_URI_CONFIG_KEY)
+        self.kind = store_kind(self.uri)
+        self.client = connect(self.uri)
+
+    def stop(self):
+        release(self.uri, self.client)
+
+    def kill(self):
+        self.stop()
+
+    def checks(self):
+        """``{"mongodb": "ok" | reason, "rabbitmq": "ok" | reason}``."""
+        return {"mongodb": self._check(self._mongodb), "rabbitmq": self._check(self._rabbitmq)}
+
+    @staticmethod
+    def _check(probe):
+        try:
+            probe()
+            return "ok"
+        except Exception as exc:  # whatever keeps the dependency from answering
+            return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+    def _mongodb(self):
+        ping(self.client)
+
+    def _rabbitmq(self):
+        with Connection(self.amqp_uri, connect_timeout=READY_TIMEOUT_SECONDS) as connection:
+            connection.ensure_connection(max_retries=1, timeout=READY_TIMEOUT_SECONDS)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
 class PingxuanService:
     """Common entrypoints; subclasses set ``name`` and may pass ``Metrics(define=...)``."""
 
@@ -72,15 +124,27 @@ class PingxuanService:
     auth = Auth()
     metrics = Metrics()
     call_ids = CallIdTracker()
+    readiness = Readiness()
 
     @rpc
     def health(self):
         """Answers while the service is up (used by ``pingxuan up`` and probes)."""
-        return {"service": self.name, "status": "ok"}
+        return {"service": self.name, "status": "ok", "store": self.readiness.kind}
 
     @http("GET", "/health")
     def http_health(self, request):
-        return json_response({"service": self.name, "status": "ok"})
+        """Liveness: the process serves requests (no call to MongoDB or RabbitMQ)."""
+        return json_response({"service": self.name, "status": "ok",
+                              "store": self.readiness.kind})
+
+    @http("GET", "/ready")
+    def http_ready(self, request):
+        """Readiness: MongoDB answers a ping and RabbitMQ a connection; else 503."""
+        checks = self.readiness.checks()
+        ready = all(value == "ok" for value in checks.values())
+        return json_response({"service": self.name, "status": "ready" if ready else "not ready",
+                              "store": self.readiness.kind, "checks": checks},
+                             status=200 if ready else 503)
 
     @http("GET", "/metrics")
     def http_metrics(self, request):

@@ -1,24 +1,155 @@
-"""The Mongo dependency: one pymongo code path; mongomock when the URI says ``mongomock://``.
+"""The Mongo dependency: one pymongo code path; mongomock only when the URI asks for it.
 
-Services and tests run the same repository code on either. Only what both
-implement is used: single-document atomic updates, unique indexes, ``_id``
-lookups; no transactions, no change streams, no aggregation pipelines.
+Services and tests run the same repository code on either store. A service
+refuses to start without ``MONGO_URI``: an unset URI used to mean "in memory",
+so a production pod with a missing Secret ran, answered ``/health`` and lost
+every vote on its next restart. The embedded store is chosen by writing its
+scheme, ``MONGO_URI=mongomock://<name>/`` (``pingxuan up`` and the tests do).
+
+The MongoDB operations the code may use
+=======================================
+
+Only what both stores implement alike; :data:`UPDATE_OPERATORS` and
+:data:`QUERY_OPERATORS` are checked against the source of every store module
+and ``shared/`` by ``tests/unit/test_store_operations.py`` (an operator not
+listed here fails it: add it here only with what both stores do with it).
+
+Verbs: ``insert_one``, ``insert_many(ordered=False)`` (a ``BulkWriteError``
+lists the duplicate ``_id`` indexes in both), ``find``/``find_one`` with
+projection, ``sort``, ``limit``; ``count_documents``; ``update_one``,
+``update_many``, ``replace_one``, ``find_one_and_update``, ``delete_one``,
+``delete_many``; ``create_index`` (plain, compound, unique); ``drop_database``
+in tests; the ``ping`` command (readiness).
+
+Not used, because mongomock lacks them or differs: transactions and sessions,
+change streams, aggregation pipelines (also as updates), ``arrayFilters``,
+``hint``, collations, TTL indexes (mongomock scans the whole collection for
+expired documents on every access; counters are pruned by a sweep instead).
+
+Where the two differ, and how the code stays on the common ground:
+
+* **Lookups.** MongoDB answers a filter on ``_id`` from its index; mongomock
+  4.3 reads every document for every query and update (only an insert's
+  duplicate check is a dictionary lookup). :func:`connect` gives the embedded
+  store the same ``_id`` lookup (:func:`_iter_by_id`), so a verb whose filter
+  names ``_id`` (equality or ``$in``) costs the same few reads on both. Any
+  other filter still scans in mongomock: the hot paths filter on ``_id`` only.
+* **Unique keys.** A unique secondary index makes mongomock re-read the whole
+  collection on every insert; a compound ``_id`` (``campaign|voter|day``) is a
+  real unique key in MongoDB and a dictionary key in mongomock. Hot
+  collections are keyed by ``_id`` only; unique secondary indexes are kept
+  for rare writes (nomination's ``unit``+``client_ref``).
+* **Conditional upserts.** ``update_one({_id: k, n: {$lt: cap}}, {$inc:
+  {n: 1}}, upsert=True)`` on an existing document that does not match tries
+  to insert ``_id: k`` and fails with E11000 in both; MongoDB may also answer
+  E11000 when two upserts of a new ``_id`` race. :func:`take` retries once
+  without ``upsert`` and only then says "full".
+* **Conflicting update paths** (``$set: {a: …}`` with ``$inc: {a.b: …}``, or
+  ``$push`` and ``$pull`` of one array): MongoDB refuses the update
+  ("conflict at 'a'"), mongomock applies both in turn. The code never names
+  one path (or a path and its prefix) twice in one update, and the embedded
+  store refuses such an update as MongoDB does (:func:`conflicting_paths`), so
+  every test would catch one.
+* **``$addToSet`` with ``$each``** and **``$push`` with ``$each``/``$slice``**:
+  the same in both for scalar items. ``$addToSet`` of documents compares
+  them field by field in order in MongoDB and as Python dicts (order-free) in
+  mongomock: it is only used with strings.
+* **``$pull`` with a condition document** (``{outbox: {event_id: x}}``): the
+  same in both.
+* **``$setOnInsert``, ``$unset``, ``$inc`` (negative too)**: the same.
+* **Query operators** ``$in``, ``$nin``, ``$eq``, ``$gt``, ``$gte``, ``$lt``, ``$lte``,
+  ``$ne``, ``$exists``, ``$or``: the same for strings, numbers and aware
+  datetimes (mongomock compares datetimes in Python: every time is stored
+  aware, in UTC, so both order them alike; ``tz_aware=True`` on both clients).
+* **Document size.** MongoDB refuses a document over 16 MB; mongomock stores
+  anything. No array may grow with traffic: every array is bounded by a rule
+  (``$slice``, a cap's size, a campaign's categories) or its items are
+  documents of their own (votes, claims, counters, ledger entries).
+* **Index key size.** MongoDB 4.2+ has no 1,024-byte key limit any more, but
+  a key is still compared byte by byte: ``_id`` keys are built from ids that
+  the schemas bound (≤ 100 characters each), never from free text.
+* **Datetimes** come back aware in UTC from both (``tz_aware=True``);
+  mongomock keeps microseconds, MongoDB milliseconds: nothing compares a
+  stored time for equality with one computed in Python except after a
+  round trip through the store (``put_code`` compares the stored value).
 """
 import threading
 
 import pymongo
 from nameko.extensions import DependencyProvider
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared import config as cfg
 
 EMBEDDED_SCHEME = "mongomock://"
+DUPLICATE_KEY = 11000
+
+#: The update operators the code uses (see the module's notes for how each behaves).
+UPDATE_OPERATORS = frozenset({
+    "$set", "$setOnInsert", "$unset", "$inc", "$push", "$each", "$slice", "$pull",
+    "$addToSet"})
+#: The query operators the code uses.
+QUERY_OPERATORS = frozenset({
+    "$in", "$nin", "$eq", "$gt", "$gte", "$lt", "$lte", "$ne", "$exists", "$or"})
+
+#: Every array a store module grows (``$push``/``$addToSet``), and what bounds it: an array
+#: that grows with traffic belongs in documents of its own (votes, claims, counters, ledger
+#: entries, messages are). ``tests/unit/test_store_operations.py`` fails on an array not here.
+BOUNDED_ARRAYS = {
+    "outbox": "a document's events not yet relayed: each is pulled once published, and the "
+              "sweep republishes every few seconds; it holds the changes of one record "
+              "(a nomination, a panel, a campaign) while the broker is away, not votes",
+    "holders": "nomination's intake cap: at most the cap (the update's condition is that "
+               "holders.<cap-1> does not exist); reconciled against the nominations",
+    "history": "notification's attempts of one message: $slice to its last HISTORY_LIMIT",
+    "waiting": "notification: the events of one nomination waiting for its contact (a "
+               "nomination has a handful of events in its life)",
+    "vote_events": "aggregation: the last VOTE_EVENTS_KEPT vote_cast event ids ($slice); "
+                   "counted votes are documents of their own",
+    "late_events": "aggregation: the last LATE_EVENTS_KEPT notes ($slice)",
+    "dirty": "aggregation: the categories of one campaign awaiting a recompute ($addToSet)",
+    "revisions": "aggregation: one entry per 公示 revision (an admin's act after an "
+                 "objection), never per vote or score",
+}
 
 _embedded_clients = {}
 _embedded_lock = threading.Lock()
 
 
+class StoreNotConfigured(RuntimeError):
+    """The service was started without a store URI."""
+
+
+NOT_CONFIGURED = (
+    "MONGO_URI is not set. Set MONGO_URI=mongodb://host:27017/?replicaSet=… to run on a "
+    "MongoDB server (production), or MONGO_URI=mongomock://local/ to run on the embedded "
+    "in-memory store, which keeps nothing across a restart (for trying the system and tests).")
+
+
+def store_uri(config):
+    """The configured store URI; :class:`StoreNotConfigured` (saying what to set) when empty.
+
+    An empty URI never falls back to the embedded store: a service that would
+    silently keep its data in memory must not start.
+    """
+    uri = str(config.get(cfg.MONGO_URI) or "").strip()
+    if not uri:
+        raise StoreNotConfigured(NOT_CONFIGURED)
+    if not (uri.startswith(EMBEDDED_SCHEME) or uri.startswith("mongodb://")
+            or uri.startswith("mongodb+srv://")):
+        raise StoreNotConfigured(
+            f"MONGO_URI must start with mongodb://, mongodb+srv:// or {EMBEDDED_SCHEME} "
+            f"(got {uri.split(':', 1)[0]}:…)")
+    return uri
+
+
 def is_embedded(uri):
-    return not uri or uri.startswith(EMBEDDED_SCHEME)
+    return uri.startswith(EMBEDDED_SCHEME)
+
+
+def store_kind(uri):
+    """What ``/health`` reports: ``embedded`` (in memory, lost on restart) or ``mongodb``."""
+    return "embedded" if is_embedded(uri) else "mongodb"
 
 
 def connect(uri):
@@ -27,14 +158,17 @@ def connect(uri):
     Embedded clients are shared per URI within a process, so two containers of
     one service in a test see one store, as two instances against one MongoDB do.
     """
+    if not uri:
+        raise StoreNotConfigured(NOT_CONFIGURED)
     if is_embedded(uri):
         import mongomock  # only the embedded mode and the tests need it
 
+        _give_mongomock_an_id_index(mongomock)
         with _embedded_lock:
-            client = _embedded_clients.get(uri or "")
+            client = _embedded_clients.get(uri)
             if client is None:
                 client = mongomock.MongoClient(tz_aware=True)
-                _embedded_clients[uri or ""] = client
+                _embedded_clients[uri] = client
             return client
     return pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
 
@@ -43,6 +177,176 @@ def release(uri, client):
     """Close a real client; embedded clients live as long as the process."""
     if not is_embedded(uri):
         client.close()
+
+
+def ping(client):
+    """Raise unless the store answers (readiness): MongoDB's ``ping`` command.
+
+    mongomock has no ``command``; its ``server_info()`` stands in (it always answers).
+    """
+    if type(client).__module__.startswith("mongomock"):
+        client.server_info()
+    else:
+        client.admin.command("ping")
+
+
+# --- the embedded store's _id index ---------------------------------------------------------
+
+def _ids_named(filter):
+    """The ``_id`` values a filter restricts to, or ``None`` when it does not (scan then)."""
+    if not isinstance(filter, dict) or "_id" not in filter:
+        return None
+    value = filter["_id"]
+    if isinstance(value, dict):
+        if set(value) == {"$in"} and isinstance(value["$in"], (list, tuple, set, frozenset)):
+            values = list(value["$in"])
+        elif set(value) == {"$eq"}:
+            values = [value["$eq"]]
+        else:
+            return None
+    else:
+        values = [value]
+    if not all(isinstance(item, (str, int)) and not isinstance(item, bool) for item in values):
+        return None
+    return list(dict.fromkeys(values))
+
+
+def _iter_by_id(original):
+    from mongomock.filtering import filter_applies
+
+    def _iter_documents(self, filter):
+        ids = _ids_named(filter)
+        if ids is None:
+            return original(self, filter)
+        store = self._store
+        found = []
+        for key in ids:
+            try:
+                found.append(store[key])
+            except KeyError:
+                continue
+        # The rest of the filter still decides, exactly as the scan would.
+        return (document for document in found if filter_applies(filter, document))
+
+    _iter_documents.pingxuan_id_index = True
+    return _iter_documents
+
+
+class ConflictingUpdatePaths(ValueError):
+    """An update names one path (or a path and its prefix) twice: MongoDB refuses it."""
+
+
+def conflicting_paths(update):
+    """The pairs of paths of an update document that MongoDB would refuse together.
+
+    MongoDB answers "Updating the path 'a.b' would create a conflict at 'a'";
+    mongomock applies both in turn. The embedded store refuses them too, so a
+    test catches what production would refuse.
+    """
+    if not isinstance(update, dict):
+        return []
+    paths = sorted(path for operator, fields in update.items()
+                   if operator.startswith("$") and isinstance(fields, dict) for path in fields)
+    return [(first, second) for first, second in zip(paths, paths[1:])
+            if second == first or second.startswith(first + ".")]
+
+
+def _refusing_conflicts(original):
+    def _update(self, spec, document, *args, **kwargs):
+        conflicts = conflicting_paths(document)
+        if conflicts:
+            first, second = conflicts[0]
+            raise ConflictingUpdatePaths(
+                f"Updating the path '{second}' would create a conflict at '{first}'")
+        return original(self, spec, document, *args, **kwargs)
+
+    _update.pingxuan_conflicts = True
+    return _update
+
+
+def _give_mongomock_an_id_index(mongomock):
+    """Answer ``_id`` filters by lookup, as MongoDB's ``_id`` index does (same results), and
+    refuse conflicting update paths, as MongoDB does."""
+    collection = mongomock.collection.Collection
+    with _embedded_lock:
+        if not getattr(collection._iter_documents, "pingxuan_id_index", False):
+            collection._iter_documents = _iter_by_id(collection._iter_documents)
+        if not getattr(collection._update, "pingxuan_conflicts", False):
+            collection._update = _refusing_conflicts(collection._update)
+
+
+# --- counters: limits that hold across instances --------------------------------------------
+
+def take(collection, key, limit, count=1, on_insert=None):
+    """Add ``count`` to the counter ``key`` unless that would pass ``limit``; ``True`` if added.
+
+    One conditional update on one document, so any number of instances sharing
+    the store enforce ``limit`` exactly. ``on_insert`` fields are written when
+    the counter is created (e.g. when it may be pruned).
+    """
+    if count > limit:
+        return False
+    query = {"_id": key, "n": {"$lte": limit - count}}
+    update = {"$inc": {"n": count}}
+    if on_insert:
+        update["$setOnInsert"] = on_insert
+    try:
+        result = collection.update_one(query, update, upsert=True)
+        return bool(result.modified_count or result.upserted_id is not None)
+    except DuplicateKeyError:
+        # The counter exists and is too high, or another instance created it just now.
+        return bool(collection.update_one(query, update).modified_count)
+
+
+def take_many(collection, wanted, known=(), on_insert=None):
+    """:func:`take` for many counters: ``{key: (limit, count)}`` -> ``{key: taken?}``.
+
+    Counters not in ``known`` (those that did not exist when read) are created
+    with one ``insert_many`` — the cheap write on both stores; one that another
+    instance created meanwhile, and every known one, is taken by :func:`take`.
+    """
+    extra = on_insert or (lambda key: None)
+    fresh = [key for key, (limit, count) in wanted.items()
+             if key not in known and 0 < count <= limit]
+    taken = {}
+    existed = duplicates_of([dict(extra(key) or {}, _id=key, n=wanted[key][1]) for key in fresh],
+                            collection.insert_many)
+    for index, key in enumerate(fresh):
+        if index not in existed:
+            taken[key] = True
+    for key, (limit, count) in wanted.items():
+        if key not in taken:
+            taken[key] = take(collection, key, limit, count, extra(key))
+    return taken
+
+
+def duplicates_of(documents, insert_many):
+    """Insert every document; return the indexes of those whose ``_id`` already existed."""
+    if not documents:
+        return set()
+    try:
+        insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        other = [error for error in errors if error.get("code") != DUPLICATE_KEY]
+        if other:
+            raise
+        return {error["index"] for error in errors}
+    return set()
+
+
+def give_back(collection, key, count=1):
+    """Undo a :func:`take` whose use did not happen (the vote was not stored)."""
+    if count:
+        collection.update_one({"_id": key}, {"$inc": {"n": -count}})
+
+
+def counted(collection, keys):
+    """``{key: n}`` of the counters that exist among ``keys``."""
+    if not keys:
+        return {}
+    return {row["_id"]: row.get("n", 0)
+            for row in collection.find({"_id": {"$in": sorted(keys)}}, {"n": 1})}
 
 
 class Repository:
@@ -63,11 +367,15 @@ class MongoStore(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.uri = config.get(cfg.MONGO_URI) or cfg.DEFAULT_MONGO_URI
+        self.uri = store_uri(config)
         self.client = connect(self.uri)
         db = self.client[cfg.database_name(config, self.container.service_name)]
         self.repository = self.repository_cls(db)
         self.repository.ensure_indexes()
+
+    @property
+    def kind(self):
+        return store_kind(self.uri)
 
     def get_dependency(self, worker_ctx):
         return self.repository

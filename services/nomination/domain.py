@@ -6,6 +6,7 @@ after the rule. The service calls them between loading input and writing.
 import hashlib
 import json
 import uuid
+from datetime import timedelta
 from dataclasses import dataclass
 
 from marshmallow import ValidationError as SchemaError
@@ -121,6 +122,26 @@ class IntakeSlot:
     key: str
     cap: int
     label: str
+
+
+#: How long a claimed intake slot may wait for its nomination to be stored before a full cap
+#: takes it back: far longer than a submit takes (an RPC times out well before).
+SLOT_CLAIM_GRACE = timedelta(minutes=2)
+
+
+def stale_holders(claims, records, key, now):
+    """The holders of slot ``key`` to give back: claimed more than ``SLOT_CLAIM_GRACE`` ago
+    and without a stored nomination that holds this slot (its submit died between claim and
+    insert, or a withdrawal or amendment died before releasing it)."""
+    stale = []
+    for holder, since in claims.items():
+        if since is not None and now - since < SLOT_CLAIM_GRACE:
+            continue
+        record = records.get(holder)
+        if record is None or record.get("status") not in HOLDS_SLOT \
+                or key not in (record.get("slots") or ()):
+            stale.append(holder)
+    return stale
 
 
 def intake_slots(campaign, nomination):

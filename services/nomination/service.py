@@ -3,6 +3,8 @@
 Each entrypoint: verify the caller, load input through a schema, apply the
 domain's rules, write the change together with its event (outbox), relay it.
 """
+import logging
+
 from nameko.events import EventDispatcher
 from nameko.timer import timer
 
@@ -19,6 +21,8 @@ from shared.store import MongoStore
 from shared.validation import load, require_id
 from services.nomination import domain, schemas
 from services.nomination.store import DuplicateKeyError, NominationStore
+
+log = logging.getLogger(__name__)
 
 OUTBOX_SWEEP_SECONDS = 5
 
@@ -86,7 +90,7 @@ class NominationService(Audited, PingxuanService):
                       fingerprint=fingerprint, submitted_at=now, updated_at=now, version=1)
         slots = domain.intake_slots(campaign, data)
         record["slots"] = [slot.key for slot in slots]
-        self._claim(slots, record["_id"])
+        self._claim(slots, record["_id"], now)
         payload = events.make_event(
             events.NOMINATION_SUBMITTED, campaign.id, now, **domain.event_facts(record),
             contact={key: data[key] for key in ("contact_person", "mobile", "email")})
@@ -99,6 +103,7 @@ class NominationService(Audited, PingxuanService):
             self._release(slots, record["_id"])
             return domain.reply(domain.resend_of(
                 self.store.by_client_ref(unit, data["client_ref"]), fingerprint))
+        self._confirm_slots(slots, record["_id"], now)
         self.store.relay_nomination_events(record["_id"], self.dispatch)
         return domain.reply(self.store.get(record["_id"]))
 
@@ -119,7 +124,7 @@ class NominationService(Audited, PingxuanService):
         new_slots = domain.intake_slots(campaign, merged)
         new_keys = [slot.key for slot in new_slots]
         added = [slot for slot in new_slots if slot.key not in record["slots"]]
-        self._claim(added, record["_id"])
+        self._claim(added, record["_id"], now)
         payload = events.make_event(events.NOMINATION_AMENDED, campaign.id, now,
                                     **domain.event_facts(dict(record, **merged)),
                                     changed_fields=changed)
@@ -280,14 +285,44 @@ class NominationService(Audited, PingxuanService):
         domain.check_owner(identity, record)
         return record
 
-    def _claim(self, slots, holder):
-        """Take every slot or none: on a full cap, give back what was taken."""
+    def _claim(self, slots, holder, now):
+        """Take every slot or none: on a full cap, give back what was taken.
+
+        A full cap first gives back holders left by a crash (``domain.stale_holders``),
+        then is tried once more: so a crash never keeps a slot for good.
+        """
         taken = []
         for slot in slots:
-            if not self.store.claim_slot(slot.key, slot.cap, holder):
+            if not self.store.claim_slot(slot.key, slot.cap, holder, now) and not (
+                    self._release_stale(slot.key, now)
+                    and self.store.claim_slot(slot.key, slot.cap, holder, now)):
                 self._release(taken, holder)
                 raise QuotaExceeded(f"the {slot.label} is reached; no more nominations are taken")
             taken.append(slot)
+
+    def _release_stale(self, key, now):
+        """Give back the slots of ``key`` that no stored nomination holds; how many."""
+        claims = self.store.slot_claims(key)
+        stale = domain.stale_holders(claims, self.store.slot_records(set(claims)), key, now)
+        for holder in stale:
+            log.warning("intake slot %s: holder %s has no nomination holding it; given back",
+                        key, holder)
+            self.store.release_slot(key, holder)
+        return len(stale)
+
+    def _confirm_slots(self, slots, holder, now):
+        """After the insert: still holding every slot? (A submit slower than the grace may
+        have been given back by a full cap meanwhile.) Re-take it, or take the nomination
+        back before it is announced."""
+        lost = [slot for slot in slots if not self.store.slot_held_by(slot.key, holder)]
+        if not lost:
+            return
+        try:
+            self._claim(lost, holder, now)
+        except QuotaExceeded:
+            self._release([slot for slot in slots if slot not in lost], holder)
+            self.store.forget_unannounced(holder)
+            raise
 
     def _release(self, slots, holder):
         for slot in slots:

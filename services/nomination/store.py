@@ -46,28 +46,51 @@ class NominationStore(Repository):
 
     # --- intake slots ----------------------------------------------------------------------
 
-    def claim_slot(self, key, cap, holder):
+    def claim_slot(self, key, cap, holder, now):
         """Take one of ``cap`` slots for ``holder``; ``False`` when they are all taken.
 
         One conditional update on one document, so two units racing for the last
-        slot cannot both win, with one process or many.
+        slot cannot both win, with one process or many. ``since.<holder>`` is when
+        it was taken: a holder whose nomination never got stored (its worker died
+        between claim and insert) is given back by :meth:`release_stale_holders`.
         """
         if cap <= 0:
             return False
         self.slots.update_one({"_id": key}, {"$setOnInsert": {"holders": []}}, upsert=True)
         taken = self.slots.update_one(
             {"_id": key, f"holders.{cap - 1}": {"$exists": False}, "holders": {"$ne": holder}},
-            {"$push": {"holders": holder}})
+            {"$push": {"holders": holder}, "$set": {f"since.{holder}": now}})
         if taken.modified_count:
             return True
+        return self.slot_held_by(key, holder)
+
+    def slot_held_by(self, key, holder):
         return self.slots.find_one({"_id": key, "holders": holder}, {"_id": 1}) is not None
 
     def release_slot(self, key, holder):
-        self.slots.update_one({"_id": key}, {"$pull": {"holders": holder}})
+        self.slots.update_one({"_id": key}, {"$pull": {"holders": holder},
+                                             "$unset": {f"since.{holder}": ""}})
 
     def slot_holders(self, key):
         doc = self.slots.find_one({"_id": key})
         return list(doc["holders"]) if doc else []
+
+    def slot_claims(self, key):
+        """``{holder: when it took the slot}`` (``None`` for holders older than that record)."""
+        doc = self.slots.find_one({"_id": key}) or {}
+        since = doc.get("since") or {}
+        return {holder: since.get(holder) for holder in doc.get("holders", [])}
+
+    def slot_records(self, holders):
+        """``{nomination id: {status, slots}}`` of those holders that are stored."""
+        if not holders:
+            return {}
+        return {row["_id"]: row for row in self.nominations.find(
+            {"_id": {"$in": sorted(holders)}}, {"status": 1, "slots": 1})}
+
+    def forget_unannounced(self, nomination_id):
+        """Take back a nomination just inserted whose slot was lost (its event not yet relayed)."""
+        self.nominations.delete_one({"_id": nomination_id, "version": 1})
 
     # --- nominations -----------------------------------------------------------------------
 

@@ -91,10 +91,13 @@ def commit_group(requests, ctx):
         zone = r.settings.timezone
         day = days.get(zone) or days.setdefault(zone, local_day(now, zone))
         votes.append(domain.Vote(r, now, _entry_for(entries.get(r.candidate_id), r), day))
-    since = now - max(v.request.settings.ip_window for v in votes)
-    voters_today, ip_times = ctx.store.recent_activity(
-        {v.voter_day for v in votes}, {v.ip_slot for v in votes}, since)
-    decisions = domain.judge(votes, voters_today, ip_times, ctx.rules)
+    votes_today = ctx.store.votes_today({v.voter_day for v in votes})
+    address_votes = ctx.store.address_votes({v.ip_window for v in votes})
+    decisions = domain.judge(votes, ctx.store.stored_keys({v.key for v in votes}), votes_today,
+                             address_votes, ctx.rules)
+    # The rules read counters; taking them is what holds the limits across instances.
+    limits = Held(ctx.store, now, set(votes_today) | set(address_votes))
+    decisions = limits.take(decisions, ctx.rules)
 
     outcomes = {}
     # A vote the rules refuse may be a resend of one already recorded.
@@ -103,8 +106,13 @@ def commit_group(requests, ctx):
     claims = ctx.store.claims({d.vote.vote_id for d in refused})
     # Each passing vote's record is built once: the claim keeps it, the insert stores it.
     decided = {d.vote.vote_id: domain.vote_record(d.vote, None) for d in passed}
+    # If the store fails from here on, what was taken stays taken: a claim written before the
+    # failure lets a resend store its vote without taking again, so giving back could let the
+    # voter past the cap; keeping it can only cost the voter a vote of the day.
     claimed_before = ctx.store.claim_vote_ids(
         [domain.claim_record(d.vote, decided[d.vote.vote_id]) for d in passed])
+    # A vote_id claimed before took its share of the limits then.
+    limits.give_back(claimed_before)
     claims.update(ctx.store.claims(claimed_before))
 
     final_refusals = [d for d in refused if d.vote.vote_id not in claims]
@@ -140,6 +148,8 @@ def commit_group(requests, ctx):
         ctx.store.open_batch(batch_id, batch, now)
         with pymongo.timeout(COMMIT_TIMEOUT_SECONDS):
             taken = ctx.store.insert_votes(batch)
+        # The store's key refused these: they take nothing from the voter's day or address.
+        limits.give_back(record["vote_id"] for record in batch if record["_id"] in taken)
         holders = ctx.store.votes_by_key(taken)
         by_id = {d.vote.vote_id: d.vote for d in decisions}
         for record in batch:
@@ -165,6 +175,111 @@ def commit_group(requests, ctx):
 
     return [_for(outcomes[request.vote_id], request, index != first_of[request.vote_id])
             for index, request in enumerate(requests)]
+
+
+#: The rules whose limits are held by counters in the store, and how each is taken.
+HELD_RULES = ("daily_limit", "ip_throttle")
+
+
+class Held:
+    """The daily cap and the per-address throttle, taken atomically in the store.
+
+    The rules judged the group against the counters as read; another instance
+    may have taken from the same counters since. Each limit is taken with one
+    conditional increment per counter (``k`` votes of one voter at once; one by
+    one when not all fit), so N instances allow exactly the limit. A vote that
+    does not get its share is refused by the rule that owns the limit, worded by
+    that rule. What a vote took is given back if it is not stored after all
+    (a duplicate by the store's key, a resend of a claimed vote_id); a store
+    failure keeps it (see ``commit_group``).
+    """
+
+    def __init__(self, store, now, known):
+        self.store = store
+        self.now = now
+        self.known = known  # the counters that existed when the group read them
+        self.taken = {}  # vote_id -> [(kind, key)]
+
+    def take(self, decisions, rules):
+        passed = [d for d in decisions if d.error is None]
+        refused = {}
+        for kind in HELD_RULES:
+            groups = {}
+            for decision in passed:
+                if decision.vote.vote_id in refused:
+                    continue
+                key, limit = self._limit(kind, decision.vote)
+                if key is not None:
+                    groups.setdefault(key, (limit, []))[1].append(decision)
+            whole = self._take_all(kind, groups)
+            for key, (limit, group) in groups.items():
+                got = [True] * len(group) if whole[key] else self._one_by_one(kind, key, limit,
+                                                                              group)
+                for decision, ok in zip(group, got):
+                    if ok:
+                        self.taken.setdefault(decision.vote.vote_id, []).append((kind, key))
+                    else:
+                        refused[decision.vote.vote_id] = self._refusal(kind, decision, limit,
+                                                                       rules)
+        self.give_back(refused)
+        return [refused.get(d.vote.vote_id, d) for d in decisions]
+
+    def _take_all(self, kind, groups):
+        """Each counter's whole share for the group at once: ``{key: taken?}``."""
+        wanted = {key: (limit, len(group)) for key, (limit, group) in groups.items()}
+        if kind == "daily_limit":
+            return self.store.take_days(wanted, self.known, self.now)
+        ends = {key: domain.window_ends(group[0].vote.cast_at,
+                                        group[0].vote.request.settings.ip_window)
+                for key, (_, group) in groups.items()}
+        return self.store.take_windows(wanted, self.known, ends)
+
+    def _limit(self, kind, vote):
+        """The counter a vote takes from for rule ``kind`` and its limit (``None``: no limit)."""
+        settings = vote.request.settings
+        if kind not in settings.rules:
+            return None, None
+        if kind == "daily_limit":
+            if settings.daily_limit is None:
+                return None, None
+            return vote.voter_day, settings.daily_limit
+        return vote.ip_window, settings.ip_limit
+
+    def _one_by_one(self, kind, key, limit, group):
+        """Not all of ``group`` fit (another instance took some meanwhile): the first ones
+        in order get what is left, as consecutive single casts would."""
+        got = []
+        for decision in group:
+            if len(group) == 1 or (got and not got[-1]):
+                got.append(False)
+                continue
+            got.append(bool(self._take_counter(kind, key, limit, 1, decision.vote)))
+        return got
+
+    def _take_counter(self, kind, key, limit, count, vote):
+        if kind == "daily_limit":
+            return self.store.take_day(key, limit, count, self.now)
+        return self.store.take_window(key, limit, count, domain.window_ends(
+            vote.cast_at, vote.request.settings.ip_window))
+
+    def _refusal(self, kind, decision, limit, rules):
+        vote, settings = decision.vote, decision.vote.request.settings
+        full = (domain.History(votes_today=limit) if kind == "daily_limit"
+                else domain.History(ip_votes=limit))
+        try:
+            rules[kind](vote, full, settings)
+        except Exception as error:  # the rule's own refusal, as if it had read the full counter
+            return domain.Decision(vote, error, kind, dict(
+                domain.evidence_of(vote, full, settings), enforced_by="store"))
+        raise AssertionError(f"rule {kind} did not refuse at its limit")
+
+    def give_back(self, vote_ids):
+        for vote_id in list(vote_ids):
+            for kind, key in self.taken.pop(vote_id, ()):
+                if kind == "daily_limit":
+                    self.store.give_back_day(key)
+                else:
+                    self.store.give_back_window(key)
 
 
 def publish_batch(batch_id, records, dispatch, store):

@@ -5,7 +5,6 @@ the keyed hashes that stand for voters and addresses, receipts, the one-time
 code rules of the voting page, and the plain Chinese words of every refusal.
 """
 import base64
-import bisect
 import hashlib
 import hmac
 import ipaddress
@@ -108,7 +107,8 @@ class Vote:
     so the zone conversion is done once per group, not once per vote.
     """
 
-    __slots__ = ("request", "cast_at", "candidate", "day", "key", "voter_day", "ip_slot")
+    __slots__ = ("request", "cast_at", "candidate", "day", "key", "voter_day", "ip_slot",
+                 "ip_window")
 
     def __init__(self, request, cast_at, candidate, day=None):
         self.request = request
@@ -121,6 +121,8 @@ class Vote:
                             self.day)
         self.voter_day = voter_day(request.campaign_id, request.voter_key, self.day)
         self.ip_slot = ip_slot(request.campaign_id, request.ip_key)
+        #: The address's throttle window this vote falls in (its counter's key).
+        self.ip_window = ip_window(self.ip_slot, cast_at, request.settings.ip_window)
 
     vote_id = property(lambda self: self.request.vote_id)
     campaign_id = property(lambda self: self.request.campaign_id)
@@ -135,10 +137,17 @@ class Vote:
 
 @dataclass(frozen=True)
 class History:
-    """What the rules know: the voter's candidates today, the address's recent accepted votes."""
+    """What the rules know of the voter's day and the address's window.
+
+    ``candidates_today``: those of the candidates being voted for that this voter
+    already voted for today; ``votes_today``: the votes the voter has taken against
+    the daily cap today; ``ip_votes``: the votes taken from the address in the
+    current throttle window.
+    """
 
     candidates_today: frozenset = frozenset()
     ip_votes: int = 0
+    votes_today: int = 0
 
 
 def vote_key(campaign_id, voter, candidate_id, day):
@@ -151,6 +160,19 @@ def voter_day(campaign_id, voter, day):
 
 def ip_slot(campaign_id, ip_key_):
     return f"{campaign_id}|{ip_key_}"
+
+
+def ip_window(slot, cast_at, window):
+    """The throttle counts per fixed window of ``ip_window_seconds`` (aligned to the epoch):
+    one counter per address and window, which every instance increments atomically."""
+    return f"{slot}|{int(cast_at.timestamp() // window.total_seconds())}"
+
+
+def window_ends(cast_at, window):
+    """When the window ``cast_at`` falls in ends."""
+    seconds = window.total_seconds()
+    start = (cast_at.timestamp() // seconds) * seconds
+    return cast_at + timedelta(seconds=start + seconds - cast_at.timestamp())
 
 
 # --- keyed hashes ---------------------------------------------------------------------------
@@ -249,7 +271,7 @@ class Decision:
 def evidence_of(vote, history, settings):
     """What a refusal is recorded with in the fraud ledger (counts, never an id or address)."""
     return {
-        "voter_votes_today": len(history.candidates_today),
+        "voter_votes_today": history.votes_today,
         "daily_limit": settings.daily_limit,
         "ip_votes_in_window": history.ip_votes,
         "ip_limit": settings.ip_limit,
@@ -267,27 +289,33 @@ def first_refusal(vote, history, settings, rules):
     return None, None
 
 
-def judge(votes, voters_today, ip_times, rules):
+def judge(votes, stored_keys, votes_today, address_votes, rules):
     """Apply the rules to each vote of a group in order.
 
-    ``voters_today`` maps a voter-day to the candidates already voted for and
-    ``ip_times`` an address slot to the instants of its recent accepted votes
-    (both as the store knows them); a vote that passes is added to both, so the
-    votes of one group see each other exactly as consecutive single casts would.
+    ``stored_keys`` are the once-a-day keys already voted, ``votes_today`` maps a
+    voter-day to the votes taken against its cap and ``address_votes`` an address
+    window to the votes taken in it (all as the store knows them); a vote that
+    passes is added to all three, so the votes of one group see each other
+    exactly as consecutive single casts would.
     """
-    today = {key: set(value) for key, value in voters_today.items()}
-    recent = {key: sorted(value) for key, value in ip_times.items()}
+    voted = set(stored_keys)
+    today = dict(votes_today)
+    window = dict(address_votes)
+    candidates = {}  # voter_day -> candidates already voted among this group's
+    for vote in votes:
+        if vote.key in voted:
+            candidates.setdefault(vote.voter_day, set()).add(vote.candidate_id)
     decisions = []
     for vote in votes:
         settings = vote.request.settings
-        times = recent.get(vote.ip_slot, ())
-        history = History(
-            candidates_today=frozenset(today.get(vote.voter_day, ())),
-            ip_votes=len(times) - bisect.bisect_right(times, vote.cast_at - settings.ip_window))
+        history = History(candidates_today=frozenset(candidates.get(vote.voter_day, ())),
+                          ip_votes=window.get(vote.ip_window, 0),
+                          votes_today=today.get(vote.voter_day, 0))
         rule, error = first_refusal(vote, history, settings, rules)
         if error is None:
-            today.setdefault(vote.voter_day, set()).add(vote.candidate_id)
-            bisect.insort(recent.setdefault(vote.ip_slot, []), vote.cast_at)
+            candidates.setdefault(vote.voter_day, set()).add(vote.candidate_id)
+            today[vote.voter_day] = today.get(vote.voter_day, 0) + 1
+            window[vote.ip_window] = window.get(vote.ip_window, 0) + 1
             decisions.append(Decision(vote))
         else:
             decisions.append(Decision(vote, error, rule, evidence_of(vote, history, settings)))
@@ -413,6 +441,15 @@ def check_not_locked(record, now):
         minutes = int((record["locked_until"] - now).total_seconds() // 60) + 1
         error.zh = f"验证码错误次数过多，该号码已被锁定，请{minutes}分钟后再试。"
         raise error
+
+
+def no_try_left(record, mac, now):
+    """Why a guess that got no try is refused: the number is locked, or about to be (other
+    guesses used the tries), or the code was used or dropped meanwhile."""
+    check_not_locked(record, now)
+    if record and record.get("code_mac") and record.get("wrong", 0) >= OTP_MAX_WRONG:
+        check_not_locked({"locked_until": now + OTP_LOCK}, now)
+    return code_problem(None, mac, now)
 
 
 def code_problem(record, mac, now):

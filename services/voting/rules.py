@@ -2,7 +2,7 @@
 
 A rule is ``rule(vote, history, settings)``: a pure function of the vote
 (:class:`services.voting.domain.Vote`), what the store knows of the voter's day
-and of the address's last minutes (:class:`~services.voting.domain.History`) and
+and of the address's current window (:class:`~services.voting.domain.History`) and
 the campaign's voting settings (:class:`~services.voting.domain.VotingSettings`).
 It returns nothing or raises the contract's error. A new rule is a module with
 such a function and one line in ``pyproject.toml``; a campaign lists the rules it
@@ -42,13 +42,14 @@ def one_vote_per_candidate_per_day(vote, history, settings):
 
 def daily_limit(vote, history, settings):
     """At most ``voting.daily_limit`` votes per voter per day (no cap when it is not set)."""
-    if settings.daily_limit is not None and len(history.candidates_today) >= settings.daily_limit:
+    if settings.daily_limit is not None and history.votes_today >= settings.daily_limit:
         raise VoteLimitReached(f"this voter has cast the {settings.daily_limit} votes allowed "
                                f"on {vote.day} ({settings.timezone})")
 
 
 def ip_throttle(vote, history, settings):
-    """At most ``voting.ip_limit`` accepted votes from one address per ``ip_window_seconds``."""
+    """At most ``voting.ip_limit`` accepted votes from one address per ``ip_window_seconds``
+    (fixed windows aligned to the epoch: one counter per address and window)."""
     if history.ip_votes >= settings.ip_limit:
         raise RateLimited(f"too many votes from this address: {settings.ip_limit} in "
                           f"{int(settings.ip_window.total_seconds())} s; try again later")

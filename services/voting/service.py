@@ -185,10 +185,12 @@ class VotingService(FollowsCampaigns, PingxuanService):
 
     @timer(interval=OUTBOX_SWEEP_SECONDS)
     def sweep_outbox(self):
-        """Publish the votes a crash left unannounced; forget expired codes' numbers."""
+        """Publish the votes a crash left unannounced; forget expired codes' numbers and
+        the counters of days and windows that are over."""
         now = self.now()
         commit.sweep(self.store, self.dispatch, now)
         self.store.purge_expired_codes(now)
+        self.store.prune_counters(now)
 
     # --- the page ---------------------------------------------------------------------------
 
@@ -459,7 +461,7 @@ class VotingService(FollowsCampaigns, PingxuanService):
         sends = domain.check_code_request(record, now, day)
         ip_slot = domain.code_ip_slot(campaign.id, self.keys.hashes.ip(ip), now)
         limit = domain.code_ip_limit(campaign)
-        if not self.store.take_code_slot(ip_slot, limit):
+        if not self.store.take_code_slot(ip_slot, limit, now):
             raise domain.too_many_codes_from_address(limit)
         code = domain.new_code()
         mac = domain.code_mac(self.keys.code, otp_key, code)
@@ -501,12 +503,17 @@ class VotingService(FollowsCampaigns, PingxuanService):
         mac = domain.code_mac(self.keys.code, otp_key, data["code"])
         record = self.store.code_record(otp_key)
         problem = domain.code_problem(record, mac, now)
-        if problem is None and self.store.use_code(otp_key, mac, now) is None:
-            problem = domain.code_problem(None, mac, now)  # used meanwhile: single use
+        if problem is None or getattr(problem, "wrong", False):
+            # Each guess takes one of the code's tries before it is compared, in one
+            # conditional update: guesses racing on several instances get 5 tries in all.
+            tried = self.store.take_try(otp_key, record["code_mac"], domain.OTP_MAX_WRONG)
+            if tried is None:
+                problem = domain.no_try_left(self.store.code_record(otp_key), mac, now)
+            elif problem is None and self.store.use_code(otp_key, mac, now) is None:
+                problem = domain.code_problem(None, mac, now)  # used meanwhile: single use
+            elif problem is not None and tried["wrong"] >= domain.OTP_MAX_WRONG:
+                self.store.lock_number(otp_key, tried["code_mac"], now + domain.OTP_LOCK)
         if problem is not None:
-            if getattr(problem, "wrong", False):
-                self.store.wrong_code(otp_key, record["code_mac"], domain.OTP_MAX_WRONG,
-                                      now + domain.OTP_LOCK)
             self.metrics.codes.labels("refused").inc()
             raise problem
         self.metrics.codes.labels("verified").inc()

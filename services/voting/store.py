@@ -4,28 +4,37 @@ Collections: ``votes`` (append-only; ``_id`` = campaign|voter|candidate|day, the
 once-a-day rule as a unique key), ``vote_ids`` (``_id`` = vote_id: what each
 vote_id stands for, so a resend is answered as the first time), ``vote_batches``
 (the outbox: one document per group commit until its ``vote_cast`` event is
-published), ``fraud_ledger`` (refused votes with rule and evidence),
+published), ``voter_days`` (``_id`` = campaign|voter|day, ``n`` = votes taken
+against the daily cap) and ``address_windows`` (``_id`` = campaign|address|window,
+``n`` = votes taken against the throttle): counters that a conditional increment
+takes, so any number of instances hold the limits exactly;
+``fraud_ledger`` (refused votes with rule and evidence),
 ``candidates`` (the ballot, from nomination's events), ``ballot_syncs``,
 ``one_time_codes`` and ``campaigns`` (kept by the shared ``Campaigns`` provider).
 
-The hot path only inserts (``insert_many(ordered=False)``); duplicates are
-found from the store's answer, never by a read first.
+Every read and update of the hot path names ``_id`` (a lookup on both stores,
+see ``shared/store.py``); votes and claims are inserted with
+``insert_many(ordered=False)`` and duplicates are found from the store's answer.
+One implementation for MongoDB and the embedded store: nothing here depends on
+which it is.
 """
-import threading
-from collections import defaultdict, deque
+from collections import defaultdict
 from datetime import timedelta
 
 import bson
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from shared.campaigns import CAMPAIGNS_COLLECTION
-from shared.store import Repository
+from shared.store import Repository, counted, duplicates_of, give_back, take, take_many
 from shared.timeutil import iso
 
-DUPLICATE_KEY = 11000
-#: The longest per-IP window a campaign may set (``voting.ip_window_seconds``).
-MAX_IP_WINDOW = timedelta(days=1)
+#: How long a voter's day counter is kept after it was created (a local day is over by then,
+#: in any zone) and an address's window counter after its window ended.
+DAY_COUNTER_KEPT = timedelta(days=2)
+WINDOW_COUNTER_KEPT = timedelta(hours=1)
+#: Counters are pruned at most this often (a prune reads every counter on the embedded store).
+PRUNE_EVERY = timedelta(minutes=10)
 #: Times in a packed claim come back aware, in UTC, like every time the store returns.
 CLAIM_CODEC = bson.CodecOptions(tz_aware=True)
 
@@ -38,153 +47,10 @@ def _unpacked(claim):
     return claim
 
 
-def duplicates_of(documents, insert_many):
-    """Insert every document; return the indexes of those whose ``_id`` already existed."""
-    if not documents:
-        return set()
-    try:
-        insert_many(documents, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        other = [error for error in errors if error.get("code") != DUPLICATE_KEY]
-        if other:
-            raise
-        return {error["index"] for error in errors}
-    return set()
-
-
-class StoreActivity:
-    """The voters' days and the addresses' recent votes, read from ``votes`` (indexed).
-
-    For a real MongoDB, which several instances of the service share.
-    """
-
-    def __init__(self, votes):
-        self.votes = votes
-
-    def recent(self, voter_days, ip_slots, since):
-        today = defaultdict(set)
-        if voter_days:
-            for row in self.votes.find({"voter_day": {"$in": sorted(voter_days)}},
-                                       {"voter_day": 1, "candidate_id": 1}):
-                today[row["voter_day"]].add(row["candidate_id"])
-        times = defaultdict(list)
-        if ip_slots:
-            for row in self.votes.find({"ip_slot": {"$in": sorted(ip_slots)},
-                                        "cast_at": {"$gt": since}}, {"ip_slot": 1, "cast_at": 1}):
-                times[row["ip_slot"]].append(row["cast_at"])
-        return dict(today), dict(times)
-
-    def record(self, records):
-        """Nothing to do: the votes are the record."""
-
-
-class MemoryActivity:
-    """The same answers kept beside the embedded store, in this process.
-
-    mongomock scans a whole collection for every query, which a flood of votes
-    cannot afford; and the embedded store lives in one process, so an index
-    kept here, updated by every insert of the repository, is complete.
-    """
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.days = defaultdict(lambda: defaultdict(set))  # day -> voter_day -> candidates
-        self.times = defaultdict(deque)  # ip_slot -> cast_at, oldest first
-
-    def recent(self, voter_days, ip_slots, since):
-        with self.lock:
-            today = {}
-            for key in voter_days:
-                candidates = self.days.get(key.rsplit("|", 1)[1], {}).get(key)
-                if candidates:
-                    today[key] = set(candidates)
-            times = {}
-            for slot in ip_slots:
-                kept = self.times.get(slot)
-                if kept is None:
-                    continue
-                # A slot belongs to one campaign, and time moves on: older entries are done with.
-                while kept and kept[0] <= since:
-                    kept.popleft()
-                times[slot] = list(kept)
-            return today, times
-
-    def record(self, records):
-        with self.lock:
-            for record in records:
-                self.days[record["day"]][record["voter_day"]].add(record["candidate_id"])
-                slot = self.times[record["ip_slot"]]
-                slot.append(record["cast_at"])
-                while slot and slot[0] < record["cast_at"] - MAX_IP_WINDOW:
-                    slot.popleft()
-            if len(self.days) > 3:  # a voter's day matters only while it lasts
-                for day in sorted(self.days)[:-3]:
-                    del self.days[day]
-
-
-class StoreClaims:
-    """Which vote_ids may have a claim: on a real MongoDB the ``_id`` index answers cheaply."""
-
-    def may_be_claimed(self, vote_ids):
-        return set(vote_ids)
-
-    def add(self, vote_ids):
-        """Nothing to do: the claims are the record."""
-
-
-class MemoryClaims:
-    """The vote_ids claimed in an embedded store, kept beside it in this process.
-
-    mongomock reads every document of a collection to find one by ``_id``, so
-    asking the store whether a refused vote was a resend would read every claim
-    ever made, for each group with one refusal (a duplicate, the daily cap): at
-    20,000 stored votes such groups ran eight times slower than the others. Kept
-    a superset of what is stored (an id is added before its claim is written):
-    a vote_id not here has no claim; one here is read from the store as before.
-    """
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.vote_ids = set()
-
-    def may_be_claimed(self, vote_ids):
-        with self.lock:
-            return {vote_id for vote_id in vote_ids if vote_id in self.vote_ids}
-
-    def add(self, vote_ids):
-        with self.lock:
-            self.vote_ids.update(vote_ids)
-
-
-_memory = {}
-_memory_lock = threading.Lock()
-
-
-def _is_embedded(db):
-    return type(db.client).__module__.startswith("mongomock")
-
-
-def activity_for(db, votes):
-    """Memory beside an embedded store (shared by every repository on it), else the store."""
-    if not _is_embedded(db):
-        return StoreActivity(votes)
-    with _memory_lock:
-        return _memory.setdefault((id(db.client), db.name), MemoryActivity())
-
-
-def claims_for(db):
-    """Like :func:`activity_for`, for the claimed vote_ids."""
-    if not _is_embedded(db):
-        return StoreClaims()
-    with _memory_lock:
-        return _memory.setdefault((id(db.client), db.name, "claims"), MemoryClaims())
-
-
 class VotingStore(Repository):
     """Votes, vote ids, the outbox of vote batches, the fraud ledger, the ballot and codes."""
 
-    def __init__(self, db, activity=None, claimed=None):
+    def __init__(self, db):
         super().__init__(db)
         self.votes = db["votes"]
         self.vote_ids = db["vote_ids"]
@@ -196,14 +62,13 @@ class VotingStore(Repository):
         # Code requests per address and hour (the plain number is never here).
         self.code_requests = db["code_requests"]
         self.campaigns = db[CAMPAIGNS_COLLECTION]
-        self.activity = activity or activity_for(db, self.votes)
-        self.claimed = claimed or claims_for(db)
+        self.voter_days = db["voter_days"]
+        self.address_windows = db["address_windows"]
+        self.pruned_at = None
 
     def ensure_indexes(self):
         # The once-a-day rule and vote_id idempotency are the two _id keys: nothing else
         # is unique, so inserting stays cheap in the embedded store too.
-        self.votes.create_index([("voter_day", ASCENDING)])
-        self.votes.create_index([("ip_slot", ASCENDING), ("cast_at", ASCENDING)])
         self.votes.create_index([("campaign_id", ASCENDING), ("candidate_id", ASCENDING)])
         self.votes.create_index([("receipt", ASCENDING)])
         self.ledger.create_index([("campaign_id", ASCENDING), ("at", DESCENDING)])
@@ -211,9 +76,55 @@ class VotingStore(Repository):
 
     # --- casting ---------------------------------------------------------------------------
 
-    def recent_activity(self, voter_days, ip_slots, since):
-        """``({voter_day: candidates}, {ip_slot: [cast_at]})`` as stored."""
-        return self.activity.recent(voter_days, ip_slots, since)
+    def stored_keys(self, keys):
+        """Those of the once-a-day ``keys`` (campaign|voter|candidate|day) already voted."""
+        if not keys:
+            return set()
+        return {row["_id"] for row in self.votes.find({"_id": {"$in": sorted(keys)}}, {"_id": 1})}
+
+    def votes_today(self, voter_days):
+        """``{voter_day: votes taken against the daily cap}`` (absent: none yet)."""
+        return counted(self.voter_days, voter_days)
+
+    def address_votes(self, windows):
+        """``{address window: votes taken against the throttle}`` (absent: none yet)."""
+        return counted(self.address_windows, windows)
+
+    def take_day(self, voter_day, limit, count, now):
+        """Take ``count`` of the voter's ``limit`` votes today; ``False`` (nothing taken) if
+        fewer are left. Exact across instances: one conditional update of one counter."""
+        return take(self.voter_days, voter_day, limit, count,
+                    on_insert={"until": now + DAY_COUNTER_KEPT})
+
+    def take_days(self, wanted, known, now):
+        """:meth:`take_day` for many voter-days at once: ``{voter_day: (limit, count)}`` ->
+        ``{voter_day: taken?}``; ``known`` are those whose counter existed when read."""
+        return take_many(self.voter_days, wanted, known,
+                         lambda key: {"until": now + DAY_COUNTER_KEPT})
+
+    def take_windows(self, wanted, known, ends):
+        """Like :meth:`take_days`, for address windows (``ends``: ``{window: its end}``)."""
+        return take_many(self.address_windows, wanted, known,
+                         lambda key: {"until": ends[key] + WINDOW_COUNTER_KEPT})
+
+    def give_back_day(self, voter_day, count=1):
+        give_back(self.voter_days, voter_day, count)
+
+    def take_window(self, window, limit, count, window_ends):
+        """Like :meth:`take_day`, for an address's votes in one throttle window."""
+        return take(self.address_windows, window, limit, count,
+                    on_insert={"until": window_ends + WINDOW_COUNTER_KEPT})
+
+    def give_back_window(self, window, count=1):
+        give_back(self.address_windows, window, count)
+
+    def prune_counters(self, now):
+        """Drop counters of days and windows that are over (at most every ``PRUNE_EVERY``)."""
+        if self.pruned_at is not None and now - self.pruned_at < PRUNE_EVERY:
+            return 0
+        self.pruned_at = now
+        return sum(collection.delete_many({"until": {"$lte": now}}).deleted_count
+                   for collection in (self.voter_days, self.address_windows, self.code_requests))
 
     def claim_vote_ids(self, claims):
         """Claim each vote_id; returns the vote_ids that were claimed before.
@@ -224,13 +135,11 @@ class VotingStore(Repository):
         inspects every field of every document it inserts).
         """
         packed = [dict(claim, vote=bson.encode(claim["vote"])) for claim in claims]
-        self.claimed.add(claim["_id"] for claim in claims)
         taken = duplicates_of(packed, self.vote_ids.insert_many)
         return {claims[index]["_id"] for index in taken}
 
     def claims(self, vote_ids):
         """``{vote_id: claim}`` of those of ``vote_ids`` that are claimed (``vote`` unpacked)."""
-        vote_ids = self.claimed.may_be_claimed(vote_ids)
         if not vote_ids:
             return {}
         return {row["_id"]: _unpacked(row)
@@ -244,8 +153,6 @@ class VotingStore(Repository):
     def insert_votes(self, records):
         """Store the votes; returns the keys that were already taken (the once-a-day rule)."""
         taken = duplicates_of(records, self.votes.insert_many)
-        stored = [record for index, record in enumerate(records) if index not in taken]
-        self.activity.record(stored)
         return {records[index]["_id"] for index in taken}
 
     def votes_by_key(self, keys):
@@ -389,18 +296,15 @@ class VotingStore(Repository):
         else:
             self.codes.replace_one({"_id": otp_key, "code_mac": mac}, previous)
 
-    def take_code_slot(self, slot, limit):
-        """Count one code request in ``slot``; ``False`` (and nothing counted) past ``limit``."""
-        counted = self.code_requests.find_one_and_update(
-            {"_id": slot}, {"$inc": {"requests": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
-        if counted["requests"] > limit:
-            self.release_code_slot(slot)
-            return False
-        return True
+    def take_code_slot(self, slot, limit, now):
+        """Count one code request in ``slot``; ``False`` (and nothing counted) past ``limit``.
+
+        One conditional increment, so instances sharing the store allow ``limit`` exactly."""
+        return take(self.code_requests, slot, limit, 1,
+                    on_insert={"until": now + timedelta(hours=2)})
 
     def release_code_slot(self, slot):
-        self.code_requests.update_one({"_id": slot}, {"$inc": {"requests": -1}})
+        give_back(self.code_requests, slot)
 
     def use_code(self, otp_key, mac, now):
         """Single use: the one caller whose update matches gets the record; the code is gone."""
@@ -409,16 +313,19 @@ class VotingStore(Repository):
             {"$unset": {"code_mac": "", "mobile": "", "expires_at": ""},
              "$set": {"wrong": 0, "verified_at": now}})
 
-    def wrong_code(self, otp_key, mac, max_wrong, locked_until):
-        """Count a wrong code; at ``max_wrong`` the number is locked and the code dropped."""
-        record = self.codes.find_one_and_update(
-            {"_id": otp_key, "code_mac": mac}, {"$inc": {"wrong": 1}},
-            return_document=ReturnDocument.AFTER)
-        if record and record.get("wrong", 0) >= max_wrong:
-            self.codes.update_one({"_id": otp_key}, {
-                "$set": {"locked_until": locked_until, "wrong": 0},
-                "$unset": {"code_mac": "", "mobile": "", "expires_at": ""}})
-        return record
+    def take_try(self, otp_key, mac, max_tries):
+        """Count one guess at the pending code ``mac``; the record after, or ``None`` when its
+        ``max_tries`` are used up (or the code is gone). One conditional update: exact across
+        instances."""
+        return self.codes.find_one_and_update(
+            {"_id": otp_key, "code_mac": mac, "wrong": {"$lt": max_tries}},
+            {"$inc": {"wrong": 1}}, return_document=ReturnDocument.AFTER)
+
+    def lock_number(self, otp_key, mac, locked_until):
+        """Its tries used up: lock the number and drop the code (and the plain number)."""
+        self.codes.update_one({"_id": otp_key, "code_mac": mac}, {
+            "$set": {"locked_until": locked_until, "wrong": 0},
+            "$unset": {"code_mac": "", "mobile": "", "expires_at": ""}})
 
     def purge_expired_codes(self, now):
         """A plain number is kept only while its code is pending."""

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from shared import config as cfg
 from shared.cli.base import ROOT, CliError, amqp_uri, home, secret
 
 #: Every service, in start order, with the env var and default of its HTTP address.
@@ -110,6 +111,10 @@ def wait_healthy(names, deadline):
 
 def cmd_up(args):
     env = dict(os.environ, PINGXUAN_SECRET=secret(create=True))
+    # Trying the system: without MONGO_URI, ask for the embedded store explicitly (the
+    # services refuse to start on an unset URI, so that production never runs in memory).
+    if not env.get("MONGO_URI"):
+        env["MONGO_URI"] = cfg.EMBEDDED_MONGO_URI
     logs = home() / "logs"
     logs.mkdir(exist_ok=True)
     started = []
@@ -128,7 +133,7 @@ def cmd_up(args):
         pid_file(name).write_text(str(process.pid))
         started.append(name)
     wait_healthy(started, time.time() + START_TIMEOUT_SECONDS)
-    store = os.environ.get("MONGO_URI") or "embedded (mongomock, in memory)"
+    store = os.environ.get("MONGO_URI") or "embedded (mongomock, in memory: lost on `pingxuan down`)"
     print(f"store: {store}")
     for name in built_services():
         address = http_address(name)

@@ -173,4 +173,8 @@ def test_every_service_serves_metrics_that_promtool_accepts(system):
                                  capture_output=True, text=True, timeout=60)
         assert checked.returncode == 0, f"{service}: {checked.stdout}{checked.stderr}"
         health = requests.get(f"http://{system.http(service)}/health", timeout=10).json()
-        assert health == {"service": service, "status": "ok"}
+        assert health["service"] == service and health["status"] == "ok", health
+        assert health["store"] in ("embedded", "mongodb"), health
+        ready = requests.get(f"http://{system.http(service)}/ready", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {"mongodb": "ok", "rabbitmq": "ok"}

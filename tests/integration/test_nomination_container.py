@@ -145,4 +145,9 @@ def test_metrics_count_calls_and_refusals(nomination, campaign, config):
     assert 'pingxuan_rpc_seconds_count{method="submit"} 2.0' in body
     assert 'pingxuan_errors_total{entrypoint="submit",error="ValidationError"} 1.0' in body
     health = requests.get(f"http://{config['WEB_SERVER_ADDRESS']}/health", timeout=5).json()
-    assert health == {"service": "nomination", "status": "ok"}
+    kind = "embedded" if config["MONGO_URI"].startswith("mongomock://") else "mongodb"
+    assert health == {"service": "nomination", "status": "ok", "store": kind}
+    ready = requests.get(f"http://{config['WEB_SERVER_ADDRESS']}/ready", timeout=5)
+    assert ready.status_code == 200
+    assert ready.json() == {"service": "nomination", "status": "ready", "store": kind,
+                            "checks": {"mongodb": "ok", "rabbitmq": "ok"}}

@@ -8,6 +8,7 @@ import json
 import pytest
 from nameko.testing.services import worker_factory
 
+from services.nomination import domain
 from services.nomination.service import NominationService
 from services.nomination.store import NominationStore
 from shared import events
@@ -394,3 +395,66 @@ def test_every_problem_of_a_form_is_reported_in_one_answer(harness):
     with pytest.raises(ValidationError) as refused:
         harness.as_unit().submit(form)
     assert set(refused.value.messages) == {"party_post", "mobile", "email"}
+
+
+def star_cap_of_one(harness):
+    campaign = dict(campaign_document())
+    campaign["categories"]["learning_star"]["intake_cap"] = 1
+    campaign["categories"]["learning_star"]["award_slots"] = 1
+    harness.as_admin().load_campaign(campaign)
+    return dict(category="learning_star", org_type=None, party_post="支部书记")
+
+
+def test_a_slot_whose_submit_died_before_the_insert_is_given_back(harness):
+    star = star_cap_of_one(harness)
+    # As if a worker claimed the only slot and died before storing its nomination.
+    assert harness.store.claim_slot("cb-test|learning_star", 1, "nom-ghost", harness.now)
+    with pytest.raises(QuotaExceeded):           # within the grace it may still be stored
+        harness.as_unit().submit(nomination_form(**star))
+    assert harness.store.slot_holders("cb-test|learning_star") == ["nom-ghost"]
+    assert harness.stored() == 0
+    harness.now += domain.SLOT_CLAIM_GRACE
+    record = harness.as_unit().submit(nomination_form(**star))
+    assert harness.store.slot_holders("cb-test|learning_star") == [record["id"]]
+    assert harness.stored() == 1
+
+
+def test_a_slot_whose_withdrawal_died_before_the_release_is_given_back(harness):
+    star = star_cap_of_one(harness)
+    first = harness.as_unit().submit(nomination_form(**star))
+    release = harness.store.release_slot
+    harness.store.release_slot = lambda key, holder: None      # the worker dies here
+    harness.as_unit().withdraw(first["id"], "改推他人")
+    harness.store.release_slot = release
+    assert harness.store.slot_holders("cb-test|learning_star") == [first["id"]]
+    harness.now += domain.SLOT_CLAIM_GRACE
+    second = harness.as_unit(OTHER_UNIT).submit(nomination_form(**star))
+    assert harness.store.slot_holders("cb-test|learning_star") == [second["id"]]
+
+
+def test_a_held_slot_of_a_stored_nomination_is_never_given_back(harness):
+    star = star_cap_of_one(harness)
+    first = harness.as_unit().submit(nomination_form(**star))
+    harness.now += 10 * domain.SLOT_CLAIM_GRACE
+    with pytest.raises(QuotaExceeded):
+        harness.as_unit(OTHER_UNIT).submit(nomination_form(**star))
+    assert harness.store.slot_holders("cb-test|learning_star") == [first["id"]]
+    assert harness.stored() == 1
+
+
+def test_a_submit_that_lost_its_slot_while_slow_is_taken_back_before_it_is_announced(harness):
+    star = star_cap_of_one(harness)
+    insert = harness.store.insert
+
+    def slow_insert(record, pending):
+        # Meanwhile the grace ran out and another unit's submit reconciled the cap.
+        harness.store.release_slot("cb-test|learning_star", record["_id"])
+        harness.store.claim_slot("cb-test|learning_star", 1, "nom-other", harness.now)
+        insert(record, pending)
+
+    harness.store.insert = slow_insert
+    with pytest.raises(QuotaExceeded):
+        harness.as_unit().submit(nomination_form(**star))
+    assert harness.stored() == 0
+    assert events.NOMINATION_SUBMITTED not in harness.event_types()
+    assert harness.store.slot_holders("cb-test|learning_star") == ["nom-other"]

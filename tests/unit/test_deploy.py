@@ -233,7 +233,8 @@ def test_each_service_runs_from_the_image_with_its_own_rabbitmq_user(tmp_path):
         assert "replicaSet=rs0" in env["MONGO_URI"]
         assert env["PINGXUAN_SECRET"] == DUMMY
         assert env[f"{name.upper()}_HTTP"] == f"0.0.0.0:{port}"
-        assert service["healthcheck"]["test"] == ["CMD", "pingxuan-service", "healthcheck"]
+        # Readiness: depends_on waits until MongoDB and RabbitMQ answer the service.
+        assert service["healthcheck"]["test"] == ["CMD", "pingxuan-service", "ready"]
         assert service["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
         assert "store" in service["networks"]
     assert len(images) == 1
@@ -328,8 +329,10 @@ def test_k8s_manifests_parse_with_probes_limits_and_no_literal_secrets():
         if doc["kind"] != "Deployment":
             continue
         for container in doc["spec"]["template"]["spec"]["containers"]:
-            assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+            # Readiness asks the store and the broker; liveness and start-up stay cheap.
+            assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
             assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+            assert container["startupProbe"]["httpGet"]["path"] == "/health"
             assert {"cpu", "memory"} <= set(container["resources"]["limits"])
             assert {"cpu", "memory"} <= set(container["resources"]["requests"])
             for entry in container.get("env", []):
@@ -357,6 +360,8 @@ def test_k8s_check_catches_missing_probe_literal_secret_and_committed_secret(tmp
     shutil.copytree(DEPLOY / "k8s", target)
     voting = (target / "voting.yaml").read_text()
     voting = voting.replace("          livenessProbe:", "          livenessProbeGone:")
+    (target / "scoring.yaml").write_text(
+        (target / "scoring.yaml").read_text().replace("path: /ready", "path: /health"))
     voting = voting.replace("""            - name: SERVICE
               value: voting""", """            - name: SERVICE
               value: voting
@@ -372,6 +377,7 @@ def test_k8s_check_catches_missing_probe_literal_secret_and_committed_secret(tmp
         .replace('"<PINGXUAN_SECRET>"', '"real-secret-value-123456"'))
     problems = "\n".join(checks.k8s_problems(target))
     assert "voting: container voting: no livenessProbe" in problems
+    assert "scoring: container scoring: readinessProbe should GET /ready" in problems
     assert "env AMQP_URI has a literal value" in problems
     assert "no limits.memory" in problems
     assert "kind 'Secret' does not belong here" in problems
@@ -721,7 +727,7 @@ import http.server, json, sys
 class Health(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = json.dumps({"status": sys.argv[2]}).encode()
-        self.send_response(200 if self.path == "/health" else 404)
+        self.send_response(200 if self.path == (sys.argv[3:] or ["/health"])[0] else 404)
         self.end_headers()
         self.wfile.write(body)
     def log_message(self, *args):
@@ -730,13 +736,13 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
 """
 
 
-@pytest.mark.parametrize("status, healthy", [("ok", True), ("starting", False), (None, False)])
-def test_entrypoint_healthcheck_asks_the_service_health_route(status, healthy):
+def entrypoint_check(command, status, route="/health"):
+    """Run ``pingxuan-service <command>`` against a stub service answering ``route``."""
     port = free_port()
     env = dict(os.environ, SERVICE="scoring", SCORING_HTTP=f"0.0.0.0:{port}")
     server = None
     if status is not None:
-        server = subprocess.Popen([sys.executable, "-c", HEALTH_SERVER, str(port), status])
+        server = subprocess.Popen([sys.executable, "-c", HEALTH_SERVER, str(port), status, route])
     try:
         if server is not None:
             for _ in range(50):  # until the stub server listens (no sleep-based waiting on events)
@@ -744,12 +750,26 @@ def test_entrypoint_healthcheck_asks_the_service_health_route(status, healthy):
                     if sock.connect_ex(("127.0.0.1", port)) == 0:
                         break
                 time.sleep(0.05)
-        result = run("sh", str(DEPLOY / "docker-entrypoint.sh"), "healthcheck", env=env)
+        return run("sh", str(DEPLOY / "docker-entrypoint.sh"), command, env=env)
     finally:
         if server is not None:
             server.kill()
             server.wait()
+
+
+@pytest.mark.parametrize("status, healthy", [("ok", True), ("starting", False), (None, False)])
+def test_entrypoint_healthcheck_asks_the_service_health_route(status, healthy):
+    result = entrypoint_check("healthcheck", status)
     assert (result.returncode == 0) is healthy, result.stderr
+
+
+@pytest.mark.parametrize("route, status, ready", [
+    ("/ready", "ready", True), ("/ready", "not ready", False), ("/health", "ready", False),
+    ("/ready", None, False)])
+def test_entrypoint_ready_asks_the_service_ready_route(route, status, ready):
+    """Compose's healthcheck is readiness: only a service whose /ready says so passes."""
+    result = entrypoint_check("ready", status, route)
+    assert (result.returncode == 0) is ready, result.stderr
 
 
 def test_the_wheel_the_image_installs_carries_every_file_the_services_read():

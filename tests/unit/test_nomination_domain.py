@@ -263,3 +263,16 @@ def test_forfeits_ignores_unlisted_units(campaign):
     assert forfeits(campaign, [{"unit": "外来单位", "status": SUBMITTED}]) == [
         "城关镇党委", "东河乡党委", "县教育局党组"]
     assert forfeits(Campaign(campaign_document(units=[])), []) == []
+
+
+def test_stale_holders_are_old_claims_without_a_nomination_holding_the_slot():
+    now = at("2099-10-01T02:00:00")
+    old, young = now - domain.SLOT_CLAIM_GRACE, now - domain.SLOT_CLAIM_GRACE / 2
+    key = "cb-test|advanced_unit"
+    claims = {"gone": old, "young-gone": young, "held": old, "withdrawn": old, "moved": old,
+              "legacy": None}
+    records = {"held": {"status": "rejected", "slots": [key]},
+               "withdrawn": {"status": "withdrawn", "slots": []},
+               "moved": {"status": "submitted", "slots": ["cb-test|advanced_unit|school"]},
+               "legacy": {"status": "accepted", "slots": [key]}}
+    assert domain.stale_holders(claims, records, key, now) == ["gone", "withdrawn", "moved"]

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from services.voting import domain, schemas
-from services.voting.store import MemoryActivity, StoreActivity
 from shared.campaign import validate_campaign
 from shared.errors import RateLimited, ValidationError
 from shared.validation import load
@@ -123,40 +122,6 @@ def test_campaign_voting_keys_are_optional_and_checked():
         with pytest.raises(ValidationError) as refused:
             validate_campaign(dict(OPEN_CAMPAIGN, voting=dict(OPEN_CAMPAIGN["voting"], **bad)))
         assert key in refused.value.messages
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 2),
-                          st.integers(0, 2 * 24 * 3600)), max_size=30),
-       st.integers(0, 2 * 24 * 3600))
-def test_the_memory_index_answers_as_the_store_does(specs, since_seconds):
-    import mongomock
-
-    db = mongomock.MongoClient(tz_aware=True)["activity"]
-    memory, stored = MemoryActivity(), StoreActivity(db["votes"])
-    records = []
-    # Votes are recorded in time order, and no window is longer than a day.
-    specs = sorted(specs, key=lambda spec: spec[3])
-    if specs:
-        since_seconds = max(since_seconds, specs[-1][3] - 24 * 3600)
-    for n, (candidate, voter, ip, seconds) in enumerate(specs):
-        moment = NOW + timedelta(seconds=seconds)
-        day = (moment + timedelta(hours=8)).date().isoformat()
-        records.append({"_id": f"c|v{voter}|n{candidate}|{day}|{n}", "candidate_id": f"n{candidate}",
-                        "voter_day": f"c|v{voter}|{day}", "day": day, "ip_slot": f"c|i{ip}",
-                        "cast_at": moment})
-    if records:
-        db["votes"].insert_many([dict(r) for r in records])
-        memory.record(records)
-    voter_days = {f"c|v{v}|{d}" for v in range(4) for d in ("2099-11-02", "2099-11-03",
-                                                              "2099-11-04")}
-    slots = {f"c|i{i}" for i in range(3)}
-    since = NOW + timedelta(seconds=since_seconds)
-    as_memory, as_store = memory.recent(voter_days, slots, since), stored.recent(voter_days, slots,
-                                                                              since)
-    assert as_memory[0] == as_store[0]
-    assert {k: sorted(v) for k, v in as_memory[1].items() if v} == \
-        {k: sorted(v) for k, v in as_store[1].items() if v}
 
 
 # --- the fast paths answer exactly as the slow ones ------------------------------------------
@@ -364,26 +329,7 @@ def test_a_claim_is_read_back_as_it_was_written(db):
     assert store.claims({"v-1", "v-2"}) == {"v-1": claim}
     # A claim written before votes were packed (a sub-document) reads the same.
     store.vote_ids.insert_one(dict(claim, _id="v-old"))
-    store.claimed.add(["v-old"])
     assert store.claims({"v-old"})["v-old"]["vote"] == record
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 30), max_size=8), max_size=6), st.sets(st.integers(0, 40)))
-def test_the_memory_of_claims_answers_as_the_store_does(groups, asked):
-    import mongomock
-
-    from services.voting.store import MemoryClaims, StoreClaims, VotingStore
-
-    db = mongomock.MongoClient(tz_aware=True)["claims"]
-    in_memory = VotingStore(db, claimed=MemoryClaims())
-    in_store = VotingStore(db, claimed=StoreClaims())
-    for group in groups:
-        claims = [{"_id": f"v-{n}", "key": f"k-{n}", "fingerprint": "f", "vote": {"n": n}}
-                  for n in dict.fromkeys(group)]
-        in_memory.claim_vote_ids(claims)
-    ids = {f"v-{n}" for n in asked}
-    assert in_memory.claims(ids) == in_store.claims(ids)
 
 
 def test_a_crafted_non_ascii_session_is_no_session():

@@ -1,0 +1,131 @@
+"""The store modules use only the MongoDB operations listed (with how both stores treat
+them) in ``shared/store.py``, and the embedded store's ``_id`` lookup answers as its scan."""
+import re
+from pathlib import Path
+
+import mongomock
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared import store as store_module
+from shared.store import BOUNDED_ARRAYS, QUERY_OPERATORS, UPDATE_OPERATORS, connect, take
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Where store operations are written: every service's store, and the shared modules.
+SOURCES = sorted(ROOT.glob("services/*/store.py")) + sorted(
+    path for path in (ROOT / "shared").glob("*.py"))
+#: A ``$word`` inside a string literal.
+OPERATOR = re.compile(r"""["']\$([A-Za-z]+)""")
+#: ``$``-words that are not MongoDB operators (JSON-schema references in OpenAPI documents).
+NOT_OPERATORS = {"ref"}
+
+
+def operators_in(path):
+    return {f"${name}" for name in OPERATOR.findall(path.read_text(encoding="utf-8"))
+            if name not in NOT_OPERATORS}
+
+
+def test_every_operator_the_store_code_uses_is_listed_with_how_both_stores_treat_it():
+    used = {}
+    for path in SOURCES:
+        for operator in operators_in(path):
+            used.setdefault(operator, []).append(str(path.relative_to(ROOT)))
+    unlisted = {op: files for op, files in used.items()
+                if op not in UPDATE_OPERATORS | QUERY_OPERATORS}
+    assert unlisted == {}, "add these to shared/store.py, with how MongoDB and mongomock differ"
+    notes = Path(store_module.__file__).read_text(encoding="utf-8")
+    for operator in UPDATE_OPERATORS | QUERY_OPERATORS:
+        assert f"``{operator}" in notes, f"{operator} is listed but its behaviour is not written"
+
+
+#: ``"$push": {"name"`` or ``{OUTBOX_FIELD`` (the outbox's constant).
+GROWN = re.compile(r"""["']\$(?:push|addToSet)["']\s*:\s*\{\s*(?:["'](\w+)["']|(OUTBOX_FIELD))""")
+
+
+def arrays_grown_in(text):
+    return {quoted or ("outbox" if constant else None) for quoted, constant in GROWN.findall(text)}
+
+
+def test_every_array_the_store_code_grows_has_a_written_bound():
+    grown = {}
+    for path in SOURCES:
+        for name in arrays_grown_in(path.read_text(encoding="utf-8")):
+            grown.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    assert {name: files for name, files in grown.items() if name not in BOUNDED_ARRAYS} == {}
+    assert "holders" in grown and "outbox" in grown  # the scan sees both spellings
+    assert arrays_grown_in('c.update_one(q, {"$push": {"voter_ids": v}})') == {"voter_ids"}
+
+
+def test_the_scan_catches_an_operator_that_is_not_listed(tmp_path):
+    source = tmp_path / "store.py"
+    source.write_text('coll.update_one({"_id": k}, {"$rename": {"a": "b"}, "$set": {"c": 1}})\n'
+                      'coll.aggregate([{"$group": {"_id": None}}])\n')
+    assert operators_in(source) - (UPDATE_OPERATORS | QUERY_OPERATORS) == {"$rename", "$group"}
+
+
+def test_there_is_one_voting_store_for_both_kinds_of_store():
+    source = (ROOT / "services" / "voting" / "store.py").read_text(encoding="utf-8")
+    assert "mongomock" not in source and "Memory" not in source
+    assert "is_embedded" not in source
+
+
+# --- the embedded store's _id index ---------------------------------------------------------
+
+IDS = st.sampled_from(["a", "b", "c", "d", "e|1", "e|2"])
+FILTERS = st.one_of(
+    IDS.map(lambda i: {"_id": i}),
+    IDS.map(lambda i: {"_id": {"$eq": i}}),
+    st.lists(IDS, max_size=5).map(lambda ids: {"_id": {"$in": ids}}),
+    st.tuples(st.lists(IDS, max_size=5), st.integers(0, 3)).map(
+        lambda t: {"_id": {"$in": t[0]}, "n": {"$lt": t[1]}}),
+    st.tuples(IDS, st.integers(0, 3)).map(lambda t: {"_id": t[0], "n": t[1]}),
+    st.just({"_id": {"$gt": "b"}}),
+    st.just({"n": {"$gte": 1}}),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(IDS, st.integers(0, 3), max_size=6), FILTERS)
+def test_an_id_lookup_finds_what_a_scan_finds(documents, filter):
+    client = connect("mongomock://id-index/")
+    collection = client["lookup"]["things"]
+    collection.delete_many({})
+    if documents:
+        collection.insert_many([{"_id": key, "n": n} for key, n in documents.items()])
+    scanned = [doc for doc in collection.find({}) if mongomock.filtering.filter_applies(
+        filter, doc)]
+    found = list(collection.find(filter))
+    assert sorted(found, key=lambda d: d["_id"]) == sorted(scanned, key=lambda d: d["_id"])
+    assert collection.count_documents(filter) == len(scanned)
+
+
+def test_conditional_increments_stop_at_the_limit_and_recover():
+    collection = connect("mongomock://counters/")["counters"]["c"]
+    collection.delete_many({})
+    assert [take(collection, "k", 3) for _ in range(5)] == [True, True, True, False, False]
+    assert take(collection, "j", 3, count=4) is False and collection.count_documents({}) == 1
+    assert take(collection, "j", 3, count=3) is True
+    assert collection.find_one({"_id": "k"})["n"] == 3
+
+
+@pytest.mark.parametrize("uri", ["", None])
+def test_no_uri_is_no_store(uri):
+    with pytest.raises(store_module.StoreNotConfigured):
+        connect(uri)
+
+
+def test_the_embedded_store_refuses_conflicting_update_paths_as_mongodb_does():
+    collection = connect("mongomock://conflicts/")["conflicts"]["c"]
+    collection.delete_many({})
+    collection.insert_one({"_id": "a", "list": [1], "doc": {"n": 1}})
+    for update in ({"$push": {"list": 2}, "$pull": {"list": 1}},
+                   {"$set": {"doc": {}}, "$inc": {"doc.n": 1}},
+                   {"$setOnInsert": {"doc.n": 0}, "$inc": {"doc.n": 1}}):
+        with pytest.raises(store_module.ConflictingUpdatePaths, match="would create a conflict"):
+            collection.update_one({"_id": "a"}, update, upsert=True)
+    assert collection.find_one({"_id": "a"}) == {"_id": "a", "list": [1], "doc": {"n": 1}}
+    # Sibling paths and a path beside its lookalike are fine.
+    collection.update_one({"_id": "a"}, {"$set": {"doc.m": 2}, "$inc": {"doc.n": 1},
+                                         "$push": {"listing": 3}})
+    assert collection.find_one({"_id": "a"})["doc"] == {"n": 2, "m": 2}
