@@ -3,17 +3,16 @@
 nameko's ``RpcProxy`` forwards the context of the worker that makes the call,
 which is the original caller's token or, in an event handler or timer, nothing.
 A service asking another for shared facts (a campaign, the ballot after a
-restart) acts as itself: a ``service`` token it signs with the shared secret.
+restart) acts as itself: a short-lived ``service`` credential signed with its
+own private key (``SERVICE_KEY``), which the other service checks against the
+public key it lists for this one and against ``shared.auth.SERVICE_CALLS``.
 """
-from datetime import timedelta
-
 from nameko.extensions import DependencyProvider
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared import config as cfg
-from shared.auth import CONTEXT_KEY, SERVICE_ROLE, issue_token
+from shared.auth import CONTEXT_KEY, SERVICE_TOKEN_TTL, issue_service_token, own_service_key
 
-SERVICE_TOKEN_TTL = timedelta(hours=1)
 SERVICE_RPC_TIMEOUT_SECONDS = 30
 
 
@@ -21,13 +20,12 @@ class ServiceCaller:
     """``call(service, method, *args, **kwargs)`` as the service ``service_name``."""
 
     def __init__(self, config, service_name):
-        self.secret = str(config.get(cfg.AUTH_SECRET) or "")
+        self.key = own_service_key(config, service_name)
         self.amqp = {cfg.AMQP_URI: config[cfg.AMQP_URI]}
         self.service_name = service_name
 
     def call(self, service, method, *args, **kwargs):
-        token, _ = issue_token(self.secret, SERVICE_ROLE, self.service_name,
-                               ttl=SERVICE_TOKEN_TTL)
+        token, _ = issue_service_token(self.key, self.service_name, ttl=SERVICE_TOKEN_TTL)
         with ClusterRpcProxy(self.amqp, context_data={CONTEXT_KEY: token},
                              timeout=SERVICE_RPC_TIMEOUT_SECONDS) as proxy:
             return getattr(getattr(proxy, service), method)(*args, **kwargs)
