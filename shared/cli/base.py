@@ -64,13 +64,20 @@ def key_file(name, create):
 
 
 def issuer_key(create=False):
-    """The token issuer's private key: ``PINGXUAN_ISSUER_KEY``, else the one in the run directory.
+    """The token issuer's private key: ``PINGXUAN_ISSUER_KEY``, the file
+    ``PINGXUAN_ISSUER_KEY_FILE``, else the one in the run directory.
 
     Only the CLI (the operator) holds it; services get its public key only.
     """
     value = os.environ.get("PINGXUAN_ISSUER_KEY")
     if value:
         return value.strip()
+    path = os.environ.get("PINGXUAN_ISSUER_KEY_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise CliError(f"PINGXUAN_ISSUER_KEY_FILE: cannot read {path}: {exc.strerror}")
     return key_file("issuer", create)
 
 
