@@ -107,7 +107,8 @@ class PublicKeys:
         for item in _items(text):
             owner, _, key = item.partition("=")
             if not owner.strip() or not key.strip():
-                raise ValueError(f"'{item[:20]}…' is not owner=public key")
+                # The entry itself is not repeated: a misplaced private key must not reach a log.
+                raise ValueError(f"entry {len(entries) + 1} is not owner=public key")
             entries.append((owner.strip(), key.strip()))
         return cls(entries)
 

@@ -142,3 +142,33 @@ def test_up_writes_one_clock_anchor_for_a_rehearsal_and_a_new_one_for_a_new_star
     assert system.clock_anchor(dict(rehearsal, PINGXUAN_CLOCK_ANCHOR="2026-01-01T00:00:00Z")) \
         == "2026-01-01T00:00:00Z"
     assert system.clock_anchor({}) == ""
+
+
+def test_token_keygen_writes_a_private_key_mode_600_and_prints_only_the_public_key(
+        tmp_path, monkeypatch, capsys):
+    from shared.cli import main
+
+    monkeypatch.setenv("PINGXUAN_HOME", str(tmp_path))
+    target = tmp_path / "issuer-2.key"
+    assert main(["token", "keygen", "--output", str(target)]) == 0
+    printed = capsys.readouterr().out
+    private = target.read_text().strip()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert printed.strip().splitlines()[-1] == signing.public_key_of(private)
+    assert private not in printed
+    assert main(["token", "keygen", "--output", str(target)]) == 2   # a usage error (CliError)
+    assert target.read_text().strip() == private            # never overwritten
+
+
+def test_the_cli_signs_with_the_issuer_key_file_it_is_given(tmp_path, monkeypatch):
+    from shared.auth import read_token
+    from shared.cli import base
+    from shared.timeutil import utcnow
+
+    key = signing.generate_private_key()
+    (tmp_path / "issuer.key").write_text(key + "\n")
+    monkeypatch.delenv("PINGXUAN_ISSUER_KEY", raising=False)
+    monkeypatch.setenv("PINGXUAN_ISSUER_KEY_FILE", str(tmp_path / "issuer.key"))
+    monkeypatch.setenv("PINGXUAN_HOME", str(tmp_path / "home"))
+    identity = read_token(signing.public_key_of(key), base.admin_token(), utcnow())
+    assert (identity.role, identity.name) == ("admin", "pingxuan-cli")
