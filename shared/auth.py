@@ -17,7 +17,9 @@ accepted nominations and send one-time codes, nothing an admin can.
 Revocation travels as a ``token_revoked`` event that each service records in
 its own store. No token, key or secret is ever logged.
 """
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -40,6 +42,8 @@ CONTEXT_KEY = "auth_token"
 REVOKED_COLLECTION = "revoked_tokens"
 DEFAULT_TTL_DAYS = 180
 SERVICE_TOKEN_TTL = timedelta(hours=1)
+#: Verified tokens a service remembers (each a few hundred bytes).
+VERIFIED_CACHE_SIZE = 4096
 
 #: Which service may make which call under its own identity (receiving service → method →
 #: callers); any other call under a service credential is ``Forbidden``, whatever the
@@ -155,8 +159,8 @@ def issue_service_token(service_key, service_name, ttl=SERVICE_TOKEN_TTL, now=No
     return signing.sign(service_key, claims, SERVICE_PURPOSE), token_id
 
 
-def read_token(keys, token, now, is_revoked=lambda token_id: False):
-    """Verify ``token`` against ``keys`` and return its :class:`Identity`, or ``Unauthorized``.
+def verified_claims(keys, token):
+    """The claims of a genuinely signed token, expiry not yet checked; else ``Unauthorized``.
 
     A person's token must be signed by the issuer and carry a person's role; a
     service credential by the key of the very service it names, as role ``service``.
@@ -170,21 +174,34 @@ def read_token(keys, token, now, is_revoked=lambda token_id: False):
         purpose = None
     try:
         if purpose == ACCESS_PURPOSE:
-            payload, _ = signing.verify(keys.issuer, token, ACCESS_PURPOSE, now)
+            payload, _ = signing.verify(keys.issuer, token, ACCESS_PURPOSE)
             role_ok = payload.get("role") in ROLES
         elif purpose == SERVICE_PURPOSE:
-            payload, owner = signing.verify(keys.services, token, SERVICE_PURPOSE, now)
+            payload, owner = signing.verify(keys.services, token, SERVICE_PURPOSE)
             role_ok = payload.get("role") == SERVICE_ROLE and payload.get("name") == owner
         else:
             raise Unauthorized("the auth_token is not a pingxuan token")
     except signing.BadSignature as exc:
         raise Unauthorized(f"the auth_token is not valid: {exc}")
     if not {"jti", "role", "name", "exp"} <= payload.keys() or not role_ok \
-            or not all(isinstance(payload[k], str) for k in ("jti", "role", "name")):
+            or not all(isinstance(payload[k], str) for k in ("jti", "role", "name")) \
+            or not isinstance(payload["exp"], int) or isinstance(payload["exp"], bool):
         raise Unauthorized("the auth_token cannot be read")
+    return payload
+
+
+def identity_of(payload, now, is_revoked=lambda token_id: False):
+    """The :class:`Identity` of verified claims that have not expired nor been revoked."""
+    if payload["exp"] <= now.timestamp():
+        raise Unauthorized("the auth_token is not valid: it has expired")
     if is_revoked(payload["jti"]):
         raise Unauthorized("the auth_token has been revoked")
     return Identity(payload["jti"], payload["role"], payload["name"], payload.get("unit"))
+
+
+def read_token(keys, token, now, is_revoked=lambda token_id: False):
+    """Verify ``token`` against ``keys`` and return its :class:`Identity`, or ``Unauthorized``."""
+    return identity_of(verified_claims(keys, token), now, is_revoked)
 
 
 def token_id_of(token):
@@ -254,12 +271,40 @@ class Caller:
         return identity
 
 
+class VerifiedTokens:
+    """Claims of tokens whose signature was checked, so a front end's or the CLI's token,
+    sent with every call, costs one Ed25519 verification per process, not one per call.
+
+    Keyed by the exact token string (any change is another key, verified afresh);
+    expiry and revocation are still checked on every call. Bounded: the oldest go first.
+    """
+
+    def __init__(self, size=VERIFIED_CACHE_SIZE):
+        self.size = size
+        self.claims = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, keys, token):
+        with self.lock:
+            payload = self.claims.get(token) if isinstance(token, str) else None
+            if payload is not None:
+                self.claims.move_to_end(token)
+                return payload
+        payload = verified_claims(keys, token)
+        with self.lock:
+            self.claims[token] = payload
+            while len(self.claims) > self.size:
+                self.claims.popitem(last=False)
+        return payload
+
+
 class Auth(DependencyProvider):
     """Verifies the ``auth_token`` of each call against the trusted public keys and the revocations."""
 
     def setup(self):
         config = self.container.config
         self.keys = TrustedKeys.from_config(config)
+        self.verified = VerifiedTokens()
         self.service_name = self.container.service_name
         self.uri = config.get(cfg.MONGO_URI) or cfg.DEFAULT_MONGO_URI
         self.client = connect(self.uri)
@@ -282,7 +327,7 @@ class Auth(DependencyProvider):
         )
 
     def verify(self, token, method):
-        identity = read_token(self.keys, token, utcnow(), self.is_revoked)
+        identity = identity_of(self.verified.get(self.keys, token), utcnow(), self.is_revoked)
         return check_service_may_call(self.service_name, method, identity)
 
     def get_dependency(self, worker_ctx):

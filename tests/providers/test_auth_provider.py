@@ -7,7 +7,8 @@ from shared import signing
 from shared.auth import Auth, issue_service_token, issue_token
 from shared.errors import Forbidden, Unauthorized
 from shared.service_rpc import ServiceCaller
-from tests.conftest import TEST_PUBLIC_KEYS, TEST_SERVICE_KEYS, TEST_SERVICE_PUBLIC_KEYS, token
+from tests.conftest import (TEST_KEY_CONFIG, TEST_PUBLIC_KEYS, TEST_SECRET, TEST_SERVICE_KEYS,
+                            TEST_SERVICE_PUBLIC_KEYS, token)
 
 #: What the voting service's pod holds, as `pingxuan up` and the deploy files give it.
 VOTING_CONFIG = {"TOKEN_PUBLIC_KEYS": TEST_PUBLIC_KEYS,
@@ -98,3 +99,55 @@ def test_a_service_without_its_own_key_refuses_to_start():
     with pytest.raises(RuntimeError, match="SERVICE_KEY must be the voting service's own"):
         ServiceCaller(dict(VOTING_CONFIG, SERVICE_KEY=f"scoring={TEST_SERVICE_KEYS['scoring']}"),
                       "voting")
+
+
+# --- verified once per process: expiry and revocation still checked on every call ------------
+
+def test_a_remembered_token_is_still_revoked_and_still_expires(nomination_auth):
+    from datetime import timedelta
+
+    from shared.auth import VerifiedTokens, identity_of, token_id_of
+    from shared.timeutil import utcnow
+
+    frontend = token("frontend", "微信")
+    assert caller(nomination_auth, frontend, "get_campaign").require().role == "frontend"
+    assert frontend in nomination_auth.verified.claims          # remembered once verified
+    nomination_auth.revoke(token_id_of(frontend), "2099-01-01T00:00:00Z")
+    with pytest.raises(Unauthorized, match="revoked"):
+        caller(nomination_auth, frontend, "get_campaign").require()
+
+    remembered = VerifiedTokens(size=2)
+    short, _ = issue_token(TEST_SECRET, "unit", "城关镇党委", ttl=timedelta(minutes=5))
+    payload = remembered.get(TEST_KEY_CONFIG["TOKEN_PUBLIC_KEYS"], short)
+    assert identity_of(payload, utcnow()).name == "城关镇党委"
+    with pytest.raises(Unauthorized, match="expired"):
+        identity_of(remembered.get(TEST_KEY_CONFIG["TOKEN_PUBLIC_KEYS"], short),
+                    utcnow() + timedelta(minutes=6))
+
+
+def test_a_changed_token_is_verified_afresh_and_the_memory_is_bounded(nomination_auth):
+    from shared.auth import VerifiedTokens
+
+    genuine = token("unit", "城关镇党委")
+    caller(nomination_auth, genuine, "list").require("unit")
+    with pytest.raises(Unauthorized):
+        caller(nomination_auth, genuine[:-4] + "AAAA", "list").require("unit")
+    remembered = VerifiedTokens(size=2)
+    tokens = [token("unit", f"单位{n}") for n in range(3)]
+    for item in tokens:
+        remembered.get(TEST_KEY_CONFIG["TOKEN_PUBLIC_KEYS"], item)
+    assert list(remembered.claims) == tokens[1:]
+
+
+def test_a_service_reuses_its_credential_until_near_expiry():
+    from datetime import timedelta
+
+    from shared.timeutil import utcnow
+
+    voting = ServiceCaller(VOTING_CONFIG, "voting")
+    now = utcnow()
+    first = voting.credential(now)
+    assert voting.credential(now + timedelta(minutes=49)) == first
+    renewed = voting.credential(now + timedelta(minutes=50))
+    assert renewed != first
+    assert voting.credential(now + timedelta(minutes=51)) == renewed
