@@ -145,8 +145,8 @@ def sign(private_text, claims, purpose):
 def verify(keys, token, purpose, now=None):
     """``(claims, owner)`` of a genuine token for ``purpose`` signed by one of ``keys``.
 
-    ``now`` (an aware datetime) checks ``exp`` when the token has one; callers
-    that need an expiry say so with ``required``-style checks of their own.
+    Given ``now`` (an aware datetime), an ``exp`` claim is checked against it;
+    without, the caller checks expiry itself (shared/auth.py, per call).
     """
     header = _header(token, purpose)
     public, owner = keys.lookup(header.get("kid"))
