@@ -31,7 +31,6 @@ import json
 import multiprocessing
 import os
 import random
-import secrets
 import statistics
 import subprocess
 import sys
@@ -123,9 +122,21 @@ def wait_for_ballot(amqp_uri, deadline=60):
     raise SystemExit("the voting service did not show the ballot in time")
 
 
+def voter_secret_of(issuer_key):
+    """The voter secret the benchmark gives its own voting service (derived, to keep one key)."""
+    from services.voting import domain
+
+    return domain.derive_secret(issuer_key, "voter-secret")
+
+
 def start_service(amqp_uri, secret, log_path, http, profile=None):
-    env = dict(os.environ, AMQP_URI=amqp_uri, PINGXUAN_SECRET=secret,
+    from shared import signing
+
+    env = dict(os.environ, AMQP_URI=amqp_uri,
                MONGO_URI=os.environ.get("MONGO_URI") or "mongomock://bench/",
+               PINGXUAN_TOKEN_PUBLIC_KEYS=signing.public_key_of(secret),
+               VOTING_SERVICE_KEY=signing.generate_private_key(),
+               VOTING_VOTER_SECRET=voter_secret_of(secret),
                VOTING_HTTP=http, VOTING_OTP_SENDER="log",
                VOTING_MONGO_DB=f"bench_{uuid.uuid4().hex[:8]}")
     log = open(log_path, "ab")
@@ -308,22 +319,25 @@ def main():
                         help="run the service under cProfile and write its statistics to FILE "
                              "(read them with: python -m pstats FILE)")
     parser.add_argument("--running", metavar="AMQP_URI",
-                        help="use the voting service running on this broker (needs PINGXUAN_SECRET)")
+                        help="use the voting service running on this broker (needs "
+                             "PINGXUAN_ISSUER_KEY and that service's VOTING_VOTER_SECRET)")
     args = parser.parse_args()
 
     # Measured first, while no service and no clients compete for the cores.
     before = in_process(args) if args.in_process else ()
     if args.running:
-        secret = os.environ["PINGXUAN_SECRET"]
-        run(args, args.running, secret, None, before)
+        secret = os.environ["PINGXUAN_ISSUER_KEY"]
+        run(args, args.running, secret, os.environ["VOTING_VOTER_SECRET"], None, before)
         return
-    secret = secrets.token_urlsafe(32)
+    from shared import signing
+
+    secret = signing.generate_private_key()
     with isolated_vhost() as amqp_uri, tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "voting.log"
         args.http = f"127.0.0.1:{free_port()}"
         service = start_service(amqp_uri, secret, log_path, args.http, args.profile)
         try:
-            run(args, amqp_uri, secret, service, before)
+            run(args, amqp_uri, secret, voter_secret_of(secret), service, before)
         finally:
             service.terminate()
             try:
@@ -398,8 +412,10 @@ def in_process_child():
     from shared.store import connect
     from shared.timeutil import utcnow
 
+    from shared import signing
+
     params = json.loads(sys.argv[1])
-    secret = secrets.token_urlsafe(32)
+    secret = signing.generate_private_key()     # the issuer's key: read_token verifies with it
     store = VotingStore(connect("mongomock://bench/")[f"bench_{uuid.uuid4().hex[:8]}"])
     store.ensure_indexes()
     registry = CollectorRegistry()
@@ -550,7 +566,7 @@ def in_process_child():
     print(json.dumps(rows))
 
 
-def run(args, amqp_uri, secret, service, before=()):
+def run(args, amqp_uri, secret, voter_secret, service, before=()):
     wait_for_health(amqp_uri)
     announce(amqp_uri)
     wait_for_ballot(amqp_uri)
@@ -561,7 +577,7 @@ def run(args, amqp_uri, secret, service, before=()):
     print(f"raw RabbitMQ (kombu, persistent, publish+consume): {raw:,.0f} msg/s")
     from services.voting import domain
 
-    session_key = domain.derive_secret(domain.derive_secret(secret, "voter-secret"), "session")
+    session_key = domain.derive_secret(voter_secret, "session")
     rows = list(before)
     for name, votes, per_call, inflight, page in (
             ("no-op RPC (health), calls", args.single, 0, args.inflight, None),

@@ -54,7 +54,8 @@ VHOST = "pingxuan"
 NAMESPACE = "pingxuan"
 #: Event sources (exchanges ``<source>.events``): the services and the admin CLI.
 EVENT_SOURCES = tuple(SERVICES) + ("admin",)
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|API_?KEY|PRIVATE", re.I)
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|API_?KEY|PRIVATE|"
+                         r"(?:SERVICE|ISSUER)_KEY$", re.I)
 URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]+@")
 PLACEHOLDER = re.compile(r"<[^<>]+>")
 DOCUMENTATION_SUFFIXES = {".md", ".rst"}
@@ -160,6 +161,7 @@ def k8s_problems(k8s_dir=DEPLOY / "k8s"):
             continue
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        problems += [f"{service}: {p}" for p in key_problems(service, container.get("env", []))]
         if env.get("SERVICE") != service:
             problems.append(f"{service}: the container must set SERVICE={service}")
         ports = [p.get("containerPort") for p in container.get("ports", [])]
@@ -362,6 +364,25 @@ def deployment_problems(doc):
             if not ({"configMapRef", "secretRef"} & set(source)):
                 problems.append(f"container {name}: envFrom {source} is neither a ConfigMap "
                                 "nor a Secret")
+    return problems
+
+
+def key_problems(service, env):
+    """A service is given public keys and its own private key, from its own Secret, no other."""
+    problems = []
+    names = {entry.get("name"): entry for entry in env}
+    own = f"{service.upper()}_SERVICE_KEY"
+    for name in names:
+        if name.endswith("_SERVICE_KEY") and name != own:
+            problems.append(f"{name} is another service's private key")
+        if name in ("PINGXUAN_ISSUER_KEY", "PINGXUAN_SECRET"):
+            problems.append(f"{name}: the issuer's key stays with the operator")
+    for name in ("PINGXUAN_TOKEN_PUBLIC_KEYS", "PINGXUAN_SERVICE_PUBLIC_KEYS", own):
+        if name not in names:
+            problems.append(f"no {name}")
+    source = names.get(own, {}).get("valueFrom", {}).get("secretKeyRef", {})
+    if own in names and source.get("name") != f"pingxuan-{service}":
+        problems.append(f"{own} must come from the Secret pingxuan-{service}")
     return problems
 
 
@@ -716,7 +737,12 @@ def compose_problems(path=DEPLOY / "docker-compose.yml",
                         or not value.endswith(f"/{VHOST}"):
                     problems.append(f"{name}: AMQP_URI should log in as {user} with "
                                     f"${{{variable}:?...}} to vhost {VHOST}")
+        if name not in SERVICES and "PINGXUAN_ISSUER_KEY" in env:
+            problems.append(f"{name}: PINGXUAN_ISSUER_KEY in the compose file; mount the key file")
         if name in SERVICES:
+            problems += [f"{name}: {p}" for p in key_problems(
+                name, [{"name": key, "valueFrom": {"secretKeyRef": {"name": f"pingxuan-{name}"}}}
+                       for key in env])]
             if env.get("SERVICE") != name:
                 problems.append(f"{name}: SERVICE should be {name}")
             mongo_uri = str(env.get("MONGO_URI", ""))

@@ -10,10 +10,18 @@ AMQP_URI = "AMQP_URI"
 MONGO_URI = "MONGO_URI"
 #: Database name; each service has its own (``pingxuan_<service>`` unless set).
 MONGO_DB = "MONGO_DB"
-#: HMAC secret that signs tokens; shared by every service and the admin CLI.
-AUTH_SECRET = "AUTH_SECRET"
-#: Rehearsal clock: an ISO instant the service's clock starts from (empty = real time).
+#: The token issuer's public keys (``pxpk_…``, comma-separated: two during a rollover).
+TOKEN_PUBLIC_KEYS = "TOKEN_PUBLIC_KEYS"
+#: This service's own private key (``pxsk_…``): signs its service credential, and its own
+#: keyed hashes, sessions and links are derived from it. Never given to another service.
+SERVICE_KEY = "SERVICE_KEY"
+#: The public keys of the services allowed to call this one: ``name=pxpk_…,name=pxpk_…``.
+SERVICE_PUBLIC_KEYS = "SERVICE_PUBLIC_KEYS"
+#: Rehearsal clock: the ISO instant the services' clock showed at ``CLOCK_ANCHOR`` (empty = real time).
 CLOCK_START = "CLOCK_START"
+#: The real ISO instant that corresponds to ``CLOCK_START``; empty: ``CLOCK_START`` itself
+#: is not anchored, and the clock starts there when the process starts (a single process only).
+CLOCK_ANCHOR = "CLOCK_ANCHOR"
 #: Seconds between outbox sweeps (events stored but not yet published).
 OUTBOX_SWEEP_SECONDS = "OUTBOX_SWEEP_SECONDS"
 

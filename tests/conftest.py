@@ -24,11 +24,28 @@ from datetime import datetime, timezone  # noqa: E402
 
 import pytest  # noqa: E402
 
-from shared.auth import issue_token  # noqa: E402
+from shared import signing  # noqa: E402
+from shared.auth import SERVICE_ROLE, TrustedKeys, issue_service_token, issue_token  # noqa: E402
 from shared.campaign import validate_campaign  # noqa: E402
 from shared.store import connect  # noqa: E402
 
-TEST_SECRET = "test-secret-0123456789abcdef"
+#: The token issuer's private key (what only the admin CLI holds): ``issue_token(TEST_SECRET, …)``.
+TEST_SECRET = signing.generate_private_key()
+#: What services are given instead: the issuer's public key.
+TEST_PUBLIC_KEYS = signing.public_key_of(TEST_SECRET)
+SERVICE_NAMES = ("nomination", "voting", "scoring", "aggregation", "notification")
+#: Each service's own private key, and the ``name=public key`` list every service trusts.
+TEST_SERVICE_KEYS = {name: signing.generate_private_key() for name in SERVICE_NAMES}
+TEST_SERVICE_PUBLIC_KEYS = ",".join(f"{name}={signing.public_key_of(key)}"
+                                    for name, key in TEST_SERVICE_KEYS.items())
+#: ``SERVICE_KEY`` for containers of any service (each picks its own entry).
+TEST_SERVICE_KEY_ENTRIES = ",".join(f"{name}={key}" for name, key in TEST_SERVICE_KEYS.items())
+#: What a service verifies with: ``read_token(TEST_KEYS, token, now)``.
+TEST_KEYS = TrustedKeys(signing.PublicKeys.parse(TEST_PUBLIC_KEYS),
+                        signing.PublicKeys.parse_owned(TEST_SERVICE_PUBLIC_KEYS))
+#: The key settings of a container's config (``dict(rabbit_config, **TEST_KEY_CONFIG)``).
+TEST_KEY_CONFIG = {"TOKEN_PUBLIC_KEYS": TEST_PUBLIC_KEYS, "SERVICE_KEY": TEST_SERVICE_KEY_ENTRIES,
+                   "SERVICE_PUBLIC_KEYS": TEST_SERVICE_PUBLIC_KEYS}
 
 #: A campaign whose deadline is far ahead, so submissions are open (tests move the clock).
 OPEN_CAMPAIGN = {
@@ -96,6 +113,10 @@ def nomination_form(**overrides):
 
 
 def token(role, name, unit=None):
+    """A person's token signed by the test issuer; ``token("service", "voting")`` is voting's
+    own service credential, signed with voting's key."""
+    if role == SERVICE_ROLE:
+        return issue_service_token(TEST_SERVICE_KEYS[name], name)[0]
     return issue_token(TEST_SECRET, role, name, unit)[0]
 
 
@@ -123,8 +144,8 @@ def db(mongo_uri, db_name):
 
 @pytest.fixture
 def service_config(rabbit_config, mongo_uri, db_name):
-    """Container config: the test's own vhost, database and the test secret."""
+    """Container config: the test's own vhost, database and the test keys."""
     config = dict(rabbit_config)
-    config.update({"MONGO_URI": mongo_uri, "MONGO_DB": db_name, "AUTH_SECRET": TEST_SECRET})
+    config.update({"MONGO_URI": mongo_uri, "MONGO_DB": db_name, **TEST_KEY_CONFIG})
     yield config
     connect(mongo_uri).drop_database(db_name)

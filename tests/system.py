@@ -44,7 +44,11 @@ class System:
 
     def __init__(self, amqp_uri, home, extra_env=None):
         self.env = dict(os.environ, AMQP_URI=amqp_uri, PINGXUAN_HOME=str(home))
-        self.env.pop("PINGXUAN_SECRET", None)
+        # The run's own keys, made by `pingxuan up` in its home: none from the calling shell.
+        for variable in [v for v in self.env if v.endswith("_SERVICE_KEY")] + [
+                "PINGXUAN_SECRET", "PINGXUAN_ISSUER_KEY", "PINGXUAN_TOKEN_PUBLIC_KEYS",
+                "PINGXUAN_SERVICE_PUBLIC_KEYS", "PINGXUAN_CLOCK_ANCHOR"]:
+            self.env.pop(variable, None)
         for name, (variable, _) in SERVICES.items():
             self.env[variable] = f"127.0.0.1:{free_port()}"
         self.env.update(extra_env or {})

@@ -103,6 +103,20 @@ def late_submission(existing, submission, campaign):
     raise late(campaign, "submit")
 
 
+def check_signed_not_in_future(signed, campaign, now, field):
+    """A 推薦表 or an opinion cannot be signed on a day that has not yet come in the campaign's zone.
+
+    "Today" is the campaign's local day at the service clock (the rehearsal clock
+    too), so a form dated today in Asia/Shanghai is taken at 00:30 there, and a
+    form dated tomorrow is refused whatever the server's own zone says.
+    """
+    today = local_day(now, campaign.timezone)
+    if signed and signed > today:
+        raise ValidationError({field: [
+            f"must not be in the future: today is {today} in the campaign's time zone "
+            f"({campaign.timezone})"]})
+
+
 def check_unit_may_nominate(campaign, unit):
     """When the campaign lists its nominating units, only they may nominate."""
     if campaign.units and unit not in campaign.units:
@@ -216,6 +230,7 @@ def check_disqualifiable(record):
 def signed_opinion(opinion, identity, campaign, now):
     """An opinion with its signer and date: as given, else the caller and today in the campaign's zone."""
     opinion = opinion or {"opinion": ""}
+    check_signed_not_in_future(opinion.get("date"), campaign, now, "opinion.date")
     return {"opinion": opinion["opinion"],
             "signed_by": opinion.get("signed_by") or identity.name,
             "date": opinion.get("date") or local_day(now, campaign.timezone)}

@@ -1,12 +1,10 @@
 """The 推薦表 (nomination form) as marshmallow schemas, and the shapes of the other calls."""
 import re
-from datetime import timedelta
 
 from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as SchemaError
 
 from shared.campaign import CAMPAIGN_ID_PATTERN, CATEGORIES, ORG_TYPES
-from shared.timeutil import utcnow
 from shared.validation import Mobile, StrictBoolean, Text
 
 #: A landline or mobile: digits with the usual separators, 7–20 characters.
@@ -16,7 +14,6 @@ MATERIALS_MAX_CHARS = 3000
 DEEDS_SUMMARY_MAX_CHARS = 2000
 OPINION_MAX_CHARS = 2000
 MAX_ATTACHMENTS = 20
-LATEST_ZONE_OFFSET = timedelta(hours=14)
 
 #: Fields a unit may change with ``amend``; the rest identify the nomination.
 IMMUTABLE_FIELDS = ("campaign_id", "category", "client_ref")
@@ -35,20 +32,17 @@ class Phone(fields.String):
         return text
 
 
-class PastOrToday(fields.Date):
-    """A signing date: ``YYYY-MM-DD``; a date in the future cannot have been signed.
+class SigningDate(fields.Date):
+    """A signing date: ``YYYY-MM-DD``.
 
-    "Today" is the latest calendar date anywhere (UTC+14), so a form dated today
-    in the campaign's zone is never refused, whatever the server's zone.
+    That it is not in the future needs the campaign's zone and the service clock:
+    ``domain.check_signed_not_in_future``, once the campaign is known.
     """
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
             raise SchemaError("must be a date like 2013-10-20")
-        signed = super()._deserialize(value, attr, data, **kwargs)
-        if signed > (utcnow() + LATEST_ZONE_OFFSET).date():
-            raise SchemaError("must not be in the future")
-        return signed.isoformat()
+        return super()._deserialize(value, attr, data, **kwargs).isoformat()
 
 
 class Recommendation(Strict):
@@ -57,7 +51,7 @@ class Recommendation(Strict):
     opinion = Text(OPINION_MAX_CHARS, required=True)
     signed_by = Text(50, required=True)
     sealed = StrictBoolean(required=True)
-    date = PastOrToday(required=True)
+    date = SigningDate(required=True)
 
     @validates_schema
     def must_be_sealed(self, data, **kwargs):
@@ -125,7 +119,7 @@ class Opinion(Strict):
 
     opinion = Text(OPINION_MAX_CHARS, required=True)
     signed_by = Text(50, load_default=None)
-    date = PastOrToday(load_default=None)
+    date = SigningDate(load_default=None)
 
 
 class OpinionField(fields.Field):

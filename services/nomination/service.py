@@ -85,6 +85,8 @@ class NominationService(Audited, PingxuanService):
 
         domain.check_unit_may_nominate(campaign, unit)
         domain.check_category_run(campaign, data["category"])
+        domain.check_signed_not_in_future(data["recommendation"]["date"], campaign, now,
+                                          "recommendation.date")
 
         record = dict(data, _id=domain.new_nomination_id(), unit=unit, status=domain.SUBMITTED,
                       fingerprint=fingerprint, submitted_at=now, updated_at=now, version=1)
@@ -116,6 +118,8 @@ class NominationService(Audited, PingxuanService):
         domain.check_before_deadline(campaign, now, "amend")
         domain.check_amendable(record)
         merged = load(schemas.Nomination(), domain.amend_fields(record, changes), "changes")
+        domain.check_signed_not_in_future(merged["recommendation"]["date"], campaign, now,
+                                          "recommendation.date")
         before = domain.nomination_fields(record)
         changed = domain.changed_fields(before, merged)
         if not changed:

@@ -13,6 +13,7 @@ from nameko.timer import Timer
 from services.notification import domain
 from services.notification.channels import ChannelConfigError, Outgoing, load_channel
 from services.notification.render import Renderer
+from shared.auth import own_service_key
 from shared.plugins import PluginNotFound
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,9 @@ class Courier(DependencyProvider):
             # A wheel built without the package data "templates/*.j2" (pyproject.toml).
             raise domain.ConfigError(f"no message templates in {renderer.directory}: the "
                                      f"package was installed without templates/*.j2")
-        settings = domain.settings_from_config(self.container.config, renderer.names())
+        settings = domain.settings_from_config(
+            self.container.config, renderer.names(),
+            own_service_key(self.container.config, self.container.service_name))
         channels = {}
         for name in settings.channels_used():
             try:

@@ -198,7 +198,7 @@ def _positive_int(config, key, default):
     return number
 
 
-def settings_from_config(config, known_templates):
+def settings_from_config(config, known_templates, service_key=""):
     """The service's settings from its config; anything missing takes the embedded default.
 
     ``known_templates`` are the template names that exist; a route naming another is refused.
@@ -215,7 +215,6 @@ def settings_from_config(config, known_templates):
     channel_settings = config.get(CHANNELS) or {}
     if not isinstance(channel_settings, dict):
         raise ConfigError(f"{CHANNELS}: must map a channel name to its settings")
-    secret = config.get("AUTH_SECRET") or ""
     return Settings(
         routes=tuple(routes),
         direct_channels=load_direct_channels(DEFAULT_DIRECT_CHANNELS if direct is None else direct),
@@ -229,7 +228,8 @@ def settings_from_config(config, known_templates):
         send_lease_seconds=_positive_int(config, SEND_LEASE_SECONDS, DEFAULT_SEND_LEASE_SECONDS),
         sweep_batch=_positive_int(config, SWEEP_BATCH, DEFAULT_SWEEP_BATCH),
         channel_settings={str(name): dict(value or {}) for name, value in channel_settings.items()},
-        hash_key=("pingxuan-notification|" + secret).encode("utf-8"),
+        # The service's own key (no other service has it) keys the recipient hashes.
+        hash_key=("pingxuan-notification|" + service_key).encode("utf-8"),
     )
 
 

@@ -1,23 +1,18 @@
 """The scoring service's own dependencies: judges' personal links and judge notices.
 
 A personal link is ``<page>/judge#<link token>``. The token names the panel
-and the judge and carries the judge's current link nonce, signed with HMAC-SHA256
-under a key derived from the shared ``AUTH_SECRET``. It sits in the URL's
+and the judge and carries the judge's current link nonce, signed (shared/signing.py,
+HMAC-SHA256) under a key derived from the scoring service's own ``SERVICE_KEY``. It sits in the URL's
 fragment, which browsers never send to a server, so no access log, proxy or
 ``Referer`` header ever sees it; the page sends it in a request header. A link
 is valid while the judge is on the panel with that nonce and the panel is open.
 """
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import logging
 
 from nameko.extensions import DependencyProvider
 
-from shared import config as cfg
-from shared.auth import check_secret
+from shared import signing
+from shared.auth import own_service_key
 from shared.errors import PingxuanError, RateLimited, Unauthorized, ValidationError, typed
 from shared.service_rpc import ServiceCaller
 
@@ -34,51 +29,38 @@ WEB_SERVER_ADDRESS = "WEB_SERVER_ADDRESS"
 
 NOTIFY_BY_SERVICE, NOTIFY_BY_LOG = "notification", "log"
 DEFAULT_REMINDER_HOURS = 24
-LINK_PREFIX = "j1"
+#: What a judge's link is, for the one signer (shared/signing.py).
+LINK_PURPOSE = "px-judge-link"
 #: The page's request header that carries the link token.
 LINK_HEADER = "X-Judge-Link"
-_KEY_PURPOSE = b"pingxuan scoring judge link v1"
 
 
-def _b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def link_key(secret):
-    """A key for links only, so a link signature can never pass as a token signature."""
-    check_secret(secret)
-    return hmac.new(secret.encode("utf-8"), _KEY_PURPOSE, hashlib.sha256).digest()
+def link_key(service_key):
+    """A key for links only, derived from the scoring service's own key (no other service has it)."""
+    return signing.derive_key(service_key, LINK_PURPOSE)
 
 
 def sign_link(key, campaign_id, category, judge_id, nonce):
-    body = _b64(json.dumps({"c": campaign_id, "g": category, "j": judge_id, "n": nonce},
-                           separators=(",", ":"), sort_keys=True).encode("utf-8"))
-    signature = _b64(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest())
-    return f"{LINK_PREFIX}.{body}.{signature}"
+    return signing.sign_mac(key, {"c": campaign_id, "g": category, "j": judge_id, "n": nonce},
+                            LINK_PURPOSE)
 
 
 def read_link(key, token):
     """``{campaign_id, category, judge_id, nonce}`` of a genuine link token, else ``Unauthorized``."""
     if not isinstance(token, str) or not token or len(token) > 1000:
         raise Unauthorized("no personal link given")
-    if not token.isascii():
-        raise Unauthorized("this is not a judge's personal link")
-    parts = token.strip().split(".")
-    if len(parts) != 3 or parts[0] != LINK_PREFIX:
-        raise Unauthorized("this is not a judge's personal link")
-    _, body, signature = parts
-    expected = _b64(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
-        raise Unauthorized("the personal link's signature is not valid")
     try:
-        data = json.loads(_unb64(body))
+        data = signing.verify_mac(key, token.strip(), LINK_PURPOSE)
+    except signing.BadSignature as exc:
+        if "signature" in str(exc):
+            raise Unauthorized("the personal link's signature is not valid")
+        if "cannot be read" in str(exc):
+            raise Unauthorized("the personal link cannot be read")
+        raise Unauthorized("this is not a judge's personal link")
+    try:
         return {"campaign_id": data["c"], "category": data["g"], "judge_id": data["j"],
                 "nonce": data["n"]}
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except KeyError:
         raise Unauthorized("the personal link cannot be read")
 
 
@@ -104,13 +86,13 @@ class LinkSigner:
 
 
 class JudgeLinks(DependencyProvider):
-    """Signs and reads judges' personal links with a key derived from ``AUTH_SECRET``."""
+    """Signs and reads judges' personal links with a key derived from the service's own key."""
 
     def setup(self):
         config = self.container.config
         page_url = config.get(JUDGE_PAGE_URL) or \
             f"http://{config.get(WEB_SERVER_ADDRESS) or '127.0.0.1:8102'}"
-        self.signer = LinkSigner(link_key(config.get(cfg.AUTH_SECRET) or ""), page_url)
+        self.signer = LinkSigner(link_key(own_service_key(config, self.container.service_name)), page_url)
 
     def get_dependency(self, worker_ctx):
         return self.signer

@@ -1,7 +1,8 @@
 """Names of the voting service's own config keys (``config.yml`` fills them from the environment)."""
 
 #: Secret of the voter hashes (HMAC of the mobile number / WeChat id), receipts and page
-#: sessions. Empty: derived from ``AUTH_SECRET`` (set it on its own in production).
+#: sessions. Empty: derived from the service's own ``SERVICE_KEY`` (set it on its own in
+#: production: rotating the service key would otherwise change every voter hash).
 VOTER_SECRET = "VOTER_SECRET"
 #: Where one-time codes go: ``notification`` (``notification.send_direct``) or ``log``.
 OTP_SENDER = "OTP_SENDER"

@@ -8,12 +8,12 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import json
 import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from shared import signing
 from shared.campaign import CATEGORY_NAMES_ZH
 from shared.errors import PingxuanError, RateLimited, ValidationError
 from shared.timeutil import iso, local_day
@@ -44,7 +44,8 @@ OTP_MAX_PER_IP_PER_HOUR = 30
 OTP_MAX_WRONG = 5
 OTP_LOCK = timedelta(minutes=30)
 SESSION_TTL = timedelta(minutes=30)
-SESSION_PREFIX = "pxv1"
+#: What a voting session is, for the one signer (shared/signing.py).
+SESSION_PURPOSE = "px-voter-session"
 
 
 # --- settings, votes, history ---------------------------------------------------------------
@@ -473,30 +474,27 @@ def code_problem(record, mac, now):
     return None
 
 
+def _session_key(secret):
+    # 32 bytes whatever the configured secret's length (HS256 wants no less).
+    raw = secret if isinstance(secret, bytes) else secret.encode("utf-8")
+    return hmac.new(raw, SESSION_PURPOSE.encode("ascii"), hashlib.sha256).digest()
+
+
 def sign_session(secret, campaign_id, voter, now):
     """The page's proof that a number was verified: campaign, voter hash, expiry; signed."""
-    payload = json.dumps({"c": campaign_id, "v": voter,
-                          "exp": int((now + SESSION_TTL).timestamp())}, separators=(",", ":"))
-    body = base64.urlsafe_b64encode(payload.encode("utf-8")).decode("ascii").rstrip("=")
-    signature = base64.urlsafe_b64encode(_mac(secret, f"session|{body}")).decode("ascii").rstrip("=")
-    return f"{SESSION_PREFIX}.{body}.{signature}"
+    claims = {"c": campaign_id, "v": voter, "exp": int((now + SESSION_TTL).timestamp())}
+    return signing.sign_mac(_session_key(secret), claims, SESSION_PURPOSE)
 
 
 def read_session(secret, token, campaign_id, now):
     """The voter hash of a valid session for ``campaign_id``, else ``None``."""
-    if not isinstance(token, str) or len(token) > 512 or not token.isascii():
-        return None
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != SESSION_PREFIX:
-        return None
-    expected = base64.urlsafe_b64encode(_mac(secret, f"session|{parts[1]}")).decode("ascii").rstrip("=")
-    if not hmac.compare_digest(expected, parts[2]):
+    if not isinstance(token, str) or len(token) > 512:
         return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
+        payload = signing.verify_mac(_session_key(secret), token, SESSION_PURPOSE, now)
+    except signing.BadSignature:
         return None
-    if payload.get("c") != campaign_id or payload.get("exp", 0) <= now.timestamp():
+    if payload.get("c") != campaign_id or not isinstance(payload.get("exp"), int):
         return None
     return payload.get("v")
 

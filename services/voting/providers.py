@@ -6,7 +6,7 @@ import time
 from nameko.extensions import DependencyProvider
 
 from shared import config as cfg
-from shared.auth import check_secret
+from shared.auth import own_service_key
 from shared.service_rpc import ServiceCaller
 from services.voting import config as keys
 from services.voting import domain
@@ -36,9 +36,10 @@ class VotingConfig(DependencyProvider):
         config = self.container.config
         secret = config.get(keys.VOTER_SECRET) or ""
         if not secret:
-            # One secret to manage in small deployments; a separate one is better (README).
-            secret = domain.derive_secret(config.get(cfg.AUTH_SECRET) or "", "voter-secret")
-            check_secret(config.get(cfg.AUTH_SECRET) or "")
+            # One secret to manage in small deployments; a separate one is better (README):
+            # it outlives a rotation of the service key, which would re-key every voter hash.
+            secret = domain.derive_secret(own_service_key(config, self.container.service_name),
+                                          "voter-secret")
         elif len(str(secret)) < cfg.MIN_SECRET_LENGTH:
             raise RuntimeError(f"{keys.VOTER_SECRET} must be at least "
                                f"{cfg.MIN_SECRET_LENGTH} characters")

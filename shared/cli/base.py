@@ -1,7 +1,6 @@
-"""What every command shares: the run directory, the secret, one RPC as the CLI's admin."""
+"""What every command shares: the run directory, the issuer's key, one RPC as the CLI's admin."""
 import json
 import os
-import secrets
 import sys
 import threading
 import unicodedata
@@ -9,7 +8,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from shared import auth
+from shared import auth, signing
 from shared.errors import PingxuanError, typed
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
@@ -43,23 +42,52 @@ def amqp_uri():
     return os.environ.get("AMQP_URI") or DEFAULT_AMQP_URI
 
 
-def secret(create=False):
-    """The token secret: ``PINGXUAN_SECRET``, else the one ``pingxuan up`` keeps in its home."""
-    value = os.environ.get("PINGXUAN_SECRET")
-    if value:
-        return value
-    path = home() / "secret"
+def keys_dir():
+    path = home() / "keys"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def write_private_key(path):
+    """A new private key in ``path``, readable by its owner only (mode 600); its public key."""
+    key = signing.generate_private_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return signing.public_key_of(key)
+
+
+def key_file(name, create):
+    """The private key ``keys/<name>.key`` of the run directory (made, mode 600, if asked)."""
+    path = keys_dir() / f"{name}.key"
     if not path.exists():
         if not create:
-            raise CliError(f"no secret: set PINGXUAN_SECRET or run `pingxuan up` first ({path})")
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
+            raise CliError(f"no key {path}: set PINGXUAN_ISSUER_KEY or run `pingxuan up` first")
+        write_private_key(path)
     return path.read_text().strip()
+
+
+def issuer_key(create=False):
+    """The token issuer's private key: ``PINGXUAN_ISSUER_KEY``, the file
+    ``PINGXUAN_ISSUER_KEY_FILE``, else the one in the run directory.
+
+    Only the CLI (the operator) holds it; services get its public key only.
+    """
+    value = os.environ.get("PINGXUAN_ISSUER_KEY")
+    if value:
+        return value.strip()
+    path = os.environ.get("PINGXUAN_ISSUER_KEY_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise CliError(f"PINGXUAN_ISSUER_KEY_FILE: cannot read {path}: {exc.strerror}")
+    return key_file("issuer", create)
 
 
 def admin_token():
     """A short-lived admin token the CLI signs for its own calls."""
-    return auth.issue_token(secret(), "admin", "pingxuan-cli", ttl=CLI_TOKEN_TTL)[0]
+    return auth.issue_token(issuer_key(), "admin", "pingxuan-cli", ttl=CLI_TOKEN_TTL)[0]
 
 
 def call(service, method, *args, **kwargs):

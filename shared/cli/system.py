@@ -4,10 +4,12 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from shared import config as cfg
-from shared.cli.base import ROOT, CliError, amqp_uri, home, secret
+from shared import signing
+from shared.cli.base import ROOT, CliError, amqp_uri, home, issuer_key, key_file
 
 #: Every service, in start order, with the env var and default of its HTTP address.
 SERVICES = {
@@ -109,12 +111,50 @@ def wait_healthy(names, deadline):
             time.sleep(0.3)
 
 
+def clock_anchor(environ):
+    """The real instant the rehearsal clock's start corresponds to, written once into the home.
+
+    Every service started now or later (a restart, a second instance) is given the
+    same anchor, so all agree on the rehearsal time; a new ``PINGXUAN_CLOCK_START``
+    starts a new rehearsal, with a new anchor.
+    """
+    start = environ.get("PINGXUAN_CLOCK_START") or ""
+    if not start or environ.get("PINGXUAN_CLOCK_ANCHOR"):
+        return environ.get("PINGXUAN_CLOCK_ANCHOR") or ""
+    path = home() / "clock-anchor"
+    if path.exists():
+        saved_start, _, anchor = path.read_text().strip().partition(" ")
+        if saved_start == start and anchor:
+            return anchor
+    anchor = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    path.write_text(f"{start} {anchor}\n")
+    return anchor
+
+
+def service_environments(names, environ):
+    """Each service's environment: the issuer's public key(s), every service's public key, and
+    its own private key only (created, mode 600, in ``$PINGXUAN_HOME/keys`` when absent)."""
+    issuer_public = environ.get("PINGXUAN_TOKEN_PUBLIC_KEYS") or \
+        signing.public_key_of(issuer_key(create=True))
+    own = {name: key_file(name, create=True) for name in names}
+    peers = ",".join(f"{name}={signing.public_key_of(key)}" for name, key in own.items())
+    shared = {key: value for key, value in environ.items()
+              if key not in ("PINGXUAN_ISSUER_KEY", "PINGXUAN_SECRET")
+              and not key.endswith("_SERVICE_KEY")}
+    shared.update(PINGXUAN_TOKEN_PUBLIC_KEYS=issuer_public, PINGXUAN_SERVICE_PUBLIC_KEYS=peers)
+    anchor = clock_anchor(environ)
+    if anchor:
+        shared["PINGXUAN_CLOCK_ANCHOR"] = anchor
+    return {name: dict(shared, **{f"{name.upper()}_SERVICE_KEY": own[name]}) for name in names}
+
+
 def cmd_up(args):
-    env = dict(os.environ, PINGXUAN_SECRET=secret(create=True))
+    environ = dict(os.environ)
     # Trying the system: without MONGO_URI, ask for the embedded store explicitly (the
     # services refuse to start on an unset URI, so that production never runs in memory).
-    if not env.get("MONGO_URI"):
-        env["MONGO_URI"] = cfg.EMBEDDED_MONGO_URI
+    if not environ.get("MONGO_URI"):
+        environ["MONGO_URI"] = cfg.EMBEDDED_MONGO_URI
+    environments = service_environments(list(SERVICES), environ)
     logs = home() / "logs"
     logs.mkdir(exist_ok=True)
     started = []
@@ -128,7 +168,7 @@ def cmd_up(args):
                 [sys.executable, "-m", "shared.run_service", "run",
                  f"services.{name}.service:{name.capitalize()}Service",
                  "--config", str(config)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT, env=environments[name], stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)
         pid_file(name).write_text(str(process.pid))
         started.append(name)

@@ -1,14 +1,15 @@
-"""``pingxuan token issue`` / ``revoke``: tokens are signed here and verified by every service."""
+"""``pingxuan token issue`` / ``revoke`` / ``keygen``: tokens are signed here, verified by every service."""
 from datetime import timedelta
 
 from shared import auth, events
-from shared.cli.base import CliError, amqp_uri, secret
+from shared import signing
+from shared.cli.base import CliError, amqp_uri, issuer_key, write_private_key
 from shared.cli.system import SERVICES
 
 
 def cmd_token_issue(args):
     try:
-        token, token_id = auth.issue_token(secret(create=True), args.role, args.name, args.unit,
+        token, token_id = auth.issue_token(issuer_key(create=True), args.role, args.name, args.unit,
                                            ttl=timedelta(days=args.ttl_days))
     except ValueError as exc:
         raise CliError(str(exc))
@@ -28,6 +29,16 @@ def cmd_token_revoke(args):
         raise CliError("give the token or --id TOKEN_ID")
     publish_revocation(token_id)
     print(f"token {token_id} revoked")
+
+
+def cmd_token_keygen(args):
+    """A new issuer key for a rollover (README "Security"): the file stays with the operator."""
+    try:
+        public = write_private_key(args.output)
+    except FileExistsError:
+        raise CliError(f"{args.output} exists: a key is never overwritten")
+    print(f"private key written to {args.output} (mode 600); key id {signing.key_id(public)}")
+    print(public)
 
 
 def publish_revocation(token_id):
@@ -61,3 +72,6 @@ def register(sub):
     revoke.add_argument("token", nargs="?")
     revoke.add_argument("--id", dest="token_id")
     revoke.set_defaults(run=cmd_token_revoke)
+    keygen = token.add_parser("keygen", help="a new issuer key pair; prints the public key last")
+    keygen.add_argument("--output", required=True, help="file for the private key (mode 600)")
+    keygen.set_defaults(run=cmd_token_keygen)

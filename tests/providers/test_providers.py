@@ -19,7 +19,7 @@ from shared.metrics import Metrics
 from shared.outbox import OutboxRelay, outbox_entry
 from shared.store import MongoStore
 from shared.timeutil import utcnow
-from tests.conftest import TEST_SECRET, at, token
+from tests.conftest import TEST_KEY_CONFIG, TEST_SECRET, TEST_SERVICE_KEYS, at, token
 
 
 def bound(provider, config, service_name="nomination", attr="dependency"):
@@ -49,14 +49,21 @@ def test_mongo_store_defaults_to_the_service_database(mongo_uri):
     store.stop()
 
 
-def test_auth_refuses_to_start_without_a_real_secret(mongo_uri, db_name):
-    with pytest.raises(RuntimeError, match="AUTH_SECRET"):
-        bound(Auth(), {"MONGO_URI": mongo_uri, "MONGO_DB": db_name, "AUTH_SECRET": "short"})
+@pytest.mark.parametrize("keys, message", [
+    ({}, "TOKEN_PUBLIC_KEYS must name the token issuer's public key"),
+    ({"TOKEN_PUBLIC_KEYS": "short"}, "not an Ed25519 public key"),
+    # The old shared secret, or the issuer's private key, has no place on a service.
+    ({"TOKEN_PUBLIC_KEYS": TEST_SECRET}, "holds a private key"),
+    ({"TOKEN_PUBLIC_KEYS": TEST_KEY_CONFIG["TOKEN_PUBLIC_KEYS"],
+      "SERVICE_PUBLIC_KEYS": f"voting={TEST_SERVICE_KEYS['voting']}"}, "holds a private key"),
+])
+def test_auth_refuses_to_start_without_public_keys_only(mongo_uri, db_name, keys, message):
+    with pytest.raises(RuntimeError, match=message):
+        bound(Auth(), {"MONGO_URI": mongo_uri, "MONGO_DB": db_name, **keys})
 
 
 def test_auth_verifies_and_honours_revocations(mongo_uri, db_name, db):
-    auth = bound(Auth(), {"MONGO_URI": mongo_uri, "MONGO_DB": db_name,
-                          "AUTH_SECRET": TEST_SECRET})
+    auth = bound(Auth(), {"MONGO_URI": mongo_uri, "MONGO_DB": db_name, **TEST_KEY_CONFIG})
     unit_token = token("unit", "城关镇党委")
     caller = auth.get_dependency(Mock(context_data={"auth_token": unit_token}))
     assert caller.require("unit").unit_name == "城关镇党委"
@@ -112,7 +119,8 @@ class Probe(PingxuanService):
 
 @pytest.mark.broker
 def test_metrics_time_rpc_and_event_handlers_and_count_errors(container_factory, rabbit_config):
-    config = dict(rabbit_config, AUTH_SECRET=TEST_SECRET, MONGO_URI="mongomock://probe/")
+    config = dict(rabbit_config, **TEST_KEY_CONFIG, MONGO_URI="mongomock://probe/")
+    config["SERVICE_KEY"] += f",probe={TEST_SERVICE_KEYS['voting']}"
     container = container_factory(Probe, config)
     container.start()
     with ServiceRpcProxy("probe", config) as probe:

@@ -15,7 +15,7 @@ from shared.entrypoints import Readiness
 from shared.store import MongoStore, StoreNotConfigured, store_uri
 from services.nomination.service import NominationService
 from services.nomination.store import NominationStore
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_KEY_CONFIG
 from tests.providers.test_providers import bound
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_a_service_config_without_mongo_uri_names_no_store(name, monkeypatch):
 @pytest.mark.parametrize("provider", [lambda: MongoStore(NominationStore), Auth, Campaigns,
                                       Readiness])
 def test_every_store_provider_refuses_to_start_without_a_store_uri(provider, db_name):
-    config = {"MONGO_DB": db_name, "AUTH_SECRET": TEST_SECRET, "AMQP_URI": "amqp://x/"}
+    config = {"MONGO_DB": db_name, "AMQP_URI": "amqp://x/", **TEST_KEY_CONFIG}
     with pytest.raises(StoreNotConfigured, match="MONGO_URI"):
         bound(provider(), config)
     with pytest.raises(StoreNotConfigured, match="must start with mongodb://"):
@@ -52,8 +52,7 @@ def test_every_store_provider_refuses_to_start_without_a_store_uri(provider, db_
 
 @pytest.mark.broker
 def test_a_container_without_mongo_uri_does_not_start(container_factory, rabbit_config):
-    container = container_factory(NominationService, dict(rabbit_config,
-                                                          AUTH_SECRET=TEST_SECRET))
+    container = container_factory(NominationService, dict(rabbit_config, **TEST_KEY_CONFIG))
     with pytest.raises(StoreNotConfigured):
         container.start()
 

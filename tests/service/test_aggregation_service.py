@@ -22,7 +22,7 @@ from shared.errors import Forbidden, InvalidState, NotFound, Unauthorized, Valid
 from shared.metrics import ServiceMetrics
 from shared.timeutil import iso, utcnow
 from tests.aggregation_cases import FORTY, SELECTED_BY_HAND, submitted_at
-from tests.conftest import TEST_SECRET, at, campaign_document, token
+from tests.conftest import TEST_KEYS, at, campaign_document, token
 
 CAMPAIGN = "cb-test"
 CATEGORY = "advanced_unit"
@@ -52,7 +52,7 @@ class Harness:
         return answer(*args, **kwargs) if callable(answer) else answer
 
     def service(self, auth_token=None):
-        verify = lambda t: read_token(TEST_SECRET, t, utcnow())  # noqa: E731
+        verify = lambda t: read_token(TEST_KEYS, t, utcnow())  # noqa: E731
         return worker_factory(
             AggregationService, store=self.store, now=lambda: self.now, campaigns=self.book,
             auth=Caller(verify, auth_token, lambda *args: None),

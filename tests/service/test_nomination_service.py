@@ -17,7 +17,7 @@ from shared.auth import Caller, read_token, token_id_of
 from shared.errors import (Conflict, DeadlinePassed, Forbidden, InvalidState, NotFound,
                            QuotaExceeded, Unauthorized, ValidationError)
 from shared.timeutil import utcnow
-from tests.conftest import TEST_SECRET, at, campaign_document, nomination_form, token
+from tests.conftest import TEST_KEYS, at, campaign_document, nomination_form, token
 
 BEFORE_DEADLINE = at("2099-10-01T02:00:00")
 AFTER_DEADLINE = at("2099-10-30T16:00:00")  # 00:00 on 31 October in Asia/Shanghai
@@ -38,7 +38,7 @@ class Harness:
 
     def service(self, auth_token):
         # Tokens expire by real time; the rules run on the service's (test) clock.
-        verify = lambda t: read_token(TEST_SECRET, t, utcnow(), self.revoked.__contains__)
+        verify = lambda t: read_token(TEST_KEYS, t, utcnow(), self.revoked.__contains__)
         return worker_factory(
             NominationService, store=self.store, now=lambda: self.now,
             campaigns=CampaignBook(self.store.campaigns),
@@ -458,3 +458,32 @@ def test_a_submit_that_lost_its_slot_while_slow_is_taken_back_before_it_is_annou
     assert harness.stored() == 0
     assert events.NOMINATION_SUBMITTED not in harness.event_types()
     assert harness.store.slot_holders("cb-test|learning_star") == ["nom-other"]
+
+
+# --- a signing date is judged on the service clock in the campaign's zone ------------------
+
+def test_a_form_signed_tomorrow_on_the_rehearsal_clock_is_refused_and_nothing_stored(harness):
+    # The service clock (a rehearsal of 2013) says it is 23:59 on 2013-10-20 in Shanghai;
+    # the real clock (and UTC+14) long since passed 2013-10-21.
+    harness.now = at("2013-10-20T15:59:00")
+    form = nomination_form(recommendation={"opinion": "同意推荐", "signed_by": "王建国",
+                                           "sealed": True, "date": "2013-10-21"})
+    with pytest.raises(ValidationError) as caught:
+        harness.as_unit().submit(form)
+    assert list(caught.value.messages) == ["recommendation.date"]
+    assert harness.stored() == 0 and harness.dispatched == []
+    harness.now = at("2013-10-20T16:30:00")   # 00:30 on the 21st in Shanghai
+    assert harness.as_unit().submit(form)["recommendation"]["date"] == "2013-10-21"
+
+
+def test_amend_to_a_date_not_yet_come_changes_nothing(harness):
+    harness.now = at("2013-10-20T15:59:00")
+    form = nomination_form(recommendation={"opinion": "同意推荐", "signed_by": "王建国",
+                                           "sealed": True, "date": "2013-10-19"})
+    record = harness.as_unit().submit(form)
+    harness.dispatched.clear()
+    with pytest.raises(ValidationError):
+        harness.as_unit().amend(record["id"], {"recommendation": dict(
+            form["recommendation"], date="2013-10-21")})
+    assert harness.store.get(record["id"])["recommendation"]["date"] == "2013-10-19"
+    assert harness.dispatched == []

@@ -24,7 +24,7 @@ from shared.errors import (Conflict, Forbidden, InvalidState, NotFound, RateLimi
                            ValidationError)
 from shared.metrics import ServiceMetrics
 from shared.timeutil import utcnow
-from tests.conftest import TEST_SECRET, at, campaign_document, token
+from tests.conftest import TEST_KEYS, at, campaign_document, token
 
 T0 = at("2099-10-01T02:00:00")
 CONTACT = {"contact_person": "李明", "mobile": "13812345678", "email": "liming@example.cn"}
@@ -58,7 +58,7 @@ class Harness:
         self.store.ensure_indexes()
         self.now = T0
         renderer = Renderer()
-        config = {"AUTH_SECRET": TEST_SECRET, "RETRY_DELAYS_SECONDS": "60,300",
+        config = {"RETRY_DELAYS_SECONDS": "60,300",
                   "ADMIN_RECIPIENTS": "xcb@example.cn,13900001111", **config}
         self.settings = domain.settings_from_config(config, renderer.names())
         self.channels = {name: FakeChannel() for name in self.settings.channels_used()}
@@ -78,7 +78,7 @@ class Harness:
         return self.nominations[args[0]]
 
     def service(self, auth_token=None):
-        verify = lambda t: read_token(TEST_SECRET, t, utcnow())
+        verify = lambda t: read_token(TEST_KEYS, t, utcnow())
         return worker_factory(
             NotificationService, store=self.store, courier=self.post, now=lambda: self.now,
             campaigns=self.campaigns, metrics=self.metrics, service_rpc=self.nomination_rpc,

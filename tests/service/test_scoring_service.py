@@ -22,7 +22,7 @@ from shared.campaigns import CampaignBook
 from shared.errors import (Conflict, Forbidden, InvalidState, NotFound, PanelClosed, RateLimited,
                            Unauthorized, ValidationError)
 from shared.timeutil import utcnow
-from tests.conftest import TEST_SECRET, at, campaign_document, token
+from tests.conftest import TEST_KEYS, TEST_SERVICE_KEYS, at, campaign_document, token
 from tests.unit.test_scoring_methods import WORKED_EXAMPLE, WORKED_OPTIONS, WORKED_RESULTS
 
 NOW = at("2099-11-21T02:00:00")
@@ -45,7 +45,7 @@ class Harness:
         self.sent = []            # notification.send_direct calls
         self.notification_error = None
         self.notifier_mode = "notification"
-        self.signer = LinkSigner(link_key(TEST_SECRET), PAGE)
+        self.signer = LinkSigner(link_key(TEST_SERVICE_KEYS["scoring"]), PAGE)
 
     def call(self, service, method, *args, **kwargs):
         if (service, method) == ("nomination", "list"):
@@ -58,7 +58,7 @@ class Harness:
         raise AssertionError(f"unexpected call {service}.{method}")
 
     def service(self, auth_token=None):
-        verify = lambda t: read_token(TEST_SECRET, t, utcnow())
+        verify = lambda t: read_token(TEST_KEYS, t, utcnow())
         return worker_factory(
             ScoringService, store=self.store, now=lambda: self.now,
             campaigns=CampaignBook(self.store.campaigns),
@@ -129,7 +129,7 @@ def test_assign_panel_answers_with_personal_links_and_is_audited(harness):
     reply = harness.as_admin().assign_panel("cb-test", "advanced_unit", JUDGES)
     assert [j["judge_id"] for j in reply["judges"]] == ["j1", "j2"]
     link = reply["judges"][0]["link"]
-    assert link.startswith(f"{PAGE}/judge#j1.")
+    assert link.startswith(f"{PAGE}/judge#ey")   # a JWT of the one signer
     assert "13900001111" not in json.dumps(reply)  # contact details stay inside
     trail = harness.as_admin().audit_trail("cb-test")
     assert [row["action"] for row in trail] == ["assign_panel"]
@@ -525,7 +525,7 @@ def test_a_recused_judge_cannot_score_on_the_page(assigned):
 def test_a_link_is_valid_only_as_issued_and_until_close(assigned):
     link = link_of(assigned, "j2")
     submit = {"candidate_id": "nom-b", "scores": GOOD}
-    for bad in (None, "", link[:-3] + "abc", link.replace("j1.", "j2.", 1),
+    for bad in (None, "", link[:-3] + "abc", link.replace("ey", "eX", 1),
                 token("judge", "j2")):
         status, got = answer(assigned.service().judge_api_submit(
             page_request("/judge/api/scores", bad, submit)))

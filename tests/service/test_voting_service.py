@@ -29,7 +29,7 @@ from shared.errors import (Conflict, DuplicateVote, Forbidden, NotFound, RateLim
 from shared.metrics import ServiceMetrics
 from shared.plugins import VOTE_RULES, load_plugins
 from shared.timeutil import utcnow
-from tests.conftest import TEST_SECRET, at, campaign_document, token
+from tests.conftest import TEST_KEYS, at, campaign_document, token
 from tests.yielding import yielding
 
 OPEN = at("2099-11-02T02:00:00")          # 10:00 on 2 November in Asia/Shanghai
@@ -68,7 +68,7 @@ class Harness:
         self.dispatched.append((event_type, payload))
 
     def service(self, auth_token=None):
-        verify = lambda t: read_token(TEST_SECRET, t, utcnow())
+        verify = lambda t: read_token(TEST_KEYS, t, utcnow())
         return worker_factory(
             VotingService, store=self.store, now=lambda: self.now,
             campaigns=CampaignBook(self.store.campaigns),

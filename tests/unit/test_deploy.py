@@ -28,7 +28,9 @@ SERVICES = {"nomination": 8101, "voting": 8100, "scoring": 8102, "aggregation": 
             "notification": 8104}
 DUMMY = "check-only-not-a-secret-0123456789"
 COMPOSE_SECRETS = [
-    "PINGXUAN_SECRET", "GRAFANA_ADMIN_PASSWORD", "RABBITMQ_PASSWORD_NOMINATION",
+    "PINGXUAN_TOKEN_PUBLIC_KEYS", "PINGXUAN_SERVICE_PUBLIC_KEYS", "NOMINATION_SERVICE_KEY",
+    "VOTING_SERVICE_KEY", "SCORING_SERVICE_KEY", "AGGREGATION_SERVICE_KEY",
+    "NOTIFICATION_SERVICE_KEY", "GRAFANA_ADMIN_PASSWORD", "RABBITMQ_PASSWORD_NOMINATION",
     "RABBITMQ_PASSWORD_VOTING", "RABBITMQ_PASSWORD_SCORING", "RABBITMQ_PASSWORD_AGGREGATION",
     "RABBITMQ_PASSWORD_NOTIFICATION", "RABBITMQ_PASSWORD_ADMIN_CLI",
     "RABBITMQ_PASSWORD_RPC_CLIENT", "RABBITMQ_PASSWORD_MONITORING",
@@ -213,9 +215,9 @@ def test_compose_file_passes_docker_compose_config(tmp_path):
 
 
 def test_compose_refuses_to_start_without_a_secret(tmp_path):
-    result = compose(tmp_path, "-q", drop=["PINGXUAN_SECRET"])
+    result = compose(tmp_path, "-q", drop=["PINGXUAN_TOKEN_PUBLIC_KEYS"])
     assert result.returncode != 0
-    assert "PINGXUAN_SECRET" in result.stderr
+    assert "PINGXUAN_TOKEN_PUBLIC_KEYS" in result.stderr
 
 
 def test_each_service_runs_from_the_image_with_its_own_rabbitmq_user(tmp_path):
@@ -231,7 +233,11 @@ def test_each_service_runs_from_the_image_with_its_own_rabbitmq_user(tmp_path):
         assert env["SERVICE"] == name
         assert env["AMQP_URI"] == f"amqp://{name}:{DUMMY}@rabbitmq:5672/pingxuan"
         assert "replicaSet=rs0" in env["MONGO_URI"]
-        assert env["PINGXUAN_SECRET"] == DUMMY
+        assert env["PINGXUAN_TOKEN_PUBLIC_KEYS"] == env["PINGXUAN_SERVICE_PUBLIC_KEYS"] == DUMMY
+        # Its own private key, no other service's and not the issuer's.
+        assert [key for key in env if key.endswith("_SERVICE_KEY")] == [
+            f"{name.upper()}_SERVICE_KEY"]
+        assert "PINGXUAN_ISSUER_KEY" not in env and "PINGXUAN_SECRET" not in env
         assert env[f"{name.upper()}_HTTP"] == f"0.0.0.0:{port}"
         # Readiness: depends_on waits until MongoDB and RabbitMQ answer the service.
         assert service["healthcheck"]["test"] == ["CMD", "pingxuan-service", "ready"]
@@ -251,8 +257,9 @@ def test_compose_file_as_written_takes_secrets_from_the_environment():
 
 def test_compose_check_catches_a_literal_secret_and_a_shared_user(tmp_path):
     text = (DEPLOY / "docker-compose.yml").read_text()
-    text = text.replace("PINGXUAN_SECRET: ${PINGXUAN_SECRET:?set PINGXUAN_SECRET}",
-                        "PINGXUAN_SECRET: hunter2-hunter2-hunter2", 1)
+    text = text.replace("VOTING_SERVICE_KEY: ${VOTING_SERVICE_KEY:?set VOTING_SERVICE_KEY}",
+                        "VOTING_SERVICE_KEY: pxsk_hunter2-hunter2-hunter2\n"
+                        "      SCORING_SERVICE_KEY: ${SCORING_SERVICE_KEY:?set it}", 1)
     text = text.replace("amqp://voting:${RABBITMQ_PASSWORD_VOTING",
                         "amqp://nomination:${RABBITMQ_PASSWORD_NOMINATION", 1)
     (tmp_path / "docker-compose.yml").write_text(text)
@@ -260,7 +267,8 @@ def test_compose_check_catches_a_literal_secret_and_a_shared_user(tmp_path):
     example.write_text((DEPLOY / "compose.env.example").read_text()
                        .replace("GRAFANA_ADMIN_PASSWORD=", "GRAFANA_ADMIN_PASSWORD=admin"))
     problems = checks.compose_problems(tmp_path / "docker-compose.yml", example)
-    assert any("PINGXUAN_SECRET must be" in p for p in problems), problems
+    assert any("VOTING_SERVICE_KEY must be" in p for p in problems), problems
+    assert "voting: SCORING_SERVICE_KEY is another service's private key" in problems
     assert any(p.startswith("voting: AMQP_URI should log in as voting") for p in problems)
     assert any("GRAFANA_ADMIN_PASSWORD has a value" in p for p in problems)
 
@@ -336,7 +344,9 @@ def test_k8s_manifests_parse_with_probes_limits_and_no_literal_secrets():
             assert {"cpu", "memory"} <= set(container["resources"]["limits"])
             assert {"cpu", "memory"} <= set(container["resources"]["requests"])
             for entry in container.get("env", []):
-                if entry["name"] in ("PINGXUAN_SECRET", "AMQP_URI", "MONGO_URI"):
+                if entry["name"] in ("PINGXUAN_TOKEN_PUBLIC_KEYS", "PINGXUAN_SERVICE_PUBLIC_KEYS",
+                                     f"{doc['metadata']['name'].upper()}_SERVICE_KEY",
+                                     "AMQP_URI", "MONGO_URI"):
                     assert "secretKeyRef" in entry["valueFrom"]
                 else:
                     assert not re.search(r"SECRET|PASSWORD|TOKEN", entry["name"])
@@ -352,7 +362,7 @@ def test_k8s_example_secrets_hold_placeholders_only():
     examples = list((DEPLOY / "k8s" / "examples").iterdir())
     assert [p.name for p in examples] == ["secrets.example.yaml"]
     names = {doc["metadata"]["name"] for _, doc in k8s_documents(DEPLOY / "k8s" / "examples")}
-    assert names == {"pingxuan-token"} | {f"pingxuan-{s}" for s in SERVICES}
+    assert names == {"pingxuan-public-keys"} | {f"pingxuan-{s}" for s in SERVICES}
 
 
 def test_k8s_check_catches_missing_probe_literal_secret_and_committed_secret(tmp_path):
@@ -371,17 +381,22 @@ def test_k8s_check_catches_missing_probe_literal_secret_and_committed_secret(tmp
     (target / "voting.yaml").write_text(voting)
     (target / "secret.yaml").write_text(
         "apiVersion: v1\nkind: Secret\nmetadata: {name: x, namespace: pingxuan}\n"
-        "stringData: {PINGXUAN_SECRET: abcdefabcdefabcdef}\n")
+        "stringData: {VOTING_SERVICE_KEY: pxsk_abcdefabcdefabcdef}\n")
     (target / "examples" / "secrets.example.yaml").write_text(
         (target / "examples" / "secrets.example.yaml").read_text()
-        .replace('"<PINGXUAN_SECRET>"', '"real-secret-value-123456"'))
+        .replace('"<pxsk_voting>"', '"pxsk_real-secret-value-123456"'))
+    (target / "scoring.yaml").write_text((target / "scoring.yaml").read_text().replace(
+        "name: SCORING_SERVICE_KEY", "name: VOTING_SERVICE_KEY").replace(
+        "key: SCORING_SERVICE_KEY", "key: VOTING_SERVICE_KEY"))
     problems = "\n".join(checks.k8s_problems(target))
     assert "voting: container voting: no livenessProbe" in problems
     assert "scoring: container scoring: readinessProbe should GET /ready" in problems
     assert "env AMQP_URI has a literal value" in problems
     assert "no limits.memory" in problems
     assert "kind 'Secret' does not belong here" in problems
-    assert "pingxuan-token.PINGXUAN_SECRET holds a value" in problems
+    assert "pingxuan-voting.VOTING_SERVICE_KEY holds a value" in problems
+    assert "scoring: VOTING_SERVICE_KEY is another service's private key" in problems
+    assert "scoring: no SCORING_SERVICE_KEY" in problems
     assert "kustomization.yaml" in problems  # secret.yaml is not among its resources
 
 

@@ -276,3 +276,32 @@ def test_stale_holders_are_old_claims_without_a_nomination_holding_the_slot():
                "moved": {"status": "submitted", "slots": ["cb-test|advanced_unit|school"]},
                "legacy": {"status": "accepted", "slots": [key]}}
     assert domain.stale_holders(claims, records, key, now) == ["gone", "withdrawn", "moved"]
+
+
+# --- a signing date is not in the future: the campaign's zone, the service clock -----------
+
+@pytest.mark.parametrize("now, signed, accepted", [
+    # 00:30 on 10-21 in Shanghai is 16:30 on 10-20 in UTC: the form of the 21st is today's.
+    ("2013-10-20T16:30:00", "2013-10-21", True),
+    # 23:59 on 10-20 in Shanghai: the 21st has not yet come there (UTC+14 would take it).
+    ("2013-10-20T15:59:00", "2013-10-21", False),
+    ("2013-10-20T15:59:00", "2013-10-20", True),
+    ("2013-10-20T15:59:00", "2013-09-01", True),
+])
+def test_a_signing_date_is_judged_by_the_campaigns_local_day(now, signed, accepted):
+    campaign = Campaign(campaign_document())
+    if accepted:
+        domain.check_signed_not_in_future(signed, campaign, at(now), "recommendation.date")
+    else:
+        with pytest.raises(ValidationError) as caught:
+            domain.check_signed_not_in_future(signed, campaign, at(now), "recommendation.date")
+        assert "today is 2013-10-20 in the campaign's time zone (Asia/Shanghai)" in \
+            caught.value.messages["recommendation.date"][0]
+
+
+def test_a_signing_date_follows_the_campaigns_own_zone():
+    campaign = Campaign(campaign_document(timezone="Asia/Urumqi"))   # UTC+6
+    # 17:30 UTC is 23:30 in Urumqi: still the 20th there, though the 21st in Shanghai.
+    with pytest.raises(ValidationError):
+        domain.check_signed_not_in_future("2013-10-21", campaign, at("2013-10-20T17:30:00"),
+                                          "recommendation.date")

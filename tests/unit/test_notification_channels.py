@@ -14,6 +14,9 @@ from services.notification.channels.sms_http import SmsHttpChannel
 from services.notification.channels.smtp import SmtpChannel
 from services.notification.channels.webhook import WebhookChannel
 from shared.plugins import CHANNELS, PluginNotFound, plugin_names
+from tests.conftest import TEST_SERVICE_KEYS
+
+SERVICE_KEY = TEST_SERVICE_KEYS["notification"]
 
 OTP = Outgoing(message_id="msg-1", kind="sms", recipient="13812345678", template="otp_code",
                subject="【测试活动】投票验证码", body="您的验证码为381274，5分钟内有效。",
@@ -140,7 +143,7 @@ def bound_courier(config):
 
     from services.notification.courier import Courier
 
-    container = Mock(config=dict({"AUTH_SECRET": "s" * 20}, **config))   # bind keeps a weakref
+    container = Mock(config=dict({"SERVICE_KEY": SERVICE_KEY}, **config))   # bind keeps a weakref
     courier = Courier().bind(container, "courier")
     courier.setup()
     return courier.get_dependency(Mock())
@@ -175,7 +178,7 @@ def test_a_package_installed_without_its_templates_refuses_to_start(tmp_path):
     from services.notification.domain import ConfigError
     from services.notification.render import Renderer
 
-    container = Mock(config={"AUTH_SECRET": "s" * 20})
+    container = Mock(config={"SERVICE_KEY": SERVICE_KEY})
     courier = Courier(Renderer(tmp_path)).bind(container, "courier")
     with pytest.raises(ConfigError, match="installed without templates/"):
         courier.setup()

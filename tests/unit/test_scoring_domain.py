@@ -9,7 +9,8 @@ from services.scoring.methods import mean
 from services.scoring.providers import link_key, read_link, sign_link
 from shared.campaign import Campaign
 from shared.errors import Forbidden, InvalidState, NotFound, PanelClosed, Unauthorized, ValidationError
-from tests.conftest import TEST_SECRET, at, campaign_document
+from shared import signing
+from tests.conftest import TEST_SERVICE_KEYS, at, campaign_document
 
 CRITERIA = [{"key": "organisation", "name": "组织领导", "weight": 0.3, "min": 0, "max": 100},
             {"key": "results", "name": "学习成效", "weight": 0.7, "min": 0, "max": 100}]
@@ -216,15 +217,18 @@ def test_reminders_are_due_within_the_lead_before_the_close():
 # --- personal links -------------------------------------------------------------------------
 
 def test_a_personal_link_reads_back_and_resists_tampering():
-    key = link_key(TEST_SECRET)
+    key = link_key(TEST_SERVICE_KEYS["scoring"])
     token = sign_link(key, "cb-test", "advanced_unit", "j1", "nonce-1")
     assert read_link(key, token) == {"campaign_id": "cb-test", "category": "advanced_unit",
                                      "judge_id": "j1", "nonce": "nonce-1"}
     prefix, body, signature = token.split(".")
     forged_body = sign_link(key, "cb-test", "advanced_unit", "j2", "nonce-1").split(".")[1]
     for bad in (f"{prefix}.{forged_body}.{signature}", token[:-2] + "xx", "px1.a.b", "", None,
-                sign_link(link_key("another-secret-0123456789"), "cb-test", "advanced_unit",
-                          "j1", "nonce-1")):
+                sign_link(link_key(TEST_SERVICE_KEYS["voting"]), "cb-test", "advanced_unit",
+                          "j1", "nonce-1"),
+                # the same key and claims, signed as something else: never a link
+                signing.sign_mac(key, {"c": "cb-test", "g": "advanced_unit", "j": "j1",
+                                       "n": "nonce-1"}, "px-voter-session")):
         with pytest.raises(Unauthorized):
             read_link(key, bad)
 
