@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Where store operations are written: every service's store, and the shared modules.
 SOURCES = sorted(ROOT.glob("services/*/store.py")) + sorted(
     path for path in (ROOT / "shared").glob("*.py"))
-#: A ``$word`` inside a string literal.
-OPERATOR = re.compile(r"""["']\$([A-Za-z]+)""")
+#: A ``$word`` inside a string literal (MongoDB operators start lower-case; ``$PINGXUAN_HOME`` is no operator).
+OPERATOR = re.compile(r"""["']\$([a-z][A-Za-z]*)""")
 #: ``$``-words that are not MongoDB operators (JSON-schema references in OpenAPI documents).
 NOT_OPERATORS = {"ref"}
 
