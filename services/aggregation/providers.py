@@ -1,8 +1,12 @@
-"""Dependency providers of the aggregation service: its settings and the live tally cache."""
+"""Dependency providers of the aggregation service: settings, the live tally cache, keys."""
 import threading
 import time
 
 from nameko.extensions import DependencyProvider
+
+from shared import config as cfg
+from shared.auth import check_secret
+from services.aggregation.objections import derive_key
 
 #: Config keys (services/aggregation/config.yml).
 TALLY_CACHE_SECONDS = "TALLY_CACHE_SECONDS"
@@ -58,3 +62,16 @@ class TallyCache(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.cache
+
+
+class ObjectionKeys(DependencyProvider):
+    """Keys derived from the shared secret: objection ids (receipt numbers) and mobile hashes."""
+
+    def setup(self):
+        secret = str(self.container.config.get(cfg.AUTH_SECRET) or "")
+        check_secret(secret)
+        self.keys = {"id": derive_key(secret, "objection-id"),
+                     "mobile": derive_key(secret, "objector-mobile")}
+
+    def get_dependency(self, worker_ctx):
+        return dict(self.keys)

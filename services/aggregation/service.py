@@ -20,15 +20,16 @@ from shared.auth import SERVICE_ROLE
 from shared.campaign import CATEGORY_NAMES_ZH, validate_campaign
 from shared.clock import Clock
 from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
-from shared.errors import InvalidState, NotFound, PingxuanError, ValidationError
+from shared.errors import InvalidState, NotFound, PingxuanError, ValidationError, typed
 from shared.metrics import Metrics
 from shared.outbox import outbox_entry
 from shared.service_rpc import ServiceRpc
 from shared.store import MongoStore
 from shared.timeutil import iso
 from shared.validation import load, require_id
-from services.aggregation import domain, schemas
-from services.aggregation.providers import REBUILD_PAGE_SIZE, Settings, TallyCache
+from services.aggregation import domain, objections, schemas
+from services.aggregation.providers import (REBUILD_PAGE_SIZE, ObjectionKeys, Settings,
+                                            TallyCache)
 from services.aggregation.store import AggregationStore
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
     peers = ServiceRpc()
     settings = Settings()
     tallies = TallyCache()
+    objection_keys = ObjectionKeys()
     now = Clock()
 
     # --- events in ---------------------------------------------------------------------------
@@ -224,6 +226,8 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         now = self.now()
         state = self.store.state(campaign.id)
         domain.check_finalizable(campaign, state["phase"])
+        objections.check_finalizable_after_publicity(
+            campaign, state, self.store.open_objections(campaign.id), now)
         digest = state["current"]["inputs_hash"]
         payload = events.make_event(events.RESULTS_FINALIZED, campaign.id, now,
                                     inputs_hash=digest)
@@ -240,6 +244,169 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
                                "and retry")
         self.store.relay_events(campaign.id, self.dispatch)
         return self._publication(campaign.id)
+
+    # --- objections (異議) during 公示 ---------------------------------------------------------
+
+    @rpc(sensitive_arguments=("objection",))
+    def lodge_objection(self, objection):
+        """An objection to a candidate on the list: a letter, visit or call typed in by an
+        admin, or sent by a trusted front end. The same one again returns the same objection."""
+        identity = self.auth.require("admin", "frontend")
+        return self._lodge(identity.as_actor(), identity.role, objection)
+
+    @rpc
+    def objections(self, campaign_id, status=None):
+        """Every objection of a campaign, oldest first, with the objector (admins only)."""
+        self.auth.require("admin")
+        campaign = self._campaign(require_id(campaign_id, "campaign_id"))
+        query = load(schemas.ObjectionQuery(), {"status": status}, "query")
+        return [objections.admin_row(record, self._nominee_name(record["candidate_id"]))
+                for record in self.store.objections_of(campaign.id, query["status"])]
+
+    @rpc
+    def resolve_objection(self, objection_id, verdict, reason):
+        """The verdict, once: ``upheld`` disqualifies the candidate through nomination and the
+        next one moves up (a new revision); ``rejected`` records the reason. Either way the
+        objector is told by SMS."""
+        identity = self.auth.require("admin")
+        require_id(objection_id, "objection_id")
+        data = load(schemas.Verdict(), {"verdict": verdict, "reason": reason}, "verdict")
+        record = self.store.objection(objection_id)
+        if record is None:
+            raise NotFound(f"no objection {objection_id}")
+        objections.check_resolvable(record)
+        campaign = self._campaign(record["campaign_id"])
+        if data["verdict"] == objections.UPHELD:
+            disqualified = self._disqualify_for(record, data["reason"])
+        now = self.now()
+        changes = {"status": data["verdict"], "verdict": data["verdict"],
+                   "reason": data["reason"], "resolved_at": now, "resolved_by": identity.name,
+                   "notice": {"status": "pending", "attempts": 0}}
+        payload = events.make_event(events.OBJECTION_RESOLVED, campaign.id, now,
+                                    objection_id=record["_id"],
+                                    candidate_id=record["candidate_id"],
+                                    category=record["category"], verdict=data["verdict"],
+                                    reason=data["reason"])
+        audit = audit_entry(identity.as_actor(), "resolve_objection", "objection",
+                            record["_id"], campaign.id, now,
+                            before={"status": objections.RECEIVED},
+                            after={"status": data["verdict"], "reason": data["reason"]},
+                            note=f"candidate {record['candidate_id']}")
+        if not self.store.resolve_objection(record["_id"], changes,
+                                            outbox_entry(events.OBJECTION_RESOLVED, payload,
+                                                         audit, now)):
+            raise InvalidState(f"objection {record['_id']} was decided meanwhile; a verdict "
+                               "is given once")
+        self.store.relay_objection_events(record["_id"], self.dispatch)
+        if data["verdict"] == objections.UPHELD:
+            # The same revision the candidate_disqualified event makes (that one then finds
+            # the list already revised): done now so that the caller sees revision n + 1.
+            self._revise_after_disqualification(disqualified)
+        self._send_verdict_notice(self.store.objection(record["_id"]))
+        return self._objection_reply(self.store.objection(record["_id"]))
+
+    def _lodge(self, actor, channel, objection):
+        data = load(schemas.Objection(), objection, "objection")
+        campaign = self._campaign(data["campaign_id"])
+        objector = data["objector"]
+        keys = self.objection_keys
+        objection_id = objections.objection_id(keys["id"], campaign.id, data["candidate_id"],
+                                               objector["mobile"], objector["name"],
+                                               data["grounds"])
+        existing = self.store.objection(objection_id)
+        if existing is not None:
+            return self._objection_reply(existing)
+        now = self.now()
+        state = self.store.state(campaign.id)
+        revision = objections.check_objection_accepted(campaign, state, data["candidate_id"],
+                                                       now)
+        candidate = self.store.candidate(data["candidate_id"])
+        record = {"_id": objection_id, "campaign_id": campaign.id,
+                  "candidate_id": data["candidate_id"], "category": candidate["category"],
+                  "revision": revision, "channel": channel,
+                  "objector": {"name": objector["name"], "mobile": objector["mobile"],
+                               "mobile_hash": objections.mobile_hash(keys["mobile"],
+                                                                     objector["mobile"])},
+                  "grounds": data["grounds"], "status": objections.RECEIVED,
+                  "received_at": now, "lodged_by": actor}
+        payload = events.make_event(events.OBJECTION_RECEIVED, campaign.id, now,
+                                    objection_id=objection_id,
+                                    candidate_id=data["candidate_id"],
+                                    category=candidate["category"], revision=revision,
+                                    channel=channel)
+        # The objector's name and mobile stay out of the trail: `objections` shows them.
+        audit = audit_entry(actor, "lodge_objection", "objection", objection_id, campaign.id,
+                            now, before=None,
+                            after={"status": objections.RECEIVED,
+                                   "candidate_id": data["candidate_id"], "revision": revision,
+                                   "channel": channel, "grounds": data["grounds"]})
+        if self.store.lodge_objection(record, outbox_entry(events.OBJECTION_RECEIVED, payload,
+                                                           audit, now)):
+            self.store.relay_objection_events(objection_id, self.dispatch)
+        return self._objection_reply(self.store.objection(objection_id))
+
+    def _objection_reply(self, record):
+        campaign = self._campaign(record["campaign_id"])
+        state = self.store.state(campaign.id)
+        reply = objections.public_status(record, self._nominee_name(record["candidate_id"]))
+        period = None
+        for entry in state.get("revisions") or []:
+            if entry["revision"] == record["revision"]:
+                period = objections.period_of(campaign, entry)
+        reply.update(campaign_id=record["campaign_id"], category=record["category"],
+                     revision=record["revision"], channel=record["channel"],
+                     period_last_day=period[0].isoformat() if period else None)
+        return reply
+
+    def _nominee_name(self, candidate_id):
+        return (self.store.candidate(candidate_id) or {}).get("nominee_name")
+
+    def _disqualify_for(self, record, reason):
+        """Disqualify the candidate through nomination (as this service), naming the objection;
+        returns what the list's revision needs. A retry after a crash finds it done."""
+        cid = record["candidate_id"]
+        try:
+            nomination = self.peers("nomination", "disqualify", cid,
+                                    objections.disqualification_reason(record, reason),
+                                    objection_id=record["_id"])
+        except InvalidState:
+            nomination = self.peers("nomination", "get", cid)
+            if nomination.get("status") != domain.DISQUALIFIED:
+                raise
+        except PingxuanError:
+            raise
+        except Exception as exc:
+            error = typed(exc)
+            if isinstance(error, PingxuanError):
+                raise error
+            raise InvalidState(f"the nomination service did not disqualify candidate {cid} "
+                               f"({type(exc).__name__}); nothing was decided, try again")
+        facts = load(schemas.CandidateRecord(), nomination, "nomination")
+        self.store.apply_candidate_facts(record["campaign_id"],
+                                         domain.candidate_from_record(facts),
+                                         domain.order_key(facts["updated_at"]
+                                                          or facts["submitted_at"], ""))
+        return {"event_id": f"objection:{record['_id']}", "campaign_id": record["campaign_id"],
+                "candidate_id": cid, "occurred_at": facts["updated_at"],
+                "reason": (facts.get("disqualification") or {}).get("reason") or reason}
+
+    def _send_verdict_notice(self, record):
+        """The verdict by SMS (an approved template); then only the mobile's hash is kept."""
+        mobile = record["objector"].get("mobile")
+        if mobile is None or (record.get("notice") or {}).get("status") != "pending":
+            return
+        campaign = self._campaign(record["campaign_id"])
+        params = objections.verdict_notice_params(
+            campaign, record, self._nominee_name(record["candidate_id"]))
+        now = self.now()
+        try:
+            self.peers("notification", "send_direct", "sms", mobile,
+                       objections.VERDICT_TEMPLATE, params, f"objection-verdict|{record['_id']}")
+        except Exception as exc:  # notification down: the sweep tries again
+            log.warning("verdict notice of %s not sent: %s", record["_id"], type(exc).__name__)
+            self.store.notice_failed(record["_id"], f"{type(exc).__name__}: {exc}"[:300], now)
+            return
+        self.store.notice_sent(record["_id"], record["objector"]["mobile_hash"], now)
 
     # --- our own calls -----------------------------------------------------------------------
 
@@ -328,8 +495,11 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
 
     @timer(interval=OUTBOX_SWEEP_SECONDS)
     def sweep_outbox(self):
-        """Publish events a crash left between the write and the publish."""
+        """Publish events a crash left between the write and the publish; send verdict
+        notices notification could not take."""
         self.store.sweep_outbox(self.dispatch, self.now())
+        for record in self.store.notices_due(objections.NOTICE_ATTEMPTS):
+            self._send_verdict_notice(record)
 
     # --- event helpers -----------------------------------------------------------------------
 
