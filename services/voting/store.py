@@ -16,10 +16,11 @@ from collections import defaultdict, deque
 from datetime import timedelta
 
 import bson
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.campaigns import CAMPAIGNS_COLLECTION
+from shared.one_time_codes import OneTimeCodeStore
 from shared.store import Repository
 from shared.timeutil import iso
 
@@ -181,7 +182,7 @@ def claims_for(db):
         return _memory.setdefault((id(db.client), db.name, "claims"), MemoryClaims())
 
 
-class VotingStore(Repository):
+class VotingStore(OneTimeCodeStore, Repository):
     """Votes, vote ids, the outbox of vote batches, the fraud ledger, the ballot and codes."""
 
     def __init__(self, db, activity=None, claimed=None):
@@ -363,65 +364,3 @@ class VotingStore(Repository):
 
     def known_campaigns(self):
         return [row["document"] for row in self.campaigns.find({}, {"document": 1})]
-
-    # --- one-time codes ------------------------------------------------------------------------
-
-    def code_record(self, otp_key):
-        return self.codes.find_one({"_id": otp_key})
-
-    def put_code(self, otp_key, previous, fields):
-        """Store a new pending code unless another request changed the record meanwhile."""
-        if previous is None:
-            try:
-                self.codes.insert_one(dict(fields, _id=otp_key))
-                return True
-            except DuplicateKeyError:
-                return False
-        result = self.codes.update_one({"_id": otp_key, "sent_at": previous.get("sent_at")},
-                                       {"$set": fields})
-        return bool(result.modified_count)
-
-    def drop_code(self, otp_key, mac, previous):
-        """Undo ``put_code`` after a refused send: the record as it was before the request
-        (a refused call changes nothing: no resend wait, no daily send used)."""
-        if previous is None:
-            self.codes.delete_one({"_id": otp_key, "code_mac": mac})
-        else:
-            self.codes.replace_one({"_id": otp_key, "code_mac": mac}, previous)
-
-    def take_code_slot(self, slot, limit):
-        """Count one code request in ``slot``; ``False`` (and nothing counted) past ``limit``."""
-        counted = self.code_requests.find_one_and_update(
-            {"_id": slot}, {"$inc": {"requests": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
-        if counted["requests"] > limit:
-            self.release_code_slot(slot)
-            return False
-        return True
-
-    def release_code_slot(self, slot):
-        self.code_requests.update_one({"_id": slot}, {"$inc": {"requests": -1}})
-
-    def use_code(self, otp_key, mac, now):
-        """Single use: the one caller whose update matches gets the record; the code is gone."""
-        return self.codes.find_one_and_update(
-            {"_id": otp_key, "code_mac": mac, "expires_at": {"$gt": now}},
-            {"$unset": {"code_mac": "", "mobile": "", "expires_at": ""},
-             "$set": {"wrong": 0, "verified_at": now}})
-
-    def wrong_code(self, otp_key, mac, max_wrong, locked_until):
-        """Count a wrong code; at ``max_wrong`` the number is locked and the code dropped."""
-        record = self.codes.find_one_and_update(
-            {"_id": otp_key, "code_mac": mac}, {"$inc": {"wrong": 1}},
-            return_document=ReturnDocument.AFTER)
-        if record and record.get("wrong", 0) >= max_wrong:
-            self.codes.update_one({"_id": otp_key}, {
-                "$set": {"locked_until": locked_until, "wrong": 0},
-                "$unset": {"code_mac": "", "mobile": "", "expires_at": ""}})
-        return record
-
-    def purge_expired_codes(self, now):
-        """A plain number is kept only while its code is pending."""
-        return self.codes.update_many(
-            {"expires_at": {"$lte": now}},
-            {"$unset": {"code_mac": "", "mobile": "", "expires_at": ""}}).modified_count
