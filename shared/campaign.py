@@ -210,9 +210,13 @@ MAX_PUBLICITY_WORKING_DAYS = 30
 class Publicity(StrictSchema):
     """公示: each revision of the list is open to objections for this many working days."""
 
-    working_days = fields.Integer(strict=True, required=True, validate=validate.Range(
+    working_days = fields.Integer(strict=True, validate=validate.Range(
         min=1, max=MAX_PUBLICITY_WORKING_DAYS,
         error=f"must be 1–{MAX_PUBLICITY_WORKING_DAYS} working days"))
+    # One-time code requests per address per hour on the 公示 page's objection form
+    # (default in shared/one_time_codes.py), as voting.code_ip_limit is for the voting page.
+    code_ip_limit = fields.Integer(strict=True, validate=validate.Range(
+        min=1, error="must be 1 or more"))
 
 
 class CampaignSchema(StrictSchema):
@@ -259,7 +263,8 @@ class CampaignSchema(StrictSchema):
     @validates_schema
     def publicity_years_known(self, data, **kwargs):
         """The holiday calendar must know every year the 公示 can fall in: never guess one."""
-        if "publicity" not in data or "voting" not in data or "timezone" not in data:
+        if not (data.get("publicity") or {}).get("working_days") or "voting" not in data \
+                or "timezone" not in data:
             return
         closes = datetime.fromisoformat(data["voting"]["closes"])
         horizon = closes + timedelta(days=PUBLICITY_HORIZON_DAYS)

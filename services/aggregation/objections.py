@@ -9,6 +9,7 @@ import hashlib
 import hmac
 
 from shared.errors import DeadlinePassed, InvalidState, NotFound, ValidationError
+from shared.one_time_codes import OTP_MAX_PER_IP_PER_HOUR
 from shared.timeutil import iso
 from shared.workdays import UnknownYear, publicity_period
 from services.aggregation import domain
@@ -26,6 +27,13 @@ VERDICT_TEMPLATE = "objection_verdict"
 VERDICT_ZH = {UPHELD: "经核实，异议成立", REJECTED: "经核实，异议不成立"}
 #: Verdict notices not accepted by notification are tried again this many times (sweep).
 NOTICE_ATTEMPTS = 20
+
+
+def code_ip_limit(campaign):
+    """Code requests one address may make per hour: the campaign's
+    ``publicity.code_ip_limit``, else the voting page's default."""
+    return ((campaign.document.get("publicity") or {}).get("code_ip_limit")
+            or OTP_MAX_PER_IP_PER_HOUR)
 
 
 def derive_key(secret, purpose):

@@ -71,7 +71,8 @@ class ObjectionKeys(DependencyProvider):
         secret = str(self.container.config.get(cfg.AUTH_SECRET) or "")
         check_secret(secret)
         self.keys = {"id": derive_key(secret, "objection-id"),
-                     "mobile": derive_key(secret, "objector-mobile")}
+                     "mobile": derive_key(secret, "objector-mobile"),
+                     "code": derive_key(secret, "objection-code")}
 
     def get_dependency(self, worker_ctx):
         return dict(self.keys)

@@ -3,7 +3,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, fields, validate, validates
 from marshmallow import ValidationError as SchemaError
 
 from shared.campaign import CATEGORIES, ORG_TYPES
-from shared.validation import ID_PATTERN, Mobile, Text
+from shared.validation import ID_PATTERN, Mobile, Text, mainland_mobile
 
 CATEGORY = validate.OneOf(CATEGORIES, error=f"must be one of {', '.join(CATEGORIES)}")
 
@@ -119,3 +119,19 @@ class Verdict(Strict):
     verdict = fields.String(required=True, validate=validate.OneOf(
         ("upheld", "rejected"), error="must be upheld or rejected"))
     reason = Text(2000, required=True)
+
+
+class CodeRequest(Strict):
+    """The 公示 page asks for a one-time code for the objector's mobile."""
+
+    mobile = Mobile(required=True)
+
+
+class CodeCheck(Strict):
+    code = fields.String(required=True, validate=validate.Regexp(
+        r"^[0-9]{6}$", error="must be the 6 digits of the SMS"))
+
+
+def mainland(text):
+    """The 11 digits of a mainland mobile, or ``None`` (what a form may keep)."""
+    return mainland_mobile(text)

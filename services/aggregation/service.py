@@ -20,14 +20,16 @@ from shared.auth import SERVICE_ROLE
 from shared.campaign import CATEGORY_NAMES_ZH, validate_campaign
 from shared.clock import Clock
 from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
-from shared.errors import InvalidState, NotFound, PingxuanError, ValidationError, typed
+from shared import one_time_codes as otp
+from shared.errors import (InvalidState, NotFound, PingxuanError, RateLimited, ValidationError,
+                           typed)
 from shared.metrics import Metrics
 from shared.outbox import outbox_entry
 from shared.service_rpc import ServiceRpc
 from shared.store import MongoStore
-from shared.timeutil import iso
+from shared.timeutil import iso, local_day
 from shared.validation import load, require_id
-from services.aggregation import domain, objections, schemas
+from services.aggregation import domain, objections, page, schemas
 from services.aggregation.providers import (REBUILD_PAGE_SIZE, ObjectionKeys, Settings,
                                             TallyCache)
 from services.aggregation.store import AggregationStore
@@ -42,6 +44,12 @@ REBUILD_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 REVISE_ATTEMPTS = 5
 #: Who the audit trail names for changes the service makes on an event.
 SERVICE_ACTOR = {"role": SERVICE_ROLE, "name": "aggregation", "unit": None, "token_id": None}
+#: Who the audit trail names for an objection lodged on the public page (its mobile verified).
+PAGE_ACTOR = {"role": "public", "name": "公示页面", "unit": None, "token_id": None}
+#: The approved SMS template of the 公示 page's one-time code.
+CODE_TEMPLATE = "objection_code"
+PAGE_STATUS = {"ValidationError": 400, "NotFound": 404, "InvalidState": 409,
+               "DeadlinePassed": 409, "RateLimited": 429, "TooLarge": 413}
 
 
 def define_metrics(registry):
@@ -408,6 +416,189 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
             return
         self.store.notice_sent(record["_id"], record["objector"]["mobile_hash"], now)
 
+    # --- the public 公示 page -------------------------------------------------------------------
+
+    @http("GET", "/publicity/static/<name>")
+    def page_static(self, request, name):
+        return page.static_file(name)
+
+    @http("GET", "/publicity/<campaign_id>")
+    def page_publicity(self, request, campaign_id):
+        return self._render_publicity(request, campaign_id)
+
+    @http("POST", "/publicity/<campaign_id>/code")
+    def page_send_code(self, request, campaign_id):
+        """Step 1 of the objection form: a one-time code to the objector's mobile."""
+        form = page.form_body(request) or {}
+        try:
+            campaign = self._page_campaign(campaign_id)
+            mobile = load(schemas.CodeRequest(), {"mobile": form.get("mobile")},
+                          "code")["mobile"]
+            self._send_objection_code(campaign, mobile, request.remote_addr or "0.0.0.0")
+        except PingxuanError as error:
+            return self._render_publicity(request, campaign_id, error=error)
+        return self._render_publicity(
+            request, campaign_id, code_sent=True, form={"mobile": mobile},
+            message=f"验证码已发送到 {otp.mask_mobile(mobile)}，请查看短信。", kind="ok")
+
+    @http("POST", "/publicity/<campaign_id>/objections")
+    def page_lodge(self, request, campaign_id):
+        """Step 2: the code, the objector's real name, the candidate and the grounds."""
+        form = page.form_body(request)
+        if form is None:
+            error = ValidationError({"body": ["too large"]})
+            return self._render_publicity(request, campaign_id, error=error)
+        kept = {key: form.get(key) if isinstance(form.get(key), str) else ""
+                for key in ("mobile", "name", "candidate_id", "grounds")}
+        try:
+            campaign = self._page_campaign(campaign_id)
+            reply = self._lodge_from_page(campaign, form)
+        except PingxuanError as error:
+            # A wrong or expired code keeps what was typed; nothing is stored.
+            # A wrong code or a field to correct keeps the form as typed (nothing is stored,
+            # the code is used only by an objection that is taken); a locked number or a
+            # bad mobile starts again.
+            messages = getattr(error, "messages", None) or {}
+            keep = (bool(schemas.mainland(kept["mobile"]))
+                    and getattr(error, "exc_type", "") == "ValidationError"
+                    and "objector.mobile" not in messages)
+            if keep:
+                kept["mobile"] = schemas.mainland(kept["mobile"])
+            return self._render_publicity(request, campaign_id, error=error, code_sent=keep,
+                                          form=kept if keep else {})
+        return page.redirect(f"/publicity/{campaign.id}/objections/{reply['objection_id']}"
+                             "?new=1")
+
+    @http("GET", "/publicity/<campaign_id>/status")
+    def page_lookup(self, request, campaign_id):
+        receipt = (request.args.get("receipt") or "").strip().lower()
+        try:
+            require_id(receipt, "receipt")
+        except ValidationError as error:
+            return self._render_publicity(request, campaign_id, error=error, receipt=receipt)
+        return page.redirect(f"/publicity/{campaign_id}/objections/{receipt}")
+
+    @http("GET", "/publicity/<campaign_id>/objections/<objection_id>")
+    def page_objection(self, request, campaign_id, objection_id):
+        """An objection's status and, once decided, the verdict (no name, mobile or grounds)."""
+        large, asked = page.large_text(request)
+        record = None
+        try:
+            campaign = self._page_campaign(campaign_id)
+            record = self.store.objection(require_id(objection_id, "receipt"))
+        except PingxuanError as error:
+            return self._render_publicity(request, campaign_id, error=error)
+        if record is None or record["campaign_id"] != campaign.id:
+            return self._render_publicity(request, campaign_id, error=NotFound("no objection"),
+                                          receipt=objection_id,
+                                          message="没有找到这个回执编号对应的异议，请核对后重试。")
+        status = objections.public_status(record, self._nominee_name(record["candidate_id"]))
+        return page.html(page.render("objection.html", campaign=campaign, large=large,
+                                     new=request.args.get("new") == "1",
+                                     status=page.status_view(status, campaign)),
+                         large=large if asked else None)
+
+    def _page_campaign(self, campaign_id):
+        return self._campaign(require_id(campaign_id, "campaign_id"))
+
+    def _render_publicity(self, request, campaign_id, error=None, status=None, message=None,
+                          kind=None, code_sent=False, form=None, receipt=None):
+        large, asked = page.large_text(request)
+        try:
+            campaign = self._page_campaign(campaign_id)
+        except PingxuanError:
+            body = page.render("base.html", large=large, message="没有找到这项评选活动。",
+                               kind="error")
+            return page.html(body, 404)
+        if error is not None:
+            message = message or page.refusal_zh(error)
+            kind = "error"
+            status = status or PAGE_STATUS.get(getattr(error, "exc_type", ""), 400)
+        state = self.store.state(campaign.id)
+        context = {"campaign": campaign, "large": large, "message": message, "kind": kind,
+                   "code_sent": code_sent, "form": form or {}, "receipt": receipt,
+                   "masked": otp.mask_mobile(form["mobile"]) if code_sent else "",
+                   "valid_minutes": int(otp.OTP_VALID.total_seconds() // 60),
+                   "max_wrong": otp.OTP_MAX_WRONG,
+                   "published": state["phase"] != domain.OPEN}
+        if context["published"]:
+            report = self._report(campaign, None, state)
+            revisions = state.get("revisions") or []
+            context.update(
+                sections=page.list_views(report),
+                revisions=page.revision_views(campaign, revisions, page.names_of(report)),
+                current_period=page.period_text(campaign, revisions[-1]),
+                accepting=state["phase"] == domain.PUBLISHED,
+                phase_text=("公示中" if state["phase"] == domain.PUBLISHED
+                            else "已审定，公示期结束") + f" · 第{state['revision']}版名单")
+        return page.html(page.render("publicity.html", **context), status or 200,
+                         large=large if asked else None)
+
+    def _send_objection_code(self, campaign, mobile, address):
+        """The voting page's code rules (shared): per number, per address, lockout."""
+        state = self.store.state(campaign.id)
+        if state["phase"] != domain.PUBLISHED:
+            raise InvalidState(f"the list of campaign {campaign.id} is not in 公示")
+        keys = self.objection_keys
+        now = self.now()
+        otp_key = f"{campaign.id}|{objections.mobile_hash(keys['mobile'], mobile)}"
+        record = self.store.code_record(otp_key)
+        day = local_day(now, campaign.timezone)
+        sends = otp.check_code_request(record, now, day)
+        limit = objections.code_ip_limit(campaign)
+        slot = otp.code_ip_slot(campaign.id, objections.mobile_hash(keys["code"],
+                                                                    f"ip|{address}"), now)
+        if not self.store.take_code_slot(slot, limit):
+            raise otp.too_many_codes_from_address(limit)
+        code = otp.new_code()
+        mac = otp.code_mac(keys["code"], otp_key, code)
+        fields = {"campaign_id": campaign.id, "mobile": mobile, "code_mac": mac,
+                  "expires_at": now + otp.OTP_VALID, "sent_at": now, "day": day,
+                  "sends": sends + 1, "wrong": 0}
+        if not self.store.put_code(otp_key, record, fields):
+            self.store.release_code_slot(slot)
+            error = RateLimited("another code request for this number is in progress")
+            error.zh = "验证码正在发送，请稍候再试。"
+            raise error
+        try:
+            self.peers("notification", "send_direct", "sms", mobile, CODE_TEMPLATE,
+                       {"code": code, "campaign_name": campaign.name,
+                        "valid_minutes": int(otp.OTP_VALID.total_seconds() // 60)},
+                       f"objection-code|{otp_key}|{now.timestamp()}")
+        except Exception as exc:
+            self.store.drop_code(otp_key, mac, record)
+            self.store.release_code_slot(slot)
+            log.warning("objection code not sent: %s", type(exc).__name__)
+            error = InvalidState("the one-time code could not be sent")
+            error.zh = "短信验证码发送失败，请稍后再试。"
+            raise error
+
+    def _lodge_from_page(self, campaign, form):
+        """Check everything first, then use the code (single use), then lodge: a refused
+        objection stores nothing and leaves the code usable."""
+        objection = {"campaign_id": campaign.id, "candidate_id": form.get("candidate_id"),
+                     "objector": {"name": form.get("name"), "mobile": form.get("mobile")},
+                     "grounds": form.get("grounds")}
+        data = load(schemas.Objection(), objection, "objection")
+        code = load(schemas.CodeCheck(), {"code": form.get("code")}, "code")["code"]
+        objections.check_objection_accepted(campaign, self.store.state(campaign.id),
+                                            data["candidate_id"], self.now())
+        keys = self.objection_keys
+        mobile = data["objector"]["mobile"]
+        otp_key = f"{campaign.id}|{objections.mobile_hash(keys['mobile'], mobile)}"
+        mac = otp.code_mac(keys["code"], otp_key, code)
+        now = self.now()
+        record = self.store.code_record(otp_key)
+        problem = otp.code_problem(record, mac, now)
+        if problem is None and self.store.use_code(otp_key, mac, now) is None:
+            problem = otp.code_problem(None, mac, now)  # used meanwhile: single use
+        if problem is not None:
+            if getattr(problem, "wrong", False):
+                self.store.wrong_code(otp_key, record["code_mac"], otp.OTP_MAX_WRONG,
+                                      now + otp.OTP_LOCK)
+            raise problem
+        return self._lodge(PAGE_ACTOR, "page", data)
+
     # --- our own calls -----------------------------------------------------------------------
 
     @rpc
@@ -498,6 +689,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         """Publish events a crash left between the write and the publish; send verdict
         notices notification could not take."""
         self.store.sweep_outbox(self.dispatch, self.now())
+        self.store.purge_expired_codes(self.now())
         for record in self.store.notices_due(objections.NOTICE_ATTEMPTS):
             self._send_verdict_notice(record)
 

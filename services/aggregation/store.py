@@ -15,6 +15,7 @@ Collections:
 * ``objections`` — one document per objection (``_id`` = its receipt number): the objector
   (name; the plain mobile only until the verdict notice is sent, then its keyed hash), the
   grounds, the verdict, the notice's state and the outbox of its events.
+* ``objection_codes``, ``objection_code_requests`` — the 公示 page's one-time codes.
 
 Every write is a single-document atomic update, so a crash between two writes
 leaves nothing that a redelivery of the same event does not repair.
@@ -24,6 +25,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.audit import AuditTrail
 from shared.campaigns import CAMPAIGNS_COLLECTION
+from shared.one_time_codes import OneTimeCodeStore
 from shared.outbox import OUTBOX_FIELD, OutboxRelay
 from shared.store import Repository
 from services.aggregation import domain
@@ -39,8 +41,9 @@ BOOKKEEPING = {"vote_events": 0, "fact_key": 0}
 VOTE_EVENTS_KEPT = 1000
 
 
-class AggregationStore(Repository):
-    """Results, counted votes, judge scores, campaign state and the audit trail."""
+class AggregationStore(OneTimeCodeStore, Repository):
+    """Results, counted votes, judge scores, campaign state, objections, the 公示 page's
+    one-time codes and the audit trail."""
 
     def __init__(self, db):
         super().__init__(db)
@@ -54,6 +57,10 @@ class AggregationStore(Repository):
         self.outbox = OutboxRelay(self.states, self.audit)
         self.objections = db["objections"]
         self.objection_outbox = OutboxRelay(self.objections, self.audit)
+        # The 公示 page's one-time codes (shared/one_time_codes.py): the plain mobile only
+        # while a code is pending; requests per address and hour.
+        self.codes = db["objection_codes"]
+        self.code_requests = db["objection_code_requests"]
 
     def ensure_indexes(self):
         self.results.create_index([("campaign_id", ASCENDING), ("category", ASCENDING)])

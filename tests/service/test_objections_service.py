@@ -25,7 +25,8 @@ PUBLISHED_AT = at("2024-09-27T03:00:00")      # Friday 11:00 in Beijing
 DURING_PUBLICITY = at("2024-10-08T02:00:00")  # after the golden week, inside the period
 LAST_MINUTE = at("2024-10-10T15:59:00")       # 23:59 on the last day
 PERIOD_OVER = at("2024-10-10T16:00:00")
-KEYS = {"id": "test-objection-id-key", "mobile": "test-objection-mobile-key"}
+KEYS = {"id": "test-objection-id-key", "mobile": "test-objection-mobile-key",
+        "code": "test-objection-code-key"}
 
 
 def campaign_2024(**overrides):
@@ -385,3 +386,130 @@ def test_without_publicity_objections_are_taken_until_finalize(db):
     harness.as_admin().finalize(CAMPAIGN)
     with pytest.raises(DeadlinePassed):
         harness.as_admin().lodge_objection(objection("A02"))
+
+
+# --- the public 公示 page ---------------------------------------------------------------------
+
+def request(method, path, form=None, remote_addr="10.2.0.1"):
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    builder = EnvironBuilder(method=method, path=path, data=form,
+                             environ_base={"REMOTE_ADDR": remote_addr})
+    return Request(builder.get_environ())
+
+
+def page(harness, method, path, form=None, **kwargs):
+    service = harness.service()
+    parts = path.strip("/").split("/")
+    req = request(method, path, form, **kwargs)
+    if method == "GET" and len(parts) == 2:
+        return service.page_publicity(req, parts[1])
+    if parts[-1] == "code":
+        return service.page_send_code(req, parts[1])
+    if parts[-1] == "objections":
+        return service.page_lodge(req, parts[1])
+    if parts[2] == "objections":
+        return service.page_objection(req, parts[1], parts[3].split("?")[0])
+    raise AssertionError(path)
+
+
+def text(response):
+    return response.get_data(as_text=True)
+
+
+def sent_code(harness):
+    kind, recipient, template, params, _ = harness.sent[-1]
+    assert (kind, template) == ("sms", "objection_code")
+    return recipient, params["code"]
+
+
+def page_form(**overrides):
+    form = {"mobile": "13812345678", "name": "张三", "candidate_id": "A03",
+            "grounds": "该单位事迹材料与实际不符", "code": "000000"}
+    form.update(overrides)
+    return form
+
+
+def test_the_page_shows_the_list_the_period_and_asks_for_a_code(harness):
+    response = page(harness, "GET", f"/publicity/{CAMPAIGN}")
+    assert response.status_code == 200 and "评选结果尚未公示" in text(response)
+    publish(harness)
+    body = text(page(harness, "GET", f"/publicity/{CAMPAIGN}"))
+    assert 'lang="zh-CN"' in body and "A03单位党组织" in body and "A12单位党组织" not in body
+    assert "受理异议至2024年10月10日24时" in body and "5个工作日" in body
+    assert 'for="mobile"' in body and "获取验证码" in body
+    assert "13812345678" not in body
+
+
+def test_an_objection_through_the_page_with_a_one_time_code(harness):
+    publish(harness)
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "138 1234 5678"})
+    assert response.status_code == 200 and "验证码已发送到 138****5678" in text(response)
+    recipient, code = sent_code(harness)
+    assert recipient == "13812345678"
+    wrong = "000000" if code != "000000" else "111111"
+    before = stored(harness)[0]
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/objections", page_form(code=wrong))
+    assert response.status_code == 400 and "验证码不正确" in text(response)
+    assert "该单位事迹材料与实际不符" in text(response)  # kept as typed
+    assert stored(harness)[0] == before
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/objections",
+                    page_form(code=code, grounds="异" * 2001))
+    assert response.status_code == 400 and "异议内容" in text(response)
+    assert stored(harness)[0] == before
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/objections", page_form(code=code))
+    assert response.status_code == 303
+    objection_id = response.headers["Location"].split("/")[-1].split("?")[0]
+    record = harness.store.objection(objection_id)
+    assert record["channel"] == "page" and record["objector"]["name"] == "张三"
+    # The code is single use.
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/objections",
+                    page_form(code=code, grounds="再来一条"))
+    assert response.status_code == 400 and "验证码无效或已使用" in text(response)
+    status = text(page(harness, "GET", f"/publicity/{CAMPAIGN}/objections/{objection_id}"))
+    assert objection_id in status and "已受理，正在核实" in status
+    assert "张三" not in status and "138" not in status
+    harness.as_admin().resolve_objection(objection_id, "upheld", "经核实，事迹材料失实")
+    status = text(page(harness, "GET", f"/publicity/{CAMPAIGN}/objections/{objection_id}"))
+    assert "异议成立" in status and "经核实，事迹材料失实" in status
+    body = text(page(harness, "GET", f"/publicity/{CAMPAIGN}"))
+    assert "第2版（修订）" in body and "A09单位党组织按综合得分递补列入" in body
+    assert "A03单位党组织（创建学习型党组织先进单位）被取消参评资格" in body
+    assert "张三" not in body and "13812345678" not in body
+
+
+def test_an_expired_code_is_refused_in_plain_chinese_and_nothing_is_stored(harness):
+    publish(harness)
+    page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13812345678"})
+    _, code = sent_code(harness)
+    harness.now = DURING_PUBLICITY + timedelta(minutes=6)
+    before = stored(harness)[0]
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/objections", page_form(code=code))
+    assert response.status_code == 400 and "验证码已过期" in text(response)
+    assert stored(harness)[0] == before
+
+
+def test_code_requests_are_limited_per_number_and_per_address(harness):
+    publish(harness)
+    page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13812345678"})
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13812345678"})
+    assert response.status_code == 429 and "秒后再重新获取" in text(response)
+    assert len(harness.sent) == 1
+    for n in range(29):
+        page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": f"1390000{n:04d}"})
+    assert len(harness.sent) == 30
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13700000001"})
+    assert response.status_code == 429 and "此网络请求验证码过于频繁" in text(response)
+    assert len(harness.sent) == 30
+    # Another address is not held up.
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13700000001"},
+                    remote_addr="10.9.9.9")
+    assert response.status_code == 200
+
+
+def test_a_bad_number_gets_a_plain_message_and_no_sms(harness):
+    publish(harness)
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "85291234567"})
+    assert response.status_code == 400 and "手机号码" in text(response)
+    assert harness.sent == []
