@@ -144,7 +144,7 @@ def check_verdict(verdict):
 
 def disqualification_reason(objection, reason):
     """What nomination records as the reason: the verdict's reason, naming the objection."""
-    return f"异议{objection['_id']}经核实成立：{reason}"
+    return f"异议成立（回执编号{objection['_id']}）：{reason}"
 
 
 def verdict_notice_params(campaign, objection, nominee_name):

@@ -10,6 +10,7 @@ import logging
 import time
 import uuid
 
+from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher, event_handler
 from nameko.timer import timer
 from nameko.web.handlers import http
@@ -75,6 +76,7 @@ class VotingService(FollowsCampaigns, PingxuanService):
     keys = VotingConfig()
     send_code = CodeSender()
     ballot_cache = BallotCache()
+    config = Config()
 
     # --- casting (trusted front ends) ------------------------------------------------------
 
@@ -200,7 +202,8 @@ class VotingService(FollowsCampaigns, PingxuanService):
                 campaigns.append(page.campaign_view(self.campaigns.get(document["id"]), now))
             except PingxuanError:
                 continue
-        return web.html(page.render("index", campaigns=campaigns, large=self._large(request)),
+        return web.html(page.render("index", campaigns=campaigns, large=self._large(request),
+                                    publicity=page.publicity_base(self.config)),
                         cookies=self._size_cookie(request))
 
     @http("GET", "/campaigns/<campaign_id>")
