@@ -179,6 +179,10 @@ def test_the_publicity_page_an_objection_with_a_code_and_the_verdict(system, bro
     done = system.pingxuan("objections", "resolve", receipt, "upheld", "--reason",
                            "经核实，活动材料系补做，取消参评资格")
     assert "upheld" in done.stdout
+    with client(system, system.token("admin", "宣传部")) as admin:
+        [row] = admin.aggregation.objections(CAMPAIGN)
+    # The verdict SMS went through notification: from now on only the mobile's hash is kept.
+    assert row["notice"]["status"] == "sent" and row["objector"]["mobile"] is None
 
     browser.get(f"http://{system.http('aggregation')}/publicity/{CAMPAIGN}")
     wait.until(EC.visibility_of_element_located((By.ID, f"row-{ids['second']}")))
