@@ -54,11 +54,18 @@ SERVICE_CALLS = {
         "get_campaign": frozenset(["aggregation", "notification", "scoring", "voting"]),
         "get": frozenset(["aggregation", "notification"]),
         "list": frozenset(["aggregation", "scoring", "voting"]),
+        # an objection upheld during 公示 (aggregation.resolve_objection)
+        "disqualify": frozenset(["aggregation"]),
     },
     "notification": {
-        # one-time codes (voting) and judges' links and reminders (scoring)
-        "send_direct": frozenset(["voting", "scoring"]),
-        "message": frozenset(["voting", "scoring"]),
+        # one-time codes (voting's page, aggregation's 公示 page), judges' links and reminders
+        # (scoring), the verdict of an objection (aggregation)
+        "send_direct": frozenset(["voting", "scoring", "aggregation"]),
+        "message": frozenset(["voting", "scoring", "aggregation"]),
+    },
+    "aggregation": {
+        # whether the list is published, for a service that missed list_published (voting)
+        "publication": frozenset(["voting"]),
     },
     "scoring": {
         "progress": frozenset(["aggregation"]),

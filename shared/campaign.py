@@ -6,14 +6,14 @@ over RPC) and returns its canonical form; :class:`Campaign` answers the
 questions the rules ask (deadline in UTC, caps, slots, criteria).
 """
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from marshmallow import (RAISE, Schema, fields, validate, validates, validates_schema)
 from marshmallow import ValidationError as SchemaError
 
-from shared import plugins, yamlfiles
+from shared import plugins, workdays, yamlfiles
 from shared.errors import ValidationError
 from shared.timeutil import local_to_utc
 from shared.validation import FiniteNumber, Mapping, Text, load
@@ -207,6 +207,24 @@ class ResultsOptions(StrictSchema):
         min=0, max=6, error="must be a whole number from 0 to 6"))
 
 
+#: A 公示 published this long after voting closes still falls in years the calendar must know
+#: when the campaign is loaded (services/aggregation/README.md, "The 公示 period").
+PUBLICITY_HORIZON_DAYS = 120
+MAX_PUBLICITY_WORKING_DAYS = 30
+
+
+class Publicity(StrictSchema):
+    """公示: each revision of the list is open to objections for this many working days."""
+
+    working_days = fields.Integer(strict=True, validate=validate.Range(
+        min=1, max=MAX_PUBLICITY_WORKING_DAYS,
+        error=f"must be 1–{MAX_PUBLICITY_WORKING_DAYS} working days"))
+    # One-time code requests per address per hour on the 公示 page's objection form
+    # (default in shared/one_time_codes.py), as voting.code_ip_limit is for the voting page.
+    code_ip_limit = fields.Integer(strict=True, validate=validate.Range(
+        min=1, error="must be 1 or more"))
+
+
 class CampaignSchema(StrictSchema):
     id = fields.String(required=True, validate=validate.Regexp(
         CAMPAIGN_ID_PATTERN, error="must be lower-case letters, digits and '-' (2–64), like cb-2013-siping"))
@@ -219,6 +237,8 @@ class CampaignSchema(StrictSchema):
     panel_method = fields.String(required=True)
     panel_options = fields.Nested(PanelOptions, load_default=lambda: {"trim_min_judges": 5})
     results = fields.Nested(ResultsOptions, load_default=lambda: {"precision": 2})
+    #: Optional: without it objections are taken from publication until ``finalize``.
+    publicity = fields.Nested(Publicity)
     #: The nominating units expected to send (for the forfeit report); optional.
     units = fields.List(Text(200), load_default=list)
     categories = Mapping(
@@ -246,6 +266,21 @@ class CampaignSchema(StrictSchema):
     def unique_units(self, value, **kwargs):
         if len(value) != len(set(value)):
             raise SchemaError("units must be unique")
+
+    @validates_schema
+    def publicity_years_known(self, data, **kwargs):
+        """The holiday calendar must know every year the 公示 can fall in: never guess one."""
+        if not (data.get("publicity") or {}).get("working_days") or "voting" not in data \
+                or "timezone" not in data:
+            return
+        closes = datetime.fromisoformat(data["voting"]["closes"])
+        horizon = closes + timedelta(days=PUBLICITY_HORIZON_DAYS)
+        try:
+            workdays.check_years_known(closes.year, horizon.year)
+        except workdays.UnknownYear as exc:
+            raise SchemaError({"publicity.working_days": [
+                f"cannot count working days of {exc.year}: {exc}. A 公示 published within "
+                f"{PUBLICITY_HORIZON_DAYS} days after voting closes may fall in it"]})
 
     @validates_schema
     def only_advanced_units_by_org_type(self, data, **kwargs):
@@ -364,4 +399,9 @@ class Campaign:
 
     def criteria(self, category):
         return self.categories[category]["criteria"]
+
+    @property
+    def publicity_working_days(self):
+        """Working days of each revision's 公示, or ``None`` (objections until ``finalize``)."""
+        return (self.document.get("publicity") or {}).get("working_days")
 

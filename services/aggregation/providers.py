@@ -1,8 +1,11 @@
-"""Dependency providers of the aggregation service: its settings and the live tally cache."""
+"""Dependency providers of the aggregation service: settings, the live tally cache, keys."""
 import threading
 import time
 
 from nameko.extensions import DependencyProvider
+
+from shared import signing
+from shared.auth import own_service_key
 
 #: Config keys (services/aggregation/config.yml).
 TALLY_CACHE_SECONDS = "TALLY_CACHE_SECONDS"
@@ -58,3 +61,17 @@ class TallyCache(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.cache
+
+
+class ObjectionKeys(DependencyProvider):
+    """Keys derived from aggregation's own key (no other service holds it): objection ids
+    (receipt numbers), objectors' mobile hashes and the 公示 page's one-time codes."""
+
+    def setup(self):
+        secret = own_service_key(self.container.config, self.container.service_name)
+        self.keys = {name: signing.derive_key(secret, f"aggregation|{purpose}").hex()
+                     for name, purpose in (("id", "objection-id"), ("mobile", "objector-mobile"),
+                                           ("code", "objection-code"))}
+
+    def get_dependency(self, worker_ctx):
+        return dict(self.keys)

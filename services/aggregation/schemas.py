@@ -3,6 +3,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, fields, validate, validates
 from marshmallow import ValidationError as SchemaError
 
 from shared.campaign import CATEGORIES, ORG_TYPES
+from shared.validation import ID_PATTERN, Mobile, Text, mainland_mobile
 
 CATEGORY = validate.OneOf(CATEGORIES, error=f"must be one of {', '.join(CATEGORIES)}")
 
@@ -92,3 +93,54 @@ class ScoresReply(Lenient):
     scores = fields.List(fields.Nested(CurrentScore), required=True)
     panels = fields.Dict(keys=fields.String(), values=fields.Nested(PanelState),
                          load_default=dict)
+
+
+# --- objections (異議) during 公示 ------------------------------------------------------------
+
+#: At most this many characters of grounds (CONTRACT.md).
+GROUNDS_MAX = 2000
+
+
+class Objector(Strict):
+    """Who objects: a real name and a mainland mobile (seen by admins only)."""
+
+    name = Text(50, required=True)
+    mobile = Mobile(required=True)
+
+
+class Objection(Strict):
+    """``lodge_objection(objection)``."""
+
+    campaign_id = fields.String(required=True, validate=validate.Regexp(ID_PATTERN))
+    candidate_id = fields.String(required=True, validate=validate.Regexp(ID_PATTERN))
+    objector = fields.Nested(Objector, required=True)
+    grounds = Text(GROUNDS_MAX, required=True)
+
+
+class ObjectionQuery(Strict):
+    status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(
+        ("received", "upheld", "rejected"), error="must be received, upheld or rejected"))
+
+
+class Verdict(Strict):
+    """``resolve_objection``: the verdict and its reason (required, shown to the objector)."""
+
+    verdict = fields.String(required=True, validate=validate.OneOf(
+        ("upheld", "rejected"), error="must be upheld or rejected"))
+    reason = Text(2000, required=True)
+
+
+class CodeRequest(Strict):
+    """The 公示 page asks for a one-time code for the objector's mobile."""
+
+    mobile = Mobile(required=True)
+
+
+class CodeCheck(Strict):
+    code = fields.String(required=True, validate=validate.Regexp(
+        r"^[0-9]{6}$", error="must be the 6 digits of the SMS"))
+
+
+def mainland(text):
+    """The 11 digits of a mainland mobile, or ``None`` (what a form may keep)."""
+    return mainland_mobile(text)

@@ -20,16 +20,18 @@ from shared.auth import SERVICE_ROLE
 from shared.campaign import CATEGORY_NAMES_ZH, validate_campaign
 from shared.clock import Clock
 from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
-from shared.errors import InvalidState, NotFound, PingxuanError, ValidationError
+from shared import one_time_codes as otp
+from shared.errors import InvalidState, NotFound, PingxuanError, ValidationError, typed
 from shared.handlers import handles
 from shared.metrics import Metrics
 from shared.outbox import outbox_entry
 from shared.service_rpc import ServiceRpc
 from shared.store import MongoStore
-from shared.timeutil import iso
+from shared.timeutil import iso, local_day
 from shared.validation import load, require_id
-from services.aggregation import domain, schemas
-from services.aggregation.providers import REBUILD_PAGE_SIZE, Settings, TallyCache
+from services.aggregation import domain, objections, page, schemas
+from services.aggregation.providers import (REBUILD_PAGE_SIZE, ObjectionKeys, Settings,
+                                            TallyCache)
 from services.aggregation.store import AggregationStore
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,12 @@ REBUILD_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 REVISE_ATTEMPTS = 5
 #: Who the audit trail names for changes the service makes on an event.
 SERVICE_ACTOR = {"role": SERVICE_ROLE, "name": "aggregation", "unit": None, "token_id": None}
+#: Who the audit trail names for an objection lodged on the public page (its mobile verified).
+PAGE_ACTOR = {"role": "public", "name": "公示页面", "unit": None, "token_id": None}
+#: The approved SMS template of the 公示 page's one-time code.
+CODE_TEMPLATE = "objection_code"
+PAGE_STATUS = {"ValidationError": 400, "NotFound": 404, "InvalidState": 409,
+               "DeadlinePassed": 409, "RateLimited": 429, "TooLarge": 413}
 
 
 def define_metrics(registry):
@@ -74,6 +82,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
     peers = ServiceRpc()
     settings = Settings()
     tallies = TallyCache()
+    objection_keys = ObjectionKeys()
     now = Clock()
 
     # --- events in ---------------------------------------------------------------------------
@@ -259,6 +268,8 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         now = self.now()
         state = self.store.state(campaign.id)
         domain.check_finalizable(campaign, state["phase"])
+        objections.check_finalizable_after_publicity(
+            campaign, state, self.store.open_objections(campaign.id), now)
         digest = state["current"]["inputs_hash"]
         payload = events.make_event(events.RESULTS_FINALIZED, campaign.id, now,
                                     inputs_hash=digest)
@@ -275,6 +286,332 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
                                "and retry")
         self.store.relay_events(campaign.id, self.dispatch)
         return self._publication(campaign.id)
+
+    # --- objections (異議) during 公示 ---------------------------------------------------------
+
+    @rpc(sensitive_arguments=("objection",))
+    def lodge_objection(self, objection):
+        """An objection to a candidate on the list: a letter, visit or call typed in by an
+        admin, or sent by a trusted front end. The same one again returns the same objection."""
+        identity = self.auth.require("admin", "frontend")
+        return self._lodge(identity.as_actor(), identity.role, objection)
+
+    @rpc
+    def objections(self, campaign_id, status=None):
+        """Every objection of a campaign, oldest first, with the objector (admins only)."""
+        self.auth.require("admin")
+        campaign = self._campaign(require_id(campaign_id, "campaign_id"))
+        query = load(schemas.ObjectionQuery(), {"status": status}, "query")
+        return [objections.admin_row(record, self._nominee_name(record["candidate_id"]))
+                for record in self.store.objections_of(campaign.id, query["status"])]
+
+    @rpc
+    def resolve_objection(self, objection_id, verdict, reason):
+        """The verdict, once: ``upheld`` disqualifies the candidate through nomination and the
+        next one moves up (a new revision); ``rejected`` records the reason. Either way the
+        objector is told by SMS."""
+        identity = self.auth.require("admin")
+        require_id(objection_id, "objection_id")
+        data = load(schemas.Verdict(), {"verdict": verdict, "reason": reason}, "verdict")
+        record = self.store.objection(objection_id)
+        if record is None:
+            raise NotFound(f"no objection {objection_id}")
+        objections.check_resolvable(record)
+        campaign = self._campaign(record["campaign_id"])
+        if data["verdict"] == objections.UPHELD:
+            disqualified = self._disqualify_for(record, data["reason"])
+        now = self.now()
+        changes = {"status": data["verdict"], "verdict": data["verdict"],
+                   "reason": data["reason"], "resolved_at": now, "resolved_by": identity.name,
+                   "notice": {"status": "pending", "attempts": 0}}
+        payload = events.make_event(events.OBJECTION_RESOLVED, campaign.id, now,
+                                    objection_id=record["_id"],
+                                    candidate_id=record["candidate_id"],
+                                    category=record["category"], verdict=data["verdict"],
+                                    reason=data["reason"])
+        audit = audit_entry(identity.as_actor(), "resolve_objection", "objection",
+                            record["_id"], campaign.id, now,
+                            before={"status": objections.RECEIVED},
+                            after={"status": data["verdict"], "reason": data["reason"]},
+                            note=f"candidate {record['candidate_id']}")
+        if not self.store.resolve_objection(record["_id"], changes,
+                                            outbox_entry(events.OBJECTION_RESOLVED, payload,
+                                                         audit, now)):
+            raise InvalidState(f"objection {record['_id']} was decided meanwhile; a verdict "
+                               "is given once")
+        self.store.relay_objection_events(record["_id"], self.dispatch)
+        if data["verdict"] == objections.UPHELD:
+            # The same revision the candidate_disqualified event makes (that one then finds
+            # the list already revised): done now so that the caller sees revision n + 1.
+            self._revise_after_disqualification(disqualified)
+        self._send_verdict_notice(self.store.objection(record["_id"]))
+        return self._objection_reply(self.store.objection(record["_id"]))
+
+    def _lodge(self, actor, channel, objection):
+        data = load(schemas.Objection(), objection, "objection")
+        campaign = self._campaign(data["campaign_id"])
+        objector = data["objector"]
+        keys = self.objection_keys
+        objection_id = objections.objection_id(keys["id"], campaign.id, data["candidate_id"],
+                                               objector["mobile"], objector["name"],
+                                               data["grounds"])
+        existing = self.store.objection(objection_id)
+        if existing is not None:
+            return self._objection_reply(existing)
+        now = self.now()
+        state = self.store.state(campaign.id)
+        revision = objections.check_objection_accepted(campaign, state, data["candidate_id"],
+                                                       now)
+        candidate = self.store.candidate(data["candidate_id"])
+        record = {"_id": objection_id, "campaign_id": campaign.id,
+                  "candidate_id": data["candidate_id"], "category": candidate["category"],
+                  "revision": revision, "channel": channel,
+                  "objector": {"name": objector["name"], "mobile": objector["mobile"],
+                               "mobile_hash": objections.mobile_hash(keys["mobile"],
+                                                                     objector["mobile"])},
+                  "grounds": data["grounds"], "status": objections.RECEIVED,
+                  "received_at": now, "lodged_by": actor}
+        payload = events.make_event(events.OBJECTION_RECEIVED, campaign.id, now,
+                                    objection_id=objection_id,
+                                    candidate_id=data["candidate_id"],
+                                    category=candidate["category"], revision=revision,
+                                    channel=channel)
+        # The objector's name and mobile stay out of the trail: `objections` shows them.
+        audit = audit_entry(actor, "lodge_objection", "objection", objection_id, campaign.id,
+                            now, before=None,
+                            after={"status": objections.RECEIVED,
+                                   "candidate_id": data["candidate_id"], "revision": revision,
+                                   "channel": channel, "grounds": data["grounds"]})
+        if self.store.lodge_objection(record, outbox_entry(events.OBJECTION_RECEIVED, payload,
+                                                           audit, now)):
+            self.store.relay_objection_events(objection_id, self.dispatch)
+        return self._objection_reply(self.store.objection(objection_id))
+
+    def _objection_reply(self, record):
+        campaign = self._campaign(record["campaign_id"])
+        state = self.store.state(campaign.id)
+        reply = objections.public_status(record, self._nominee_name(record["candidate_id"]))
+        period = None
+        for entry in state.get("revisions") or []:
+            if entry["revision"] == record["revision"]:
+                period = objections.period_of(campaign, entry)
+        reply.update(campaign_id=record["campaign_id"], category=record["category"],
+                     revision=record["revision"], channel=record["channel"],
+                     period_last_day=period[0].isoformat() if period else None)
+        return reply
+
+    def _nominee_name(self, candidate_id):
+        return (self.store.candidate(candidate_id) or {}).get("nominee_name")
+
+    def _disqualify_for(self, record, reason):
+        """Disqualify the candidate through nomination (as this service), naming the objection;
+        returns what the list's revision needs. A retry after a crash finds it done."""
+        cid = record["candidate_id"]
+        try:
+            nomination = self.peers("nomination", "disqualify", cid,
+                                    objections.disqualification_reason(record, reason),
+                                    objection_id=record["_id"])
+        except InvalidState:
+            nomination = self.peers("nomination", "get", cid)
+            if nomination.get("status") != domain.DISQUALIFIED:
+                raise
+        except PingxuanError:
+            raise
+        except Exception as exc:
+            error = typed(exc)
+            if isinstance(error, PingxuanError):
+                raise error
+            raise InvalidState(f"the nomination service did not disqualify candidate {cid} "
+                               f"({type(exc).__name__}); nothing was decided, try again")
+        facts = load(schemas.CandidateRecord(), nomination, "nomination")
+        self.store.apply_candidate_facts(record["campaign_id"],
+                                         domain.candidate_from_record(facts),
+                                         domain.order_key(facts["updated_at"]
+                                                          or facts["submitted_at"], ""))
+        return {"event_id": f"objection:{record['_id']}", "campaign_id": record["campaign_id"],
+                "candidate_id": cid, "occurred_at": facts["updated_at"],
+                "reason": (facts.get("disqualification") or {}).get("reason") or reason}
+
+    def _send_verdict_notice(self, record):
+        """The verdict by SMS (an approved template); then only the mobile's hash is kept."""
+        mobile = record["objector"].get("mobile")
+        if mobile is None or (record.get("notice") or {}).get("status") != "pending":
+            return
+        campaign = self._campaign(record["campaign_id"])
+        params = objections.verdict_notice_params(
+            campaign, record, self._nominee_name(record["candidate_id"]))
+        now = self.now()
+        try:
+            self.peers("notification", "send_direct", "sms", mobile,
+                       objections.VERDICT_TEMPLATE, params, f"objection-verdict|{record['_id']}")
+        except Exception as exc:  # notification down: the sweep tries again
+            log.warning("verdict notice of %s not sent: %s", record["_id"], type(exc).__name__)
+            self.store.notice_failed(record["_id"], f"{type(exc).__name__}: {exc}"[:300], now)
+            return
+        self.store.notice_sent(record["_id"], record["objector"]["mobile_hash"], now)
+
+    # --- the public 公示 page -------------------------------------------------------------------
+
+    @http("GET", "/publicity/static/<name>")
+    def page_static(self, request, name):
+        return page.static_file(name)
+
+    @http("GET", "/publicity/<campaign_id>")
+    def page_publicity(self, request, campaign_id):
+        return self._render_publicity(request, campaign_id)
+
+    @http("POST", "/publicity/<campaign_id>/code")
+    def page_send_code(self, request, campaign_id):
+        """Step 1 of the objection form: a one-time code to the objector's mobile."""
+        form = page.form_body(request) or {}
+        try:
+            campaign = self._page_campaign(campaign_id)
+            mobile = load(schemas.CodeRequest(), {"mobile": form.get("mobile")},
+                          "code")["mobile"]
+            self._send_objection_code(campaign, mobile, request.remote_addr or "0.0.0.0")
+        except PingxuanError as error:
+            return self._render_publicity(request, campaign_id, error=error)
+        return self._render_publicity(
+            request, campaign_id, code_sent=True, form={"mobile": mobile},
+            message=f"验证码已发送到 {otp.mask_mobile(mobile)}，请查看短信。", kind="ok")
+
+    @http("POST", "/publicity/<campaign_id>/objections")
+    def page_lodge(self, request, campaign_id):
+        """Step 2: the code, the objector's real name, the candidate and the grounds."""
+        form = page.form_body(request)
+        if form is None:
+            error = ValidationError({"body": ["too large"]})
+            return self._render_publicity(request, campaign_id, error=error)
+        kept = {key: form.get(key) if isinstance(form.get(key), str) else ""
+                for key in ("mobile", "name", "candidate_id", "grounds")}
+        try:
+            campaign = self._page_campaign(campaign_id)
+            reply = self._lodge_from_page(campaign, form)
+        except PingxuanError as error:
+            # A wrong or expired code keeps what was typed; nothing is stored.
+            # A wrong code or a field to correct keeps the form as typed (nothing is stored,
+            # the code is used only by an objection that is taken); a locked number or a
+            # bad mobile starts again.
+            messages = getattr(error, "messages", None) or {}
+            keep = (bool(schemas.mainland(kept["mobile"]))
+                    and getattr(error, "exc_type", "") == "ValidationError"
+                    and "objector.mobile" not in messages)
+            if keep:
+                kept["mobile"] = schemas.mainland(kept["mobile"])
+            return self._render_publicity(request, campaign_id, error=error, code_sent=keep,
+                                          form=kept if keep else {})
+        return page.redirect(f"/publicity/{campaign.id}/objections/{reply['objection_id']}"
+                             "?new=1")
+
+    @http("GET", "/publicity/<campaign_id>/status")
+    def page_lookup(self, request, campaign_id):
+        receipt = (request.args.get("receipt") or "").strip().lower()
+        try:
+            require_id(receipt, "receipt")
+        except ValidationError as error:
+            return self._render_publicity(request, campaign_id, error=error, receipt=receipt)
+        return page.redirect(f"/publicity/{campaign_id}/objections/{receipt}")
+
+    @http("GET", "/publicity/<campaign_id>/objections/<objection_id>")
+    def page_objection(self, request, campaign_id, objection_id):
+        """An objection's status and, once decided, the verdict (no name, mobile or grounds)."""
+        large, asked = page.large_text(request)
+        record = None
+        try:
+            campaign = self._page_campaign(campaign_id)
+            record = self.store.objection(require_id(objection_id, "receipt"))
+        except PingxuanError as error:
+            return self._render_publicity(request, campaign_id, error=error)
+        if record is None or record["campaign_id"] != campaign.id:
+            return self._render_publicity(request, campaign_id, error=NotFound("no objection"),
+                                          receipt=objection_id,
+                                          message="没有找到这个回执编号对应的异议，请核对后重试。")
+        status = objections.public_status(record, self._nominee_name(record["candidate_id"]))
+        return page.html(page.render("objection.html", campaign=campaign, large=large,
+                                     new=request.args.get("new") == "1",
+                                     status=page.status_view(status, campaign)),
+                         large=large if asked else None)
+
+    def _page_campaign(self, campaign_id):
+        return self._campaign(require_id(campaign_id, "campaign_id"))
+
+    def _render_publicity(self, request, campaign_id, error=None, status=None, message=None,
+                          kind=None, code_sent=False, form=None, receipt=None):
+        large, asked = page.large_text(request)
+        try:
+            campaign = self._page_campaign(campaign_id)
+        except PingxuanError:
+            body = page.render("base.html", large=large, message="没有找到这项评选活动。",
+                               kind="error")
+            return page.html(body, 404)
+        if error is not None:
+            message = message or page.refusal_zh(error)
+            kind = "error"
+            status = status or PAGE_STATUS.get(getattr(error, "exc_type", ""), 400)
+        state = self.store.state(campaign.id)
+        context = {"campaign": campaign, "large": large, "message": message, "kind": kind,
+                   "code_sent": code_sent, "form": form or {}, "receipt": receipt,
+                   "masked": otp.mask_mobile(form["mobile"]) if code_sent else "",
+                   "valid_minutes": int(otp.OTP_VALID.total_seconds() // 60),
+                   "max_wrong": otp.OTP_MAX_WRONG,
+                   "published": state["phase"] != domain.OPEN}
+        if context["published"]:
+            report = self._report(campaign, None, state)
+            revisions = state.get("revisions") or []
+            context.update(
+                sections=page.list_views(report),
+                revisions=page.revision_views(campaign, revisions, page.names_of(report)),
+                current_period=page.period_text(campaign, revisions[-1]),
+                accepting=state["phase"] == domain.PUBLISHED,
+                phase_text=("公示中" if state["phase"] == domain.PUBLISHED
+                            else "已审定，公示期结束") + f" · 第{state['revision']}版名单")
+        return page.html(page.render("publicity.html", **context), status or 200,
+                         large=large if asked else None)
+
+    def _send_objection_code(self, campaign, mobile, address):
+        """The voting page's code rules (shared): per number, per address, lockout."""
+        state = self.store.state(campaign.id)
+        if state["phase"] != domain.PUBLISHED:
+            raise InvalidState(f"the list of campaign {campaign.id} is not in 公示")
+        keys = self.objection_keys
+        now = self.now()
+        otp_key = f"{campaign.id}|{objections.mobile_hash(keys['mobile'], mobile)}"
+        slot = otp.code_ip_slot(campaign.id, objections.mobile_hash(keys["code"],
+                                                                    f"ip|{address}"), now)
+
+        def send(code):
+            try:
+                self.peers("notification", "send_direct", "sms", mobile, CODE_TEMPLATE,
+                           {"code": code, "campaign_name": campaign.name,
+                            "valid_minutes": int(otp.OTP_VALID.total_seconds() // 60)},
+                           f"objection-code|{otp_key}|{now.timestamp()}")
+            except Exception as exc:
+                log.warning("objection code not sent: %s", type(exc).__name__)
+                error = InvalidState("the one-time code could not be sent")
+                error.zh = "短信验证码发送失败，请稍后再试。"
+                raise error
+
+        otp.issue_code(self.store, otp_key, {"campaign_id": campaign.id, "mobile": mobile}, slot,
+                       objections.code_ip_limit(campaign), now,
+                       local_day(now, campaign.timezone), keys["code"], send)
+
+    def _lodge_from_page(self, campaign, form):
+        """Check everything first, then use the code (single use), then lodge: a refused
+        objection stores nothing and leaves the code usable."""
+        objection = {"campaign_id": campaign.id, "candidate_id": form.get("candidate_id"),
+                     "objector": {"name": form.get("name"), "mobile": form.get("mobile")},
+                     "grounds": form.get("grounds")}
+        data = load(schemas.Objection(), objection, "objection")
+        code = load(schemas.CodeCheck(), {"code": form.get("code")}, "code")["code"]
+        objections.check_objection_accepted(campaign, self.store.state(campaign.id),
+                                            data["candidate_id"], self.now())
+        keys = self.objection_keys
+        mobile = data["objector"]["mobile"]
+        otp_key = f"{campaign.id}|{objections.mobile_hash(keys['mobile'], mobile)}"
+        mac = otp.code_mac(keys["code"], otp_key, code)
+        now = self.now()
+        otp.redeem_code(self.store, otp_key, mac, now)
+        return self._lodge(PAGE_ACTOR, "page", data)
 
     # --- our own calls -----------------------------------------------------------------------
 
@@ -367,8 +704,12 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
 
     @timer(interval=OUTBOX_SWEEP_SECONDS)
     def sweep_outbox(self):
-        """Publish events a crash left between the write and the publish."""
+        """Publish events a crash left between the write and the publish; send verdict
+        notices notification could not take."""
         self.store.sweep_outbox(self.dispatch, self.now())
+        self.store.purge_expired_codes(self.now())
+        for record in self.store.notices_due(objections.NOTICE_ATTEMPTS):
+            self._send_verdict_notice(record)
 
     # --- event helpers -----------------------------------------------------------------------
 

@@ -14,6 +14,10 @@ Collections:
 * ``applied_events`` — every event id applied (or refused), with its outcome.
 * ``inputs_documents`` — the inputs document of each published revision, as published
   (``_id`` = campaign|revision|inputs hash), kept after later revisions.
+* ``objections`` — one document per objection (``_id`` = its receipt number): the objector
+  (name; the plain mobile only until the verdict notice is sent, then its keyed hash), the
+  grounds, the verdict, the notice's state and the outbox of its events.
+* ``objection_codes``, ``objection_code_requests`` — the 公示 page's one-time codes.
 
 Every write is a single-document atomic update, so a crash between two writes
 leaves nothing that a redelivery of the same event does not repair.
@@ -25,6 +29,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.audit import AuditTrail
 from shared.campaigns import CAMPAIGNS_COLLECTION
+from shared.one_time_codes import OneTimeCodeStore
 from shared.outbox import OUTBOX_FIELD, OutboxRelay
 from shared.store import Repository
 from services.aggregation import domain
@@ -40,8 +45,9 @@ BOOKKEEPING = {"vote_events": 0, "fact_key": 0}
 VOTE_EVENTS_KEPT = 1000
 
 
-class AggregationStore(Repository):
-    """Results, counted votes, judge scores, campaign state and the audit trail."""
+class AggregationStore(OneTimeCodeStore, Repository):
+    """Results, counted votes, judge scores, campaign state, objections, the 公示 page's
+    one-time codes and the audit trail."""
 
     def __init__(self, db):
         super().__init__(db)
@@ -54,6 +60,12 @@ class AggregationStore(Repository):
         self.campaigns = db[CAMPAIGNS_COLLECTION]
         self.audit = AuditTrail(db)
         self.outbox = OutboxRelay(self.states, self.audit)
+        self.objections = db["objections"]
+        self.objection_outbox = OutboxRelay(self.objections, self.audit)
+        # The 公示 page's one-time codes (shared/one_time_codes.py): the plain mobile only
+        # while a code is pending; requests per address and hour.
+        self.codes = db["objection_codes"]
+        self.code_requests = db["objection_code_requests"]
 
     def ensure_indexes(self):
         self.results.create_index([("campaign_id", ASCENDING), ("category", ASCENDING)])
@@ -61,6 +73,8 @@ class AggregationStore(Repository):
                                          ("candidate_id", ASCENDING)])
         self.judge_scores.create_index([("campaign_id", ASCENDING)])
         self.applied.create_index([("campaign_id", ASCENDING), ("type", ASCENDING)])
+        self.objections.create_index([("campaign_id", ASCENDING), ("status", ASCENDING)])
+        self.objections.create_index([("notice.status", ASCENDING)])
         self.audit.ensure_indexes()
 
     # --- events applied ----------------------------------------------------------------------
@@ -359,7 +373,61 @@ class AggregationStore(Repository):
         return self.outbox.relay(campaign_id, dispatch)
 
     def sweep_outbox(self, dispatch, now):
-        return self.outbox.sweep(dispatch, now)
+        return (self.outbox.sweep(dispatch, now)
+                + self.objection_outbox.sweep(dispatch, now))
+
+    # --- objections (異議) -------------------------------------------------------------------
+
+    def lodge_objection(self, record, pending):
+        """Store a new objection with its ``objection_received``; ``False`` if it exists."""
+        try:
+            self.objections.insert_one(dict(record, **{OUTBOX_FIELD: [pending]}))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def objection(self, objection_id):
+        return self.objections.find_one({"_id": objection_id}, {OUTBOX_FIELD: 0})
+
+    def objections_of(self, campaign_id, status=None):
+        query = {"campaign_id": campaign_id}
+        if status is not None:
+            query["status"] = status
+        return list(self.objections.find(query, {OUTBOX_FIELD: 0})
+                    .sort([("received_at", ASCENDING), ("_id", ASCENDING)]))
+
+    def open_objections(self, campaign_id):
+        return self.objections.count_documents({"campaign_id": campaign_id,
+                                                "status": "received"})
+
+    def resolve_objection(self, objection_id, changes, pending):
+        """Record the verdict once (only a ``received`` objection); ``False`` otherwise."""
+        done = self.objections.update_one(
+            {"_id": objection_id, "status": "received"},
+            {"$set": changes, "$push": {OUTBOX_FIELD: pending}})
+        return bool(done.modified_count)
+
+    def relay_objection_events(self, objection_id, dispatch):
+        return self.objection_outbox.relay(objection_id, dispatch)
+
+    def notice_sent(self, objection_id, mobile_hash, at):
+        """The verdict notice is with notification: from now on only the mobile's hash."""
+        self.objections.update_one(
+            {"_id": objection_id},
+            {"$set": {"notice.status": "sent", "notice.sent_at": at,
+                      "objector.mobile_hash": mobile_hash},
+             "$unset": {"objector.mobile": ""}})
+
+    def notice_failed(self, objection_id, error, at):
+        self.objections.update_one(
+            {"_id": objection_id},
+            {"$set": {"notice.last_error": error, "notice.tried_at": at},
+             "$inc": {"notice.attempts": 1}})
+
+    def notices_due(self, max_attempts):
+        return list(self.objections.find(
+            {"notice.status": "pending", "notice.attempts": {"$lt": max_attempts}},
+            {OUTBOX_FIELD: 0}))
 
     # --- the live inputs ---------------------------------------------------------------------
 

@@ -227,6 +227,13 @@ def check_disqualifiable(record):
                            "only a candidate accepted in review can be disqualified")
 
 
+def check_list_not_finalized(campaign_id, finalized):
+    """After 審定 nothing changes the list: a disqualification would contradict it."""
+    if finalized:
+        raise InvalidState(f"the list of campaign {campaign_id} has been finalized (審定); "
+                           "no candidate can be disqualified any more")
+
+
 def signed_opinion(opinion, identity, campaign, now):
     """An opinion with its signer and date: as given, else the caller and today in the campaign's zone."""
     opinion = opinion or {"opinion": ""}

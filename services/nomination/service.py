@@ -16,6 +16,7 @@ from shared.campaigns import Campaigns
 from shared.clock import Clock
 from shared.entrypoints import Audited, PingxuanService, rpc
 from shared.errors import Conflict, Forbidden, NotFound, QuotaExceeded
+from shared.handlers import handles
 from shared.outbox import outbox_entry
 from shared.store import MongoStore
 from shared.validation import load, require_id
@@ -25,6 +26,8 @@ from services.nomination.store import DuplicateKeyError, NominationStore
 log = logging.getLogger(__name__)
 
 OUTBOX_SWEEP_SECONDS = 5
+
+log = logging.getLogger(__name__)
 
 
 class NominationService(Audited, PingxuanService):
@@ -232,12 +235,18 @@ class NominationService(Audited, PingxuanService):
                                          events.LEADERSHIP_OPINION_RECORDED, payload, audit, now))
 
     @rpc
-    def disqualify(self, nomination_id, reason):
-        """After a verified objection during 公示; aggregation moves the next candidate up."""
-        identity = self.auth.require("admin")
+    def disqualify(self, nomination_id, reason, objection_id=None):
+        """After a verified objection during 公示; aggregation moves the next candidate up.
+
+        Aggregation calls it (as itself) when an objection is upheld, naming the objection.
+        """
+        identity = self.auth.require("admin", SERVICE_ROLE)
         reason = load(schemas.Reason(), {"reason": reason}, "reason")["reason"]
+        if objection_id is not None:
+            require_id(objection_id, "objection_id")
         record = self._record(nomination_id)
         campaign = self._campaign(record["campaign_id"])
+        domain.check_list_not_finalized(campaign.id, self.store.is_finalized(campaign.id))
         domain.check_disqualifiable(record)
         now = self.now()
         payload = events.make_event(
@@ -246,11 +255,25 @@ class NominationService(Audited, PingxuanService):
             candidate_id=record["_id"], reason=reason)
         audit = audit_entry(identity.as_actor(), "disqualify", "nomination", record["_id"],
                             campaign.id, now, before={"status": record["status"]},
-                            after={"status": domain.DISQUALIFIED}, note=reason)
+                            after={"status": domain.DISQUALIFIED, "objection_id": objection_id},
+                            note=reason)
         return domain.reply(self._update(record, {
             "status": domain.DISQUALIFIED, "updated_at": now,
-            "disqualification": {"reason": reason, "at": now, "by": identity.name},
+            "disqualification": {"reason": reason, "at": now, "by": identity.name,
+                                 "objection_id": objection_id},
         }, events.CANDIDATE_DISQUALIFIED, payload, audit, now))
+
+    @handles(events.AGGREGATION, events.RESULTS_FINALIZED)
+    def on_results_finalized(self, payload):
+        """審定 announced by aggregation: from now on ``disqualify`` is refused."""
+        try:
+            event = events.read_event(events.RESULTS_FINALIZED, payload)
+        except events.EventSchemaError as exc:
+            log.warning("results_finalized refused: %s", exc)
+            return
+        if event["campaign_id"] is not None:
+            self.store.mark_finalized(event["campaign_id"], event["occurred_at"],
+                                      event["inputs_hash"])
 
     @rpc
     def forfeits(self, campaign_id):

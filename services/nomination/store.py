@@ -21,6 +21,8 @@ class NominationStore(Repository):
         self.audit = AuditTrail(db)
         self.nomination_outbox = OutboxRelay(self.nominations, self.audit)
         self.campaign_outbox = OutboxRelay(self.campaigns, self.audit)
+        # Campaigns whose list aggregation finalized (審定), learnt from results_finalized.
+        self.finalized = db["finalized_lists"]
 
     def ensure_indexes(self):
         # submit is idempotent on (unit, client_ref): the store enforces it, not a prior read.
@@ -32,6 +34,16 @@ class NominationStore(Repository):
         self.audit.ensure_indexes()
 
     # --- campaigns -------------------------------------------------------------------------
+
+    def mark_finalized(self, campaign_id, finalized_at, inputs_hash):
+        """Idempotent: the event may be redelivered."""
+        self.finalized.update_one(
+            {"_id": campaign_id},
+            {"$setOnInsert": {"finalized_at": finalized_at, "inputs_hash": inputs_hash}},
+            upsert=True)
+
+    def is_finalized(self, campaign_id):
+        return self.finalized.find_one({"_id": campaign_id}, {"_id": 1}) is not None
 
     def campaign_record(self, campaign_id):
         return self.campaigns.find_one({"_id": campaign_id}, {OUTBOX_FIELD: 0})

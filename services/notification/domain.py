@@ -54,10 +54,11 @@ ROUTED_EVENTS = (events.NOMINATION_SUBMITTED, events.NOMINATION_REVIEWED,
 #: Templates that carry a secret (the one-time code, a judge's personal link): the text and
 #: the plain address are erased once sent (个人信息保护法: a voter's number is kept only while
 #: a code is pending; a link is a judge's credential).
-ERASE_AFTER_SEND = frozenset({"otp_code", "judge_assignment", "judge_reminder"})
+ERASE_AFTER_SEND = frozenset({"otp_code", "judge_assignment", "judge_reminder",
+                              "objection_code", "objection_verdict"})
 #: Templates worth minutes, not hours: a failed one-time code is parked at once (the voter
 #: asks for a new one) rather than retried after the code has expired.
-NO_RETRY = frozenset({"otp_code"})
+NO_RETRY = frozenset({"otp_code", "objection_code"})
 #: Contact fields whose amendment makes the service refresh the unit's contact.
 CONTACT_FIELDS = ("contact_person", "mobile", "email")
 #: A review waiting this long for its submission's contact asks the nomination service for it

@@ -10,6 +10,9 @@ OTP_SENDER = "OTP_SENDER"
 BALLOT_CACHE_SECONDS = "BALLOT_CACHE_SECONDS"
 #: Comma-separated addresses of reverse proxies whose ``X-Forwarded-For`` is believed.
 TRUSTED_PROXIES = "TRUSTED_PROXIES"
+#: Base URL of the 公示 page the front page links (empty: ``http://`` + ``AGGREGATION_HTTP``).
+PUBLICITY_URL = "PUBLICITY_URL"
+AGGREGATION_HTTP = "AGGREGATION_HTTP"
 
 OTP_SENDERS = ("notification", "log")
 DEFAULT_BALLOT_CACHE_SECONDS = 5.0

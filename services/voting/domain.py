@@ -1,21 +1,24 @@
 """Public voting (網絡投票) as plain functions and records: no nameko, no pymongo.
 
 What a vote is to the rules, how the rules are applied to a group of votes,
-the keyed hashes that stand for voters and addresses, receipts, the one-time
-code rules of the voting page, and the plain Chinese words of every refusal.
+the keyed hashes that stand for voters and addresses, receipts, the page's voter
+session (its one-time code rules are shared: ``shared/one_time_codes.py``), and the
+plain Chinese words of every refusal.
 """
 import base64
 import hashlib
 import hmac
 import ipaddress
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from shared import signing
 from shared.campaign import CATEGORY_NAMES_ZH
-from shared.errors import PingxuanError, RateLimited, ValidationError
+from shared.errors import PingxuanError
+from shared.one_time_codes import (  # noqa: F401  (the page's code rules, shared)
+    OTP_DIGITS, OTP_LOCK, OTP_MAX_PER_IP_PER_HOUR, OTP_MAX_SENDS_PER_DAY, OTP_MAX_WRONG,
+    OTP_RESEND_AFTER, OTP_VALID, code_ip_slot, code_mac, mask_mobile)
 from shared.timeutil import iso, local_day
 
 #: How a voter was identified: a mainland mobile number (the page, or a front end) or a
@@ -33,16 +36,6 @@ MAX_BATCH = 500
 ACCEPTED = "accepted"
 REFUSED = "refused"
 
-# One-time codes of the voting page.
-OTP_DIGITS = 6
-OTP_VALID = timedelta(minutes=5)
-OTP_RESEND_AFTER = timedelta(seconds=60)
-OTP_MAX_SENDS_PER_DAY = 10
-#: Codes one address may ask for per hour, whatever the numbers: the page is public, and
-#: without it one client could make the county's SMS account text thousands of numbers.
-OTP_MAX_PER_IP_PER_HOUR = 30
-OTP_MAX_WRONG = 5
-OTP_LOCK = timedelta(minutes=30)
 SESSION_TTL = timedelta(minutes=30)
 #: What a voting session is, for the one signer (shared/signing.py).
 SESSION_PURPOSE = "px-voter-session"
@@ -390,88 +383,9 @@ def ballot_row(entry, votes):
 
 # --- one-time codes and the page's voter session ----------------------------------------------
 
-def new_code():
-    return f"{secrets.randbelow(10 ** OTP_DIGITS):0{OTP_DIGITS}d}"
-
-
-def code_mac(secret, otp_key, code):
-    return _mac(secret, f"otp|{otp_key}|{code}").hex()
-
-
-def mask_mobile(mobile):
-    return f"{mobile[:3]}****{mobile[-4:]}"
-
-
-def check_code_request(record, now, day):
-    """May a new code be sent for this number now? (lockout, resend interval, daily cap)."""
-    if not record:
-        return 0
-    check_not_locked(record, now)
-    if record.get("sent_at") and now - record["sent_at"] < OTP_RESEND_AFTER:
-        wait = int((OTP_RESEND_AFTER - (now - record["sent_at"])).total_seconds()) + 1
-        error = RateLimited(f"a code was sent less than {OTP_RESEND_AFTER.seconds} s ago")
-        error.zh = f"验证码已发送，请{wait}秒后再重新获取。"
-        raise error
-    sends = record.get("sends", 0) if record.get("day") == day else 0
-    if sends >= OTP_MAX_SENDS_PER_DAY:
-        error = RateLimited(f"at most {OTP_MAX_SENDS_PER_DAY} codes per number per day")
-        error.zh = f"该号码今天获取验证码已达{OTP_MAX_SENDS_PER_DAY}次，请明天再试。"
-        raise error
-    return sends
-
-
-def code_ip_slot(campaign_id, address_key, now):
-    """The counter of code requests from one address in the current hour."""
-    return f"ip|{campaign_id}|{address_key}|{int(now.timestamp() // 3600)}"
-
-
 def code_ip_limit(campaign):
     """Code requests one address may make per hour: the campaign's ``voting.code_ip_limit``."""
     return campaign.document["voting"].get("code_ip_limit") or OTP_MAX_PER_IP_PER_HOUR
-
-
-def too_many_codes_from_address(limit):
-    error = RateLimited(f"at most {limit} code requests per address per hour")
-    error.zh = "此网络请求验证码过于频繁，请一小时后再试。"
-    return error
-
-
-def check_not_locked(record, now):
-    if record and record.get("locked_until") and now < record["locked_until"]:
-        error = RateLimited("too many wrong codes: this number is locked for a while")
-        minutes = int((record["locked_until"] - now).total_seconds() // 60) + 1
-        error.zh = f"验证码错误次数过多，该号码已被锁定，请{minutes}分钟后再试。"
-        raise error
-
-
-def no_try_left(record, mac, now):
-    """Why a guess that got no try is refused: the number is locked, or about to be (other
-    guesses used the tries), or the code was used or dropped meanwhile."""
-    check_not_locked(record, now)
-    if record and record.get("code_mac") and record.get("wrong", 0) >= OTP_MAX_WRONG:
-        check_not_locked({"locked_until": now + OTP_LOCK}, now)
-    return code_problem(None, mac, now)
-
-
-def code_problem(record, mac, now):
-    """Why a code is not accepted (``None`` when it is): the reason as a typed error."""
-    check_not_locked(record, now)
-    if not record or not record.get("code_mac"):
-        error = ValidationError({"code": ["no code is pending for this number, or it was used"]})
-        error.zh = "验证码无效或已使用，请重新获取。"
-        return error
-    if now >= record["expires_at"]:
-        error = ValidationError({"code": ["the code has expired"]})
-        error.zh = "验证码已过期，请重新获取。"
-        return error
-    if not hmac.compare_digest(record["code_mac"], mac):
-        left = OTP_MAX_WRONG - record.get("wrong", 0) - 1
-        error = ValidationError({"code": ["the code is not correct"]})
-        error.zh = (f"验证码不正确，还可以再试{left}次。" if left > 0 else
-                    "验证码错误次数过多，该号码已被锁定，请30分钟后再试。")
-        error.wrong = True
-        return error
-    return None
 
 
 def _session_key(secret):

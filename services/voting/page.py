@@ -59,7 +59,8 @@ INDEX = """{% extends "base" %}
 <h2>正在进行的评选活动</h2>
 {% for campaign in campaigns %}
 <div class="card"><h3><a href="/campaigns/{{ campaign.id }}">{{ campaign.name }}</a></h3>
-<p>投票时间：{{ campaign.opens }} 至 {{ campaign.closes }}（{{ campaign.zone }}）</p></div>
+<p>投票时间：{{ campaign.opens }} 至 {{ campaign.closes }}（{{ campaign.zone }}）</p>
+{% if publicity %}<p><a class="publicity-link" href="{{ publicity }}/publicity/{{ campaign.id }}">查看公示名单、提出异议</a></p>{% endif %}</div>
 {% else %}
 <p>目前没有评选活动。</p>
 {% endfor %}
@@ -187,6 +188,17 @@ def campaign_view(campaign, now):
             "closes": local_time(campaign.voting_closes, campaign.timezone),
             "zone": zone_name(campaign.timezone),
             "open": campaign.voting_opens <= now < campaign.voting_closes}
+
+
+def publicity_base(config):
+    """Where the 公示 page is (aggregation's ``/publicity/<id>``), from the service's config."""
+    from services.voting import config as keys
+
+    url = config.get(keys.PUBLICITY_URL) if hasattr(config, "get") else None
+    if isinstance(url, str) and url.strip():
+        return url.strip().rstrip("/")
+    address = config.get(keys.AGGREGATION_HTTP) if hasattr(config, "get") else None
+    return f"http://{address}" if isinstance(address, str) and address else ""
 
 
 def rules_text(settings):

@@ -10,16 +10,18 @@ import logging
 import time
 import uuid
 
+from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher
 from nameko.timer import timer
 from nameko.web.handlers import http
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared import events
+from shared import one_time_codes as otp
 from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
 from shared.entrypoints import FollowsCampaigns, PingxuanService, json_response, rpc
-from shared.errors import NotFound, PingxuanError, RateLimited, Unauthorized, VotingClosed
+from shared.errors import NotFound, PingxuanError, Unauthorized, VotingClosed
 from shared.handlers import handles
 from shared.metrics import LATENCY_BUCKETS, Metrics
 from shared.service_rpc import ServiceRpc
@@ -76,6 +78,7 @@ class VotingService(FollowsCampaigns, PingxuanService):
     keys = VotingConfig()
     send_code = CodeSender()
     ballot_cache = BallotCache()
+    config = Config()
 
     # --- casting (trusted front ends) ------------------------------------------------------
 
@@ -203,7 +206,8 @@ class VotingService(FollowsCampaigns, PingxuanService):
                 campaigns.append(page.campaign_view(self.campaigns.get(document["id"]), now))
             except PingxuanError:
                 continue
-        return web.html(page.render("index", campaigns=campaigns, large=self._large(request)),
+        return web.html(page.render("index", campaigns=campaigns, large=self._large(request),
+                                    publicity=page.publicity_base(self.config)),
                         cookies=self._size_cookie(request))
 
     @http("GET", "/campaigns/<campaign_id>")
@@ -456,36 +460,23 @@ class VotingService(FollowsCampaigns, PingxuanService):
         if not campaign.voting_opens <= now < campaign.voting_closes:
             raise VotingClosed(f"voting of campaign {campaign.id} is not open")
         otp_key = f"{campaign.id}|{domain.voter_key(self.keys.voter, 'mobile', data['mobile'])}"
-        record = self.store.code_record(otp_key)
-        day = local_day(now, campaign.timezone)
-        sends = domain.check_code_request(record, now, day)
         ip_slot = domain.code_ip_slot(campaign.id, self.keys.hashes.ip(ip), now)
-        limit = domain.code_ip_limit(campaign)
-        if not self.store.take_code_slot(ip_slot, limit, now):
-            raise domain.too_many_codes_from_address(limit)
-        code = domain.new_code()
-        mac = domain.code_mac(self.keys.code, otp_key, code)
-        fields = {"campaign_id": campaign.id, "mobile": data["mobile"], "code_mac": mac,
-                  "expires_at": now + domain.OTP_VALID, "sent_at": now, "day": day,
-                  "sends": sends + 1, "wrong": 0}
-        if not self.store.put_code(otp_key, record, fields):
-            self.store.release_code_slot(ip_slot)
-            error = RateLimited("another code request for this number is in progress")
-            error.zh = "验证码正在发送，请稍候再试。"
-            raise error
-        try:
-            reply = self.send_code(data["mobile"], code, campaign.name,
-                                   f"otp|{otp_key}|{now.timestamp()}")
-        except PingxuanError:
-            self.store.drop_code(otp_key, mac, record)
-            self.store.release_code_slot(ip_slot)
-            self.metrics.codes.labels("refused_by_channel").inc()
-            raise
-        except Exception as exc:
-            self.store.drop_code(otp_key, mac, record)
-            self.store.release_code_slot(ip_slot)
-            self.metrics.codes.labels("send_failed").inc()
-            raise _unavailable("the one-time code could not be sent", exc)
+
+        def send(code):
+            try:
+                return self.send_code(data["mobile"], code, campaign.name,
+                                      f"otp|{otp_key}|{now.timestamp()}")
+            except PingxuanError:
+                self.metrics.codes.labels("refused_by_channel").inc()
+                raise
+            except Exception as exc:
+                self.metrics.codes.labels("send_failed").inc()
+                raise _unavailable("the one-time code could not be sent", exc)
+
+        reply = otp.issue_code(
+            self.store, otp_key, {"campaign_id": campaign.id, "mobile": data["mobile"]}, ip_slot,
+            domain.code_ip_limit(campaign), now, local_day(now, campaign.timezone), self.keys.code,
+            send)
         # notification answers "queued" when its channel's first attempt failed (it retries):
         # the voter has no code yet, which an SMS outage alert must see.
         queued = isinstance(reply, dict) and reply.get("status") == "queued"
@@ -501,21 +492,11 @@ class VotingService(FollowsCampaigns, PingxuanService):
         voter = domain.voter_key(self.keys.voter, "mobile", data["mobile"])
         otp_key = f"{campaign.id}|{voter}"
         mac = domain.code_mac(self.keys.code, otp_key, data["code"])
-        record = self.store.code_record(otp_key)
-        problem = domain.code_problem(record, mac, now)
-        if problem is None or getattr(problem, "wrong", False):
-            # Each guess takes one of the code's tries before it is compared, in one
-            # conditional update: guesses racing on several instances get 5 tries in all.
-            tried = self.store.take_try(otp_key, record["code_mac"], domain.OTP_MAX_WRONG)
-            if tried is None:
-                problem = domain.no_try_left(self.store.code_record(otp_key), mac, now)
-            elif problem is None and self.store.use_code(otp_key, mac, now) is None:
-                problem = domain.code_problem(None, mac, now)  # used meanwhile: single use
-            elif problem is not None and tried["wrong"] >= domain.OTP_MAX_WRONG:
-                self.store.lock_number(otp_key, tried["code_mac"], now + domain.OTP_LOCK)
-        if problem is not None:
+        try:
+            otp.redeem_code(self.store, otp_key, mac, now)
+        except PingxuanError:
             self.metrics.codes.labels("refused").inc()
-            raise problem
+            raise
         self.metrics.codes.labels("verified").inc()
         session = domain.sign_session(self.keys.session, campaign.id,
                                       {"k": voter, "m": domain.mask_mobile(data["mobile"])}, now)

@@ -22,11 +22,12 @@ from collections import defaultdict
 from datetime import timedelta
 
 import bson
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from shared.campaigns import CAMPAIGNS_COLLECTION
 from shared.store import Repository, counted, duplicates_of, give_back, take, take_many
+from shared.one_time_codes import OneTimeCodeStore
 from shared.timeutil import iso
 
 #: How long a voter's day counter is kept after it was created (a local day is over by then,
@@ -47,7 +48,7 @@ def _unpacked(claim):
     return claim
 
 
-class VotingStore(Repository):
+class VotingStore(OneTimeCodeStore, Repository):
     """Votes, vote ids, the outbox of vote batches, the fraud ledger, the ballot and codes."""
 
     def __init__(self, db):
@@ -270,65 +271,3 @@ class VotingStore(Repository):
 
     def known_campaigns(self):
         return [row["document"] for row in self.campaigns.find({}, {"document": 1})]
-
-    # --- one-time codes ------------------------------------------------------------------------
-
-    def code_record(self, otp_key):
-        return self.codes.find_one({"_id": otp_key})
-
-    def put_code(self, otp_key, previous, fields):
-        """Store a new pending code unless another request changed the record meanwhile."""
-        if previous is None:
-            try:
-                self.codes.insert_one(dict(fields, _id=otp_key))
-                return True
-            except DuplicateKeyError:
-                return False
-        result = self.codes.update_one({"_id": otp_key, "sent_at": previous.get("sent_at")},
-                                       {"$set": fields})
-        return bool(result.modified_count)
-
-    def drop_code(self, otp_key, mac, previous):
-        """Undo ``put_code`` after a refused send: the record as it was before the request
-        (a refused call changes nothing: no resend wait, no daily send used)."""
-        if previous is None:
-            self.codes.delete_one({"_id": otp_key, "code_mac": mac})
-        else:
-            self.codes.replace_one({"_id": otp_key, "code_mac": mac}, previous)
-
-    def take_code_slot(self, slot, limit, now):
-        """Count one code request in ``slot``; ``False`` (and nothing counted) past ``limit``.
-
-        One conditional increment, so instances sharing the store allow ``limit`` exactly."""
-        return take(self.code_requests, slot, limit, 1,
-                    on_insert={"until": now + timedelta(hours=2)})
-
-    def release_code_slot(self, slot):
-        give_back(self.code_requests, slot)
-
-    def use_code(self, otp_key, mac, now):
-        """Single use: the one caller whose update matches gets the record; the code is gone."""
-        return self.codes.find_one_and_update(
-            {"_id": otp_key, "code_mac": mac, "expires_at": {"$gt": now}},
-            {"$unset": {"code_mac": "", "mobile": "", "expires_at": ""},
-             "$set": {"wrong": 0, "verified_at": now}})
-
-    def take_try(self, otp_key, mac, max_tries):
-        """Count one guess at the pending code ``mac``; the record after, or ``None`` when its
-        ``max_tries`` are used up (or the code is gone). One conditional update: exact across
-        instances."""
-        return self.codes.find_one_and_update(
-            {"_id": otp_key, "code_mac": mac, "wrong": {"$lt": max_tries}},
-            {"$inc": {"wrong": 1}}, return_document=ReturnDocument.AFTER)
-
-    def lock_number(self, otp_key, mac, locked_until):
-        """Its tries used up: lock the number and drop the code (and the plain number)."""
-        self.codes.update_one({"_id": otp_key, "code_mac": mac}, {
-            "$set": {"locked_until": locked_until, "wrong": 0},
-            "$unset": {"code_mac": "", "mobile": "", "expires_at": ""}})
-
-    def purge_expired_codes(self, now):
-        """A plain number is kept only while its code is pending."""
-        return self.codes.update_many(
-            {"expires_at": {"$lte": now}},
-            {"$unset": {"code_mac": "", "mobile": "", "expires_at": ""}}).modified_count

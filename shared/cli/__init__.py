@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "shared.cli.messages",
     "shared.cli.events",
     "shared.cli.inputs",
+    "shared.cli.objections",
 )
 
 

@@ -393,3 +393,75 @@ def test_the_inputs_of_each_revision_cross_the_wire_and_verify(container_factory
     assert sum(day["counted"] for data in first["inputs"]["categories"].values()
                for c in data["candidates"].values() for day in c["votes_by_day"]) == counted
     assert second["inputs_hash"] == ListWatcher.received[-1]["inputs_hash"]
+
+
+# --- objections (異議) over the broker -------------------------------------------------------
+
+class ObjectionWatcher:
+    name = "objection_watcher"
+    received = []
+
+    @event_handler(events.AGGREGATION, events.OBJECTION_RECEIVED)
+    def on_received(self, payload):
+        self.received.append(payload)
+
+    @event_handler(events.AGGREGATION, events.OBJECTION_RESOLVED)
+    def on_resolved(self, payload):
+        self.received.append(payload)
+
+
+class NotificationStandIn:
+    name = "notification"
+    sent = []
+
+    @rpc
+    def send_direct(self, kind, recipient, template, params, idempotency_key):
+        self.sent.append((kind, recipient, template, params))
+        return {"message_id": f"msg-{len(self.sent)}", "status": "sent"}
+
+
+class DisqualifyingNomination(NominationStandIn):
+    disqualified = []
+
+    @rpc
+    def disqualify(self, nomination_id, reason, objection_id=None):
+        self.disqualified.append((nomination_id, objection_id))
+        n, (cid, org, _) = next((n, c) for n, c in enumerate(CANDIDATES) if c[0] == nomination_id)
+        record = reviewed(cid, org, n)
+        return {"id": cid, "campaign_id": CAMPAIGN, "category": CATEGORY, "org_type": org,
+                "nominee_name": record["nominee_name"], "nominee_unit": record["nominee_unit"],
+                "status": "disqualified", "submitted_at": record["submitted_at"],
+                "updated_at": AFTER_VOTE, "disqualification": {"reason": reason}}
+
+
+def test_objections_over_rpc_announce_events_disqualify_and_notify(container_factory, config):
+    aggregation = container_factory(AggregationService, config)
+    aggregation.start()
+    ObjectionWatcher.received, NotificationStandIn.sent = [], []
+    DisqualifyingNomination.disqualified = []
+    watcher = container_factory(ObjectionWatcher, config)
+    watcher.start()
+    for stand_in in (NotificationStandIn, DisqualifyingNomination):
+        container_factory(stand_in, config).start()
+    load_candidates(aggregation, config)
+    objector = {"name": "张三", "mobile": "13812345678"}
+    with rpc_client(config) as admin, \
+            rpc_client(config, token("frontend", "县融媒体中心")) as front:
+        admin.aggregation.publish(CAMPAIGN)
+        with entrypoint_waiter(watcher, "on_received"):
+            lodged = front.aggregation.lodge_objection({
+                "campaign_id": CAMPAIGN, "candidate_id": "nom-a1", "objector": objector,
+                "grounds": "材料失实"})
+        assert ObjectionWatcher.received[-1]["channel"] == "frontend"
+        with entrypoint_waiter(watcher, "on_resolved"):
+            resolved = admin.aggregation.resolve_objection(lodged["objection_id"], "upheld",
+                                                           "经核实属实")
+        assert resolved["status"] == "upheld"
+        assert DisqualifyingNomination.disqualified == [("nom-a1", lodged["objection_id"])]
+        assert admin.aggregation.publication(CAMPAIGN)["revision"] == 2
+        [(kind, recipient, template, params)] = NotificationStandIn.sent
+        assert (kind, recipient, template) == ("sms", "13812345678", "objection_verdict")
+        row = admin.aggregation.objections(CAMPAIGN)[0]
+        assert row["objector"]["mobile"] is None and row["objector"]["name"] == "张三"
+    assert "13812345678" not in str(ObjectionWatcher.received)
+    assert "张三" not in str(ObjectionWatcher.received)

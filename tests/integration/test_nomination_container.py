@@ -151,3 +151,18 @@ def test_metrics_count_calls_and_refusals(nomination, campaign, config):
     assert ready.status_code == 200
     assert ready.json() == {"service": "nomination", "status": "ready", "store": kind,
                             "checks": {"mongodb": "ok", "rabbitmq": "ok"}}
+
+
+
+def test_results_finalized_from_aggregation_makes_disqualify_refused(nomination, campaign,
+                                                                      config):
+    with rpc(config, token("unit", UNIT)) as unit, rpc(config, token("admin", "宣传部")) as admin:
+        record = unit.nomination.submit(nomination_form())
+        admin.nomination.review(record["id"], "accept", "符合条件")
+        payload = events.make_event(events.RESULTS_FINALIZED, "cb-test", inputs_hash="ab" * 32)
+        with entrypoint_waiter(nomination, "on_results_finalized"):
+            event_dispatcher(config)(events.AGGREGATION, events.RESULTS_FINALIZED, payload)
+        with pytest.raises(RemoteError) as raised:
+            admin.nomination.disqualify(record["id"], "审定之后")
+        assert raised.value.exc_type == "InvalidState"
+        assert admin.nomination.get(record["id"])["status"] == "accepted"

@@ -319,6 +319,38 @@ def test_disqualify_only_a_candidate(harness):
     assert payload["reason"] == "公示期间查实问题"
 
 
+def test_aggregation_disqualifies_as_itself_naming_the_objection(harness):
+    record = harness.as_unit().submit(nomination_form())
+    harness.as_admin().review(record["id"], "accept", "符合条件")
+    aggregation = harness.service(token("service", "aggregation"))
+    with pytest.raises(ValidationError):
+        aggregation.disqualify(record["id"], "异议成立", objection_id={"$ne": None})
+    result = aggregation.disqualify(record["id"], "异议obj-x经核实成立：属实",
+                                    objection_id="obj-x")
+    assert result["disqualification"]["objection_id"] == "obj-x"
+    trail = harness.as_admin().audit_trail("cb-test", record["id"])
+    assert trail[-1]["after"] == {"status": "disqualified", "objection_id": "obj-x"}
+    with pytest.raises(Forbidden):
+        harness.service(token("frontend", "x")).disqualify(record["id"], "x")
+
+
+def test_after_the_list_is_finalized_disqualify_is_refused_and_changes_nothing(harness):
+    first = harness.as_unit().submit(nomination_form())
+    harness.as_admin().review(first["id"], "accept", "符合条件")
+    finalized = events.make_event(events.RESULTS_FINALIZED, "cb-test", inputs_hash="ab" * 32)
+    harness.service(None).on_results_finalized(finalized)
+    harness.service(None).on_results_finalized(finalized)  # redelivered: the same
+    harness.dispatched.clear()
+    before = harness.as_admin().get(first["id"])
+    with pytest.raises(InvalidState) as raised:
+        harness.as_admin().disqualify(first["id"], "公示期间查实问题")
+    assert "finalized" in str(raised.value)
+    assert harness.as_admin().get(first["id"]) == before and harness.dispatched == []
+    # A malformed event is ignored, and only the campaign it names is frozen.
+    harness.service(None).on_results_finalized({"campaign_id": "cb-test"})
+    assert harness.store.is_finalized("cb-test") and not harness.store.is_finalized("cb-other")
+
+
 def test_forfeits_lists_units_without_a_standing_nomination(harness):
     record = harness.as_unit(UNIT).submit(nomination_form())
     harness.as_unit(OTHER_UNIT).submit(nomination_form())
