@@ -6,6 +6,7 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from services.voting import domain, schemas
+from shared import one_time_codes as otp
 from shared.campaign import validate_campaign
 from shared.errors import RateLimited, ValidationError
 from shared.validation import load
@@ -49,30 +50,30 @@ def test_a_session_is_bound_to_its_campaign_and_expires():
 
 
 def test_codes_are_not_sent_too_often_nor_to_a_locked_number():
-    assert domain.check_code_request(None, NOW, "2099-11-02") == 0
+    assert otp.check_code_request(None, NOW, "2099-11-02") == 0
     record = {"sent_at": NOW - timedelta(seconds=30), "sends": 1, "day": "2099-11-02"}
     with pytest.raises(RateLimited):
-        domain.check_code_request(record, NOW, "2099-11-02")
+        otp.check_code_request(record, NOW, "2099-11-02")
     record["sent_at"] = NOW - timedelta(seconds=61)
-    assert domain.check_code_request(record, NOW, "2099-11-02") == 1
-    record["sends"] = domain.OTP_MAX_SENDS_PER_DAY
+    assert otp.check_code_request(record, NOW, "2099-11-02") == 1
+    record["sends"] = otp.OTP_MAX_SENDS_PER_DAY
     with pytest.raises(RateLimited):
-        domain.check_code_request(record, NOW, "2099-11-02")
-    assert domain.check_code_request(record, NOW, "2099-11-03") == 0      # a new day
+        otp.check_code_request(record, NOW, "2099-11-02")
+    assert otp.check_code_request(record, NOW, "2099-11-03") == 0      # a new day
     with pytest.raises(RateLimited):
-        domain.check_code_request({"locked_until": NOW + timedelta(minutes=1)}, NOW, "2099-11-02")
+        otp.check_code_request({"locked_until": NOW + timedelta(minutes=1)}, NOW, "2099-11-02")
 
 
 def test_code_problems():
     mac = domain.code_mac("k" * 20, "key", "123456")
     pending = {"code_mac": mac, "expires_at": NOW + timedelta(minutes=1), "wrong": 0}
-    assert domain.code_problem(pending, mac, NOW) is None
-    assert "已使用" in domain.code_problem({}, mac, NOW).zh
-    assert "过期" in domain.code_problem(dict(pending, expires_at=NOW), mac, NOW).zh
-    wrong = domain.code_problem(pending, domain.code_mac("k" * 20, "key", "654321"), NOW)
+    assert otp.code_problem(pending, mac, NOW) is None
+    assert "已使用" in otp.code_problem({}, mac, NOW).zh
+    assert "过期" in otp.code_problem(dict(pending, expires_at=NOW), mac, NOW).zh
+    wrong = otp.code_problem(pending, domain.code_mac("k" * 20, "key", "654321"), NOW)
     assert wrong.wrong and "code" in wrong.messages
     with pytest.raises(RateLimited):
-        domain.code_problem(dict(pending, locked_until=NOW + timedelta(minutes=5)), mac, NOW)
+        otp.code_problem(dict(pending, locked_until=NOW + timedelta(minutes=5)), mac, NOW)
 
 
 def test_every_refusal_has_plain_chinese_words():
