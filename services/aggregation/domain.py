@@ -5,7 +5,8 @@ store (incremental) or from the other services' records (rebuild)::
 
     {"candidates": {candidate_id: {candidate_id, category, org_type, nominee_name,
                                    nominee_unit, submitted_at, status, disqualification_reason}},
-     "votes": {candidate_id: count},
+     "votes": {candidate_id: count},          # counted: voided votes left out
+     "voided": {candidate_id: count},         # 票數清零: voided votes, shown beside
      "judge_scores": {candidate_id: {judge_id: weighted total}},
      "panels": {category: {"closed": bool, "method": str, "panel_scores": {candidate_id: score}}}}
 
@@ -196,6 +197,7 @@ def rank_category(campaign, category, live):
     for candidate in members:
         cid = candidate["candidate_id"]
         row = candidate_row(candidate, votes.get(cid, 0))
+        row["voided_votes"] = int((live.get("voided") or {}).get(cid, 0))
         if candidate["status"] != ACCEPTED:
             disqualified.append(row)
             continue
@@ -502,19 +504,24 @@ def candidate_from_record(record):
     }
 
 
-def count_page(counts, votes):
-    """Add one page of ``voting.votes_page`` to ``counts`` (``{candidate_id: n}``).
+def count_page(counts, votes, voided=None):
+    """Add one page of ``voting.votes_page`` to ``counts`` (``{candidate_id: n}``); a vote
+    flagged ``voided`` goes to ``voided`` instead (票數清零: it leaves the count).
 
     The hot loop of a rebuild: a page is counted without building objects per vote.
     """
     get = counts.get
     for vote in votes:
         cid = vote["candidate_id"]
+        if vote.get("voided"):
+            if voided is not None:
+                voided[cid] = voided.get(cid, 0) + 1
+            continue
         counts[cid] = get(cid, 0) + 1
     return counts
 
 
-def live_from_records(records, vote_counts, scores_reply):
+def live_from_records(records, vote_counts, scores_reply, voided_counts=None):
     """The ``live`` mapping from the other services' records (the rebuild's side).
 
     ``records``: validated ``nomination.list`` rows; ``vote_counts``: votes per
@@ -541,9 +548,18 @@ def live_from_records(records, vote_counts, scores_reply):
                          "panel_scores": dict(panel.get("panel_scores") or {})}
               for category, panel in (scores_reply.get("panels") or {}).items()
               if panel.get("closed")}
+    voided_counts = voided_counts or {}
     return {"candidates": candidates,
             "votes": {cid: vote_counts.get(cid, 0) for cid in candidates},
+            "voided": {cid: voided_counts.get(cid, 0) for cid in candidates},
             "judge_scores": judge_scores, "panels": panels}
+
+
+def compare_voided(incremental, rebuilt):
+    """Voided votes per candidate that the two sides count differently (readable lines)."""
+    ours, theirs = incremental.get("voided") or {}, rebuilt.get("voided") or {}
+    return [f"voided.{cid}: incremental {ours.get(cid, 0)}, rebuilt {theirs.get(cid, 0)}"
+            for cid in sorted(set(ours) | set(theirs)) if ours.get(cid, 0) != theirs.get(cid, 0)]
 
 
 # --- standings, live and published -----------------------------------------------------------
