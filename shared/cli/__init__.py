@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "shared.cli.campaigns",
     "shared.cli.tokens",
     "shared.cli.results",
+    "shared.cli.votes",
 )
 
 
