@@ -480,7 +480,14 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         except PingxuanError as exc:  # no campaign: its votes are in no result; keep UTC days
             log.warning("votes for unknown campaign %s counted by UTC day: %s", campaign_id, exc)
             zone = timezone.utc
-        return lambda cast_at: parse_iso(cast_at).astimezone(zone).date().isoformat()
+        days = {}  # the votes of a batch share a handful of instants
+
+        def day_of(cast_at):
+            day = days.get(cast_at)
+            if day is None:
+                day = days[cast_at] = parse_iso(cast_at).astimezone(zone).date().isoformat()
+            return day
+        return day_of
 
     def _published_standings(self, campaign, state):
         """The published ranking with the candidates disqualified since then skipped."""
