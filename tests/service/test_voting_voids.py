@@ -19,9 +19,21 @@ BURST_NET = "203.0.113.0/24"
 REASON = "同一网段5分钟内集中投票，经核实为刷票"
 
 
+class VoidHarness(Harness):
+    """Also answers aggregation.publication, as a deployed aggregation would."""
+
+    phase = "open"
+
+    def nomination(self, service, method, campaign_id, **filters):
+        if (service, method) == ("aggregation", "publication"):
+            return {"campaign_id": campaign_id, "phase": self.phase, "revision": 1,
+                    "published_at": "2099-11-21T02:00:00Z"}
+        return super().nomination(service, method, campaign_id, **filters)
+
+
 @pytest.fixture
 def harness(db):
-    harness = Harness(db)
+    harness = VoidHarness(db)
     harness.store.campaigns.insert_one({"_id": "cb-test", "revision": 1,
                                         "document": campaign_document(voting=VOTING)})
     harness.store.syncs.insert_one({"_id": "cb-test", "marker": "0"})
@@ -268,3 +280,22 @@ def test_a_void_left_half_done_is_completed(harness):
     assert events_of(harness, events.VOTES_VOIDED) == []
     assert admin.void_votes("cb-test", {"network": BURST_NET}, REASON)["voided"] == 3
     assert len(events_of(harness, events.VOTES_VOIDED)) == 1
+
+
+def test_a_voting_that_missed_list_published_asks_aggregation(harness):
+    burst(harness, 3)
+    harness.phase = "published"
+    before = state(harness)
+    with pytest.raises(InvalidState):
+        harness.admin().void_votes("cb-test", {"network": BURST_NET}, REASON)
+    assert state(harness) == before
+    harness.phase = "open"   # remembered: aggregation is not asked again
+    with pytest.raises(InvalidState):
+        harness.admin().void_votes("cb-test", {"network": BURST_NET}, REASON)
+
+
+def test_when_aggregation_cannot_answer_the_events_decide(harness):
+    burst(harness, 3)
+    harness.phase = None
+    harness.nomination = lambda *args, **kwargs: (_ for _ in ()).throw(TimeoutError("down"))
+    assert harness.admin().void_votes("cb-test", {"network": BURST_NET}, REASON)["voided"] == 3
