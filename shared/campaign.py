@@ -140,6 +140,29 @@ class CategoryRules(StrictSchema):
             raise SchemaError(errors)
 
 
+class Suspicion(StrictSchema):
+    """Thresholds of ``voting.suspicious`` (刷票 findings; services/voting/README.md)."""
+
+    rules = fields.List(fields.String(), validate=validate.Length(
+        min=1, error="needs at least one rule"))
+    burst_votes = fields.Integer(strict=True, validate=validate.Range(
+        min=2, error="must be 2 or more"))
+    burst_minutes = fields.Integer(strict=True, validate=validate.Range(
+        min=1, max=1440, error="must be 1–1440"))
+    spike_factor = FiniteNumber(validate=validate.Range(min=1, error="must be 1 or more"))
+    spike_min_votes = fields.Integer(strict=True, validate=validate.Range(
+        min=1, error="must be 1 or more"))
+    agent_voters = fields.Integer(strict=True, validate=validate.Range(
+        min=2, error="must be 2 or more"))
+    agent_minutes = fields.Integer(strict=True, validate=validate.Range(
+        min=1, max=1440, error="must be 1–1440"))
+
+    @validates("rules")
+    def known_rules(self, value, **kwargs):
+        for name in value:
+            _known_plugin(plugins.SUSPICION_RULES, name)
+
+
 class Window(StrictSchema):
     opens = LocalDateTime(required=True)
     closes = LocalDateTime(required=True)
@@ -157,6 +180,8 @@ class Window(StrictSchema):
         min=1, error="must be 1 or more"))
     rules = fields.List(fields.String(), validate=validate.Length(
         min=1, error="needs at least one rule"))
+    # What ``voting.suspicious`` flags (defaults in services/voting/suspicion.py).
+    suspicion = fields.Nested(Suspicion)
 
     @validates("rules")
     def known_rules(self, value, **kwargs):

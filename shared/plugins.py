@@ -1,4 +1,4 @@
-"""The plugin registry: vote rules, panel methods, vote normalisation, channels, exporters.
+"""The plugin registry: vote rules, suspicion rules, panel methods, vote normalisation, channels, exporters.
 
 Plugins are Python entry points; adding one is a module and one line in
 ``pyproject.toml``. Names can be listed without importing the plugin code, so
@@ -7,6 +7,7 @@ validating a campaign file does not load the scoring or aggregation modules.
 from importlib.metadata import entry_points
 
 VOTE_RULES = "pingxuan.vote_rules"
+SUSPICION_RULES = "pingxuan.suspicion_rules"
 PANEL_METHODS = "pingxuan.panel_methods"
 VOTE_NORMALISATION = "pingxuan.vote_normalisation"
 CHANNELS = "pingxuan.channels"

@@ -5,7 +5,8 @@ store (incremental) or from the other services' records (rebuild)::
 
     {"candidates": {candidate_id: {candidate_id, category, org_type, nominee_name,
                                    nominee_unit, submitted_at, status, disqualification_reason}},
-     "votes": {candidate_id: count},
+     "votes": {candidate_id: count},          # counted: voided votes left out
+     "voided": {candidate_id: count},         # 票數清零: voided votes, shown beside
      "judge_scores": {candidate_id: {judge_id: weighted total}},
      "panels": {category: {"closed": bool, "method": str, "panel_scores": {candidate_id: score}}},
      # only where an inputs document is built:
@@ -264,6 +265,7 @@ def rank_category(campaign, category, live):
     for candidate in members:
         cid = candidate["candidate_id"]
         row = candidate_row(candidate, votes.get(cid, 0))
+        row["voided_votes"] = int((live.get("voided") or {}).get(cid, 0))
         if candidate["status"] != ACCEPTED:
             disqualified.append(row)
             continue
@@ -748,19 +750,25 @@ def candidate_from_record(record):
     }
 
 
-def count_page(counts, votes):
-    """Add one page of ``voting.votes_page`` to ``counts`` (``{candidate_id: n}``).
+def count_page(counts, votes, voided=None):
+    """Add one page of ``voting.votes_page`` to ``counts`` (``{candidate_id: n}``); a vote
+    flagged ``voided`` goes to ``voided`` instead (票數清零: it leaves the count).
 
     The hot loop of a rebuild: a page is counted without building objects per vote.
     """
     get = counts.get
     for vote in votes:
         cid = vote["candidate_id"]
+        if vote.get("voided"):
+            if voided is not None:
+                voided[cid] = voided.get(cid, 0) + 1
+            continue
         counts[cid] = get(cid, 0) + 1
     return counts
 
 
-def live_from_records(records, vote_counts, scores_reply, daily_votes=None):
+def live_from_records(records, vote_counts, scores_reply, daily_votes=None,
+                      voided_counts=None):
     """The ``live`` mapping from the other services' records (the rebuild's side).
 
     ``records``: validated ``nomination.list`` rows; ``vote_counts``: votes per
@@ -790,8 +798,10 @@ def live_from_records(records, vote_counts, scores_reply, daily_votes=None):
                          "panel_scores": dict(panel.get("panel_scores") or {})}
               for category, panel in (scores_reply.get("panels") or {}).items()
               if panel.get("closed")}
+    voided_counts = voided_counts or {}
     live = {"candidates": candidates,
             "votes": {cid: vote_counts.get(cid, 0) for cid in candidates},
+            "voided": {cid: voided_counts.get(cid, 0) for cid in candidates},
             "judge_scores": judge_scores, "criterion_scores": criterion_scores,
             "panels": panels}
     if daily_votes is not None:
@@ -800,12 +810,13 @@ def live_from_records(records, vote_counts, scores_reply, daily_votes=None):
 
 
 def count_minutes(minutes, votes):
-    """Add one page of votes to ``minutes`` (``{(candidate_id, cast_at to the minute): n}``):
-    cheap string keys in the hot loop; :func:`daily_from_minutes` turns them into local days."""
+    """Add one page of votes to ``minutes`` (``{(candidate_id, cast_at to the minute, zone,
+    voided): n}``): cheap string keys in the hot loop; :func:`daily_from_minutes` turns them
+    into local days."""
     get = minutes.get
     for vote in votes:
         key = (vote["candidate_id"], vote["cast_at"][:16], vote["cast_at"][16:].lstrip(
-            "0123456789:.") or "Z")
+            "0123456789:.") or "Z", bool(vote.get("voided")))
         minutes[key] = get(key, 0) + 1
     return minutes
 
@@ -814,14 +825,13 @@ def daily_from_minutes(minutes, tz_name):
     """``{candidate_id: [{day, counted, voided}]}`` in the campaign's zone from
     :func:`count_minutes` (each distinct minute is converted once)."""
     days_of, per_day = {}, {}
-    for (cid, minute, zone), count in minutes.items():
+    for (cid, minute, zone, voided), count in minutes.items():
         if (minute, zone) not in days_of:
             days_of[(minute, zone)] = local_day(parse_iso(minute + ":00" + zone), tz_name)
-        key = (cid, days_of[(minute, zone)])
-        per_day[key] = per_day.get(key, 0) + count
+        day = per_day.setdefault((cid, days_of[(minute, zone)]), {"counted": 0, "voided": 0})
+        day["voided" if voided else "counted"] += count
     return group_daily_votes(
-        [{"candidate_id": cid, "day": day, "counted": count, "voided": 0}
-         for (cid, day), count in per_day.items()])
+        [dict(counts, candidate_id=cid, day=day) for (cid, day), counts in per_day.items()])
 
 
 def group_daily_votes(rows):
@@ -833,6 +843,13 @@ def group_daily_votes(rows):
     for days in out.values():
         days.sort(key=lambda day: day["day"])
     return out
+
+
+def compare_voided(incremental, rebuilt):
+    """Voided votes per candidate that the two sides count differently (readable lines)."""
+    ours, theirs = incremental.get("voided") or {}, rebuilt.get("voided") or {}
+    return [f"voided.{cid}: incremental {ours.get(cid, 0)}, rebuilt {theirs.get(cid, 0)}"
+            for cid in sorted(set(ours) | set(theirs)) if ours.get(cid, 0) != theirs.get(cid, 0)]
 
 
 # --- standings, live and published -----------------------------------------------------------

@@ -8,6 +8,8 @@ rebuild everything from the other services' records to check it.
 import json
 import logging
 import time
+from datetime import timezone
+from zoneinfo import ZoneInfo
 
 from nameko.events import EventDispatcher
 from nameko.timer import timer
@@ -27,7 +29,7 @@ from shared.metrics import Metrics
 from shared.outbox import outbox_entry
 from shared.service_rpc import ServiceRpc
 from shared.store import MongoStore
-from shared.timeutil import iso, local_day
+from shared.timeutil import iso, local_day, parse_iso
 from shared.validation import load, require_id
 from services.aggregation import domain, objections, page, schemas
 from services.aggregation.providers import (REBUILD_PAGE_SIZE, ObjectionKeys, Settings,
@@ -123,12 +125,41 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         if event is None:
             return
         campaign_id = event["campaign_id"]
-        counted, _ = self.store.count_votes(campaign_id, event["event_id"], event["votes"])
+        counted, _ = self.store.count_votes(campaign_id, event["event_id"], event["votes"],
+                                            self._day_of(campaign_id))
         self.metrics.votes.inc(counted)
         self.store.mark_dirty(campaign_id, {vote["category"] for vote in event["votes"]})
         note = f"{counted} of {len(event['votes'])} votes counted"
         self._late(event, events.VOTE_CAST, "counted in the tallies, not in the published list")
         self._done(event, events.VOTE_CAST, "applied", note)
+
+    @handles(events.VOTING, events.VOTES_VOIDED)
+    def on_votes_voided(self, payload):
+        """票數清零: the void's votes leave the counts (in any order with their vote_cast)."""
+        event = self._fresh(events.VOTES_VOIDED, payload)
+        if event is None:
+            return
+        campaign_id = event["campaign_id"]
+        marked = self.store.apply_void(campaign_id, event["void_id"], event["vote_ids"],
+                                       event["event_id"])
+        self.store.mark_dirty(campaign_id, {count["category"] for count in event["counts"]})
+        self._late(event, events.VOTES_VOIDED, "counted in the tallies, not in the published list")
+        self._done(event, events.VOTES_VOIDED, "applied",
+                   f"void {event['void_id']}: {marked} of {event['voided']} votes marked")
+
+    @handles(events.VOTING, events.VOTES_RESTORED)
+    def on_votes_restored(self, payload):
+        """A void undone: exactly its votes count again."""
+        event = self._fresh(events.VOTES_RESTORED, payload)
+        if event is None:
+            return
+        campaign_id = event["campaign_id"]
+        unmarked = self.store.apply_restore(campaign_id, event["void_id"], event["event_id"])
+        self.store.mark_dirty(campaign_id, {count["category"] for count in event["counts"]})
+        self._late(event, events.VOTES_RESTORED,
+                   "counted in the tallies, not in the published list")
+        self._done(event, events.VOTES_RESTORED, "applied",
+                   f"void {event['void_id']} restored: {unmarked} marks removed")
 
     @handles(events.SCORING, events.SCORE_SUBMITTED)
     def on_score_submitted(self, payload):
@@ -655,10 +686,11 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         campaign = self._campaign(campaign_id)
         started = time.perf_counter()
         records = self._peer_candidates(campaign.id)
-        vote_counts, minutes, votes_read = self._peer_votes(campaign.id)
+        vote_counts, voided_counts, minutes, votes_read = self._peer_votes(campaign.id)
         scores = self._peer_scores(campaign.id)
-        rebuilt = domain.live_from_records(records, vote_counts, scores,
-                                           domain.daily_from_minutes(minutes, campaign.timezone))
+        rebuilt = domain.live_from_records(
+            records, vote_counts, scores, domain.daily_from_minutes(minutes, campaign.timezone),
+            voided_counts)
         state = self.store.state(campaign.id)
         incremental = self._document_live(campaign, state)
         published_ids = published_candidate_ids(state)
@@ -669,7 +701,8 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
             campaign, incremental, domain.disqualified_after(state, excluded), label_key)
         theirs = domain.inputs_document(
             campaign, rebuilt, domain.disqualified_after(state, rebuilt_excluded), label_key)
-        differences = domain.compare_inputs(ours, theirs)
+        differences = (domain.compare_inputs(ours, theirs)
+                       + domain.compare_voided(incremental, rebuilt))
         same_ranking = (domain.seats_of(domain.live_standings(campaign, incremental))
                         == domain.seats_of(domain.live_standings(campaign, rebuilt)))
         duration = time.perf_counter() - started
@@ -681,6 +714,8 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
             "published_hash": (state.get("current") or {}).get("inputs_hash"),
             "votes": {"incremental": sum(incremental["votes"].values()),
                       "rebuilt": sum(rebuilt["votes"].values()), "read": votes_read},
+            "voided_votes": {"incremental": sum(incremental["voided"].values()),
+                             "rebuilt": sum(rebuilt["voided"].values())},
             "candidates": {"incremental": len(incremental["candidates"]),
                            "rebuilt": len(rebuilt["candidates"])},
             "differences": differences,
@@ -821,6 +856,22 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
     def _campaign(self, campaign_id):
         return self.campaigns.get(campaign_id)
 
+    def _day_of(self, campaign_id):
+        """A vote's local day in the campaign's zone (the per-day counts of the inputs)."""
+        try:
+            zone = ZoneInfo(self._campaign(campaign_id).timezone)
+        except PingxuanError as exc:  # no campaign: its votes are in no result; keep UTC days
+            log.warning("votes for unknown campaign %s counted by UTC day: %s", campaign_id, exc)
+            zone = timezone.utc
+        days = {}  # the votes of a batch share a handful of instants
+
+        def day_of(cast_at):
+            day = days.get(cast_at)
+            if day is None:
+                day = days[cast_at] = parse_iso(cast_at).astimezone(zone).date().isoformat()
+            return day
+        return day_of
+
     def _published_standings(self, campaign, state):
         """The published ranking with the candidates disqualified since then skipped."""
         published = state["published"]
@@ -930,9 +981,11 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
 
     def _tally(self, campaign_id, category):
         def compute():
+            voided = self.store.voided_by_candidate(campaign_id)
             return {"campaign_id": campaign_id, "as_of": iso(self.now()),
                     "rows": domain.tally(
-                        [dict(doc, candidate_id=doc["_id"], status=doc.get("candidate_status"))
+                        [dict(doc, candidate_id=doc["_id"], status=doc.get("candidate_status"),
+                              votes=doc.get("votes", 0) - voided.get(doc["_id"], 0))
                          for doc in self.store.candidates(campaign_id)
                          if doc.get("known")])}
         tally = self.tallies.get(campaign_id, compute)
@@ -998,14 +1051,14 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         return records
 
     def _peer_votes(self, campaign_id):
-        counts, minutes, read, cursor = {}, {}, 0, None
+        counts, voided, minutes, read, cursor = {}, {}, {}, 0, None
         page_size = self.settings[REBUILD_PAGE_SIZE]
         while True:
             page = self._peer_load(schemas.VotesPage(), self.peers(
                 "voting", "votes_page", campaign_id, after=cursor, limit=page_size),
                 "voting.votes_page")
             try:
-                domain.count_page(counts, page["votes"])
+                domain.count_page(counts, page["votes"], voided)
                 domain.count_minutes(minutes, page["votes"])
             except (KeyError, TypeError):
                 raise InvalidState("voting.votes_page returned a vote without a candidate_id "
@@ -1013,7 +1066,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
             read += len(page["votes"])
             cursor = page["next"]
             if cursor is None or not page["votes"]:
-                return counts, minutes, read
+                return counts, voided, minutes, read
 
     def _peer_scores(self, campaign_id):
         return self._peer_load(schemas.ScoresReply(), self.peers("scoring", "scores", campaign_id),
@@ -1030,11 +1083,11 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
 
 #: Row fields a reply carries (``submitted_at`` is the tie rule's input, so it is shown).
 ROW_FIELDS = ("candidate_id", "nominee_name", "nominee_unit", "category", "org_type", "votes",
-              "vote_score", "panel_score", "composite", "rank", "pool", "pool_rank", "status",
+              "voided_votes", "vote_score", "panel_score", "composite", "rank", "pool", "pool_rank", "status",
               "tie_break", "submitted_at", "disqualification_reason", "promoted_in_revision",
               "replaces")
 PUBLIC_FIELDS = ("candidate_id", "nominee_name", "nominee_unit", "category", "org_type", "votes",
-                 "vote_score", "panel_score", "composite", "rank", "pool", "status",
+                 "voided_votes", "vote_score", "panel_score", "composite", "rank", "pool", "status",
                  "tie_break", "promoted_in_revision")
 
 

@@ -18,11 +18,16 @@ Collections:
   (name; the plain mobile only until the verdict notice is sent, then its keyed hash), the
   grounds, the verdict, the notice's state and the outbox of its events.
 * ``objection_codes``, ``objection_code_requests`` — the 公示 page's one-time codes.
+* ``vote_voids`` — per void of voting's (票數清零): which of its two events arrived.
+* ``void_marks`` — one document per vote and void in force
+  (``_id`` = campaign|vote_id|void_id), completed with the vote's candidate and
+  local day once the vote is counted, whichever of the two events came first.
 
 Every write is a single-document atomic update, so a crash between two writes
 leaves nothing that a redelivery of the same event does not repair.
 """
 import secrets
+from collections import defaultdict
 
 from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -38,7 +43,7 @@ DUPLICATE_KEY = 11000
 #: Events noted after publication that are kept for the department (the latest ones).
 LATE_EVENTS_KEPT = 500
 #: Fields of a results document that are bookkeeping, never part of a reply.
-BOOKKEEPING = {"vote_events": 0, "fact_key": 0}
+BOOKKEEPING = {"vote_events": 0, "fact_key": 0, "daily": 0}
 
 
 #: Recent vote_cast event ids kept per candidate (see ``add_votes``).
@@ -57,6 +62,8 @@ class AggregationStore(OneTimeCodeStore, Repository):
         self.states = db["campaign_results"]
         self.applied = db["applied_events"]
         self.documents = db["inputs_documents"]
+        self.voids = db["vote_voids"]
+        self.void_marks = db["void_marks"]
         self.campaigns = db[CAMPAIGNS_COLLECTION]
         self.audit = AuditTrail(db)
         self.outbox = OutboxRelay(self.states, self.audit)
@@ -75,6 +82,9 @@ class AggregationStore(OneTimeCodeStore, Repository):
         self.applied.create_index([("campaign_id", ASCENDING), ("type", ASCENDING)])
         self.objections.create_index([("campaign_id", ASCENDING), ("status", ASCENDING)])
         self.objections.create_index([("notice.status", ASCENDING)])
+        self.void_marks.create_index([("campaign_id", ASCENDING)])
+        self.void_marks.create_index([("vote_key", ASCENDING)])
+        self.void_marks.create_index([("void_id", ASCENDING)])
         self.audit.ensure_indexes()
 
     # --- events applied ----------------------------------------------------------------------
@@ -149,7 +159,7 @@ class AggregationStore(OneTimeCodeStore, Repository):
 
     # --- votes -------------------------------------------------------------------------------
 
-    def count_votes(self, campaign_id, event_id, votes):
+    def count_votes(self, campaign_id, event_id, votes, day_of=None):
         """Count a ``vote_cast`` batch once per vote and once per event, crash or not.
 
         1. Each vote is claimed for this event by inserting ``campaign|vote_id``;
@@ -164,8 +174,12 @@ class AggregationStore(OneTimeCodeStore, Repository):
         3. Each candidate's counter moves by its share in one update that also
            records the event id: applying it twice is impossible.
 
+        ``day_of(cast_at)`` gives a vote's local day (the campaign's zone): each
+        candidate's counter per day moves in the same update as its total.
+
         Returns ``(counted, per_candidate)``: votes this event counts.
         """
+        day_of = day_of or (lambda cast_at: cast_at[:10])
         batch, seen = [], set()
         for vote in votes:
             vote_key = f"{campaign_id}|{vote['vote_id']}"
@@ -174,20 +188,22 @@ class AggregationStore(OneTimeCodeStore, Repository):
             seen.add(vote_key)
             batch.append({"_id": vote_key, "event_id": event_id, "campaign_id": campaign_id,
                           "candidate_id": vote["candidate_id"], "category": vote["category"],
-                          "cast_at": vote["cast_at"]})
+                          "cast_at": vote["cast_at"], "day": day_of(vote["cast_at"])})
         taken = self._claim_votes(batch)
         owned = [vote for index, vote in enumerate(batch) if index not in taken]
         if taken:
             owned.extend(self.counted_votes.find(
                 {"_id": {"$in": [batch[index]["_id"] for index in sorted(taken)]},
                  "event_id": event_id},
-                {"candidate_id": 1, "category": 1}))
-        per_candidate, categories = {}, {}
+                {"candidate_id": 1, "category": 1, "day": 1, "cast_at": 1}))
+        per_candidate, categories, days = {}, {}, defaultdict(lambda: defaultdict(int))
         for vote in owned:
             per_candidate[vote["candidate_id"]] = per_candidate.get(vote["candidate_id"], 0) + 1
             categories[vote["candidate_id"]] = vote["category"]
+            days[vote["candidate_id"]][vote.get("day") or day_of(vote["cast_at"])] += 1
         for cid, count in per_candidate.items():
-            self.add_votes(campaign_id, cid, categories[cid], event_id, count)
+            self.add_votes(campaign_id, cid, categories[cid], event_id, count, days[cid])
+        self.complete_marks(campaign_id, batch)
         return sum(per_candidate.values()), per_candidate
 
     def _claim_votes(self, batch):
@@ -204,14 +220,18 @@ class AggregationStore(OneTimeCodeStore, Repository):
             return {error["index"] for error in errors}
         return set()
 
-    def add_votes(self, campaign_id, candidate_id, category, event_id, count):
-        """``votes += count`` unless this event was already counted for this candidate."""
+    def add_votes(self, campaign_id, candidate_id, category, event_id, count, days=None):
+        """``votes += count`` (and each local day's count) unless this event was already
+        counted for this candidate."""
+        increments = {"votes": count}
+        for day, n in (days or {}).items():
+            increments[f"daily.{day}"] = n
         try:
             self.results.update_one(
                 {"_id": candidate_id, "vote_events": {"$ne": event_id}},
                 # Only redeliveries racing mark_applied need this list (applied events are
                 # refused earlier), so the recent ones suffice and the document stays small.
-                {"$inc": {"votes": count},
+                {"$inc": increments,
                  "$push": {"vote_events": {"$each": [event_id], "$slice": -VOTE_EVENTS_KEPT}},
                  "$setOnInsert": {"campaign_id": campaign_id, "category": category,
                                   "known": False}},
@@ -227,6 +247,105 @@ class AggregationStore(OneTimeCodeStore, Repository):
             counts[vote["candidate_id"]] = counts.get(vote["candidate_id"], 0) + 1
         return counts
 
+    # --- voided votes (票數清零) -------------------------------------------------------------
+    #
+    # A vote is voided while a mark of a void in force names it. Marks are kept
+    # apart from the counters: ``votes_voided`` may come before the ``vote_cast``
+    # of its votes, and ``votes_restored`` before its ``votes_voided`` (they travel
+    # on separate queues). Each side writes its own fact first and then reads the
+    # other's, so whichever comes second completes the picture; every step is
+    # idempotent, so a redelivery after a crash repairs a half-applied event.
+
+    def apply_void(self, campaign_id, void_id, vote_ids, event_id):
+        """Mark the void's votes (unless its restore came first); returns the marks made."""
+        self.voids.update_one({"_id": void_id},
+                              {"$set": {"campaign_id": campaign_id, "voided_event": event_id}},
+                              upsert=True)
+        if self._restored(void_id):
+            return 0
+        keys = [f"{campaign_id}|{vote_id}" for vote_id in sorted(set(vote_ids))]
+        marks = [{"_id": f"{key}|{void_id}", "campaign_id": campaign_id, "vote_key": key,
+                  "void_id": void_id} for key in keys]
+        self._insert_new(self.void_marks, marks)
+        counted = list(self.counted_votes.find({"_id": {"$in": keys}},
+                                               {"candidate_id": 1, "category": 1, "day": 1,
+                                                "cast_at": 1}))
+        self._complete(campaign_id, counted, void_id)
+        if self._restored(void_id):  # the restore ran meanwhile: its delete may have missed these
+            self.void_marks.delete_many({"void_id": void_id})
+        return len(marks)
+
+    def apply_restore(self, campaign_id, void_id, event_id):
+        """The void's votes count again (also when its ``votes_voided`` comes later)."""
+        self.voids.update_one({"_id": void_id},
+                              {"$set": {"campaign_id": campaign_id, "restored_event": event_id}},
+                              upsert=True)
+        return self.void_marks.delete_many({"void_id": void_id}).deleted_count
+
+    def _restored(self, void_id):
+        doc = self.voids.find_one({"_id": void_id}, {"restored_event": 1})
+        return bool(doc and doc.get("restored_event"))
+
+    def complete_marks(self, campaign_id, batch):
+        """Votes just counted that a void named before they arrived: complete their marks."""
+        if not batch or self.void_marks.find_one({"campaign_id": campaign_id}, {"_id": 1}) is None:
+            return
+        self._complete(campaign_id, batch)
+
+    def _complete(self, campaign_id, counted, void_id=None):
+        by_key = {vote["_id"]: vote for vote in counted}
+        query = {"vote_key": {"$in": sorted(by_key)}, "candidate_id": {"$exists": False}}
+        if void_id is not None:
+            query["void_id"] = void_id
+        for mark in self.void_marks.find(query, {"vote_key": 1}):
+            vote = by_key[mark["vote_key"]]
+            self.void_marks.update_one(
+                {"_id": mark["_id"]},
+                {"$set": {"candidate_id": vote["candidate_id"], "category": vote["category"],
+                          "day": vote.get("day") or vote["cast_at"][:10]}})
+
+    def _insert_new(self, collection, documents):
+        if not documents:
+            return
+        try:
+            collection.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+
+    def voided_daily(self, campaign_id):
+        """``{(candidate_id, day): voided}`` over counted votes (a vote voided twice counts once)."""
+        seen, counts = set(), defaultdict(int)
+        for mark in self.void_marks.find({"campaign_id": campaign_id,
+                                          "candidate_id": {"$exists": True}},
+                                         {"vote_key": 1, "candidate_id": 1, "day": 1}):
+            if mark["vote_key"] in seen:
+                continue
+            seen.add(mark["vote_key"])
+            counts[mark["candidate_id"], mark["day"]] += 1
+        return dict(counts)
+
+    def voided_by_candidate(self, campaign_id):
+        counts = defaultdict(int)
+        for (cid, _), n in self.voided_daily(campaign_id).items():
+            counts[cid] += n
+        return dict(counts)
+
+    def daily_votes(self, campaign_id):
+        """Per candidate and local day (campaign zone): ``counted`` (in the results) and
+        ``voided`` votes, ``[{"candidate_id", "day", "counted", "voided"}]`` sorted."""
+        voided = self.voided_daily(campaign_id)
+        rows = []
+        for doc in self.results.find({"campaign_id": campaign_id},
+                                     {"daily": 1, "known": 1, "candidate_status": 1}):
+            if not doc.get("known") or doc.get("candidate_status") not in domain.CANDIDATE_STATES:
+                continue
+            for day, cast in sorted((doc.get("daily") or {}).items()):
+                off = voided.get((doc["_id"], day), 0)
+                rows.append({"candidate_id": doc["_id"], "day": day, "counted": cast - off,
+                             "voided": off})
+        return sorted(rows, key=lambda row: (row["candidate_id"], row["day"]))
+
     # --- judge scores ------------------------------------------------------------------------
 
     def record_score(self, campaign_id, event_id, score, key):
@@ -241,24 +360,6 @@ class AggregationStore(OneTimeCodeStore, Repository):
 
     def score_records(self, campaign_id):
         return list(self.judge_scores.find({"campaign_id": campaign_id}))
-
-    # --- votes per local day ---------------------------------------------------------------
-
-    def daily_votes(self, campaign_id):
-        """``[{candidate_id, day, counted, voided}]``: votes per candidate and local day.
-
-        Provisional: counted from ``counted_votes`` (every vote aggregation counted;
-        none voided) in the campaign's zone. It scans the campaign's counted votes, so
-        it is read only where an inputs document is built, never per event.
-        """
-        campaign = self.campaigns.find_one({"_id": campaign_id}, {"document.timezone": 1})
-        tz_name = ((campaign or {}).get("document") or {}).get("timezone") or "Asia/Shanghai"
-        minutes = {}
-        domain.count_minutes(minutes, self.counted_votes.find(
-            {"campaign_id": campaign_id}, {"candidate_id": 1, "cast_at": 1, "_id": 0}))
-        daily = domain.daily_from_minutes(minutes, tz_name)
-        return [dict(day, candidate_id=cid) for cid, days in sorted(daily.items())
-                for day in days]
 
     # --- inputs documents --------------------------------------------------------------------
 
@@ -435,7 +536,8 @@ class AggregationStore(OneTimeCodeStore, Repository):
         """The ``live`` mapping of :mod:`domain` from the incremental state."""
         state = state or self.state(campaign_id)
         panels = state.get("panels") or {}
-        candidates, votes = {}, {}
+        candidates, votes, voided = {}, {}, {}
+        off = self.voided_by_candidate(campaign_id)
         for doc in self.candidates(campaign_id):
             if not doc.get("known") or doc.get("candidate_status") not in domain.CANDIDATE_STATES:
                 continue
@@ -445,12 +547,14 @@ class AggregationStore(OneTimeCodeStore, Repository):
                 "nominee_unit": doc.get("nominee_unit"), "submitted_at": doc["submitted_at"],
                 "status": doc["candidate_status"],
                 "disqualification_reason": doc.get("disqualification_reason")}
-            votes[doc["_id"]] = doc.get("votes", 0)
+            # Voided votes leave the count (CONTRACT.md) and are shown beside it.
+            voided[doc["_id"]] = off.get(doc["_id"], 0)
+            votes[doc["_id"]] = doc.get("votes", 0) - voided[doc["_id"]]
         records = self.score_records(campaign_id)
         judge_scores = domain.current_judge_scores(records, panels)
         criterion_scores = domain.current_judge_scores(records, panels, "scores")
         return {
-            "candidates": candidates, "votes": votes,
+            "candidates": candidates, "votes": votes, "voided": voided,
             "judge_scores": {cid: scores for cid, scores in judge_scores.items()
                              if cid in candidates},
             "criterion_scores": {cid: scores for cid, scores in criterion_scores.items()

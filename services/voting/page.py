@@ -151,7 +151,16 @@ RECEIPT = """{% extends "base" %}
 {% block main %}
 {% if status %}
 <section class="card" id="receipt-status" aria-labelledby="status-h">
+{% if status.status == "voided" %}
+<h2 id="status-h">这张选票已被作废，不计入票数</h2>
+<p role="status">作废原因：{{ status.void.reason }}</p>
+<p>作废时间：{{ status.void_at_local }}</p>
+{% elif status.status == "candidate_disqualified" %}
+<h2 id="status-h">该候选对象已被取消参评资格</h2>
+<p role="status">这张选票已记录，但该候选对象已被取消参评资格，不参加排名。{% if status.disqualification_reason %}原因：{{ status.disqualification_reason }}{% endif %}</p>
+{% else %}
 <h2 id="status-h">这张选票已计入</h2>
+{% endif %}
 <p>回执编号：<span class="receipt">{{ status.receipt }}</span></p>
 <p>候选对象：{{ status.nominee_name }}（{{ status.category_name }}）</p>
 <p>投票时间：{{ status.cast_at_local }}</p>

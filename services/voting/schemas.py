@@ -163,9 +163,20 @@ class Receipt(Strict):
         r"^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$", error="must be a receipt like ABCD-EFGH-IJKL-MNOP"))
 
 
+class VoidInfo(Schema):
+    void_id = fields.String()
+    reason = fields.String()
+    at = fields.String()
+
+
 class ReceiptStatus(Schema):
     receipt = fields.String()
     counted = fields.Boolean()
+    #: ``counted``, ``voided`` (票數清零: ``void`` says when and why) or
+    #: ``candidate_disqualified`` (``disqualification_reason`` says why).
+    status = fields.String()
+    void = fields.Nested(VoidInfo, allow_none=True)
+    disqualification_reason = fields.String(allow_none=True)
     campaign_id = fields.String()
     candidate_id = fields.String()
     nominee_name = fields.String()
@@ -279,3 +290,119 @@ def load_vote(raw):
     """One vote, loaded as ``Vote`` loads it; a refusal is the schema's ``ValidationError``."""
     data = fast_vote(raw)
     return data if data is not None else load(VOTE_SCHEMA, raw, "vote")
+
+
+# --- voiding votes (票數清零) ---------------------------------------------------------------
+
+#: The widest net voting can match: it keeps each address's /24 (IPv4) or /48 (IPv6) only.
+NARROWEST_PREFIX = {4: 24, 6: 48}
+MAX_VOID_IDS = 100000
+
+
+class Network(fields.String):
+    """A network in CIDR, no narrower than the /24 (/48) voting keeps of each address."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if "/" not in text or len(text) > 64:
+            raise SchemaError("must be a network in CIDR notation, e.g. 203.0.113.0/24")
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise SchemaError("must be a network in CIDR notation, e.g. 203.0.113.0/24")
+        if network.prefixlen > NARROWEST_PREFIX[network.version]:
+            raise SchemaError(
+                f"must be /{NARROWEST_PREFIX[network.version]} or wider: voting keeps only "
+                "each address's network, never the address")
+        return str(network)
+
+
+class UtcTime(fields.String):
+    """An ISO 8601 instant with its offset (``Z`` for UTC); a time without one is refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from datetime import datetime, timezone
+
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            if len(text) > 40:
+                raise ValueError
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise SchemaError("must be an ISO 8601 time in UTC, e.g. 2013-11-05T02:00:00Z")
+        if moment.tzinfo is None:
+            raise SchemaError("needs its offset: an ISO 8601 time in UTC ends with Z, "
+                              "e.g. 2013-11-05T02:00:00Z")
+        return moment.astimezone(timezone.utc)
+
+
+class VoidSelector(Strict):
+    """Which votes to void: by ``vote_ids``, or by any of candidate, network and time."""
+
+    vote_ids = fields.List(identifier(), validate=validate.Length(
+        min=1, max=MAX_VOID_IDS, error=f"must list 1–{MAX_VOID_IDS} vote ids"))
+    candidate_id = identifier()
+    network = Network()
+    from_ = UtcTime(data_key="from")
+    to = UtcTime()
+
+    @validates_schema
+    def one_kind(self, data, **kwargs):
+        keys = {"candidate_id", "network", "from_", "to"} & data.keys()
+        if "vote_ids" in data and keys:
+            raise SchemaError({"selector": [
+                "either vote_ids or any of candidate_id, network, from, to; not both"]})
+        if "vote_ids" not in data and not keys:
+            raise SchemaError({"selector": [
+                "needs vote_ids or at least one of candidate_id, network, from, to"]})
+        if "from_" in data and "to" in data and data["from_"] >= data["to"]:
+            raise SchemaError({"to": ["must be after from"]})
+
+
+class VoidRequest(Strict):
+    campaign_id = campaign_id(required=True)
+    selector = fields.Raw(required=True)
+    reason = fields.String(required=True, allow_none=False, validate=validate.Length(
+        min=1, max=2000, error="must be 1–2000 characters: say why the votes are voided"))
+
+    @post_load
+    def stripped(self, data, **kwargs):
+        data["reason"] = data["reason"].strip()
+        if not data["reason"]:
+            raise SchemaError({"reason": ["must say why: a void needs a reason"]})
+        return data
+
+
+class RestoreRequest(Strict):
+    void_id = identifier(required=True)
+    reason = fields.String(required=True, allow_none=False, validate=validate.Length(
+        min=1, max=2000, error="must be 1–2000 characters: say why the votes count again"))
+
+    @post_load
+    def stripped(self, data, **kwargs):
+        data["reason"] = data["reason"].strip()
+        if not data["reason"]:
+            raise SchemaError({"reason": ["must say why: a restore needs a reason"]})
+        return data
+
+
+def load_selector(raw):
+    """The selector with ``from``/``to`` as UTC datetimes; errors are dotted under ``selector``."""
+    if not isinstance(raw, dict):
+        raise _selector_error({"selector": ["must be an object"]})
+    try:
+        data = VoidSelector().load(raw)
+    except SchemaError as exc:
+        raise _selector_error(exc.messages)
+    if "from_" in data:
+        data["from"] = data.pop("from_")
+    return data
+
+
+def _selector_error(messages):
+    from shared.errors import ValidationError
+    from shared.validation import flatten_messages
+
+    flat = flatten_messages(messages)
+    return ValidationError({(key if key.startswith("selector") else f"selector.{key}"): value
+                            for key, value in flat.items()})

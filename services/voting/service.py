@@ -9,6 +9,7 @@ import collections
 import logging
 import time
 import uuid
+from datetime import timedelta
 
 from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher
@@ -18,17 +19,20 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from shared import events
 from shared import one_time_codes as otp
+from shared.audit import audit_entry
 from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
-from shared.entrypoints import FollowsCampaigns, PingxuanService, json_response, rpc
-from shared.errors import NotFound, PingxuanError, Unauthorized, VotingClosed
+from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
+from shared.errors import InvalidState, NotFound, PingxuanError, Unauthorized, VotingClosed
 from shared.handlers import handles
+from shared.outbox import outbox_entry
+from shared.plugins import SUSPICION_RULES, load_plugins
 from shared.metrics import LATENCY_BUCKETS, Metrics
 from shared.service_rpc import ServiceRpc
 from shared.store import MongoStore
-from shared.timeutil import iso, local_day
+from shared.timeutil import iso, local_day, parse_iso
 from shared.validation import load, mainland_mobile, require_id
-from services.voting import commit, domain, openapi, page, schemas, web
+from services.voting import commit, domain, openapi, page, schemas, suspicion, voiding, web
 from services.voting.commit import CommitContext, GroupCommit
 from services.voting.providers import BallotCache, CodeSender, VotingConfig
 from services.voting.store import VotingStore
@@ -36,6 +40,8 @@ from services.voting.store import VotingStore
 log = logging.getLogger(__name__)
 
 OUTBOX_SWEEP_SECONDS = 5
+#: A void left half done by a crash is completed by the sweep after this long.
+VOID_GRACE = timedelta(seconds=30)
 SESSION_COOKIE = "pxv"
 SIZE_COOKIE = "pxsize"
 #: Built once: building a schema costs more than loading a vote with it.
@@ -65,8 +71,9 @@ def define_metrics(registry):
     }
 
 
-class VotingService(FollowsCampaigns, PingxuanService):
-    """網絡投票: casting over RPC and on the page, the ballot, receipts, the fraud ledger."""
+class VotingService(Audited, FollowsCampaigns, PingxuanService):
+    """網絡投票: casting over RPC and on the page, the ballot, receipts, the fraud ledger,
+    and 票數清零 (voiding stuffed votes with a reason, and restoring them)."""
 
     name = "voting"
     metrics = Metrics(define=define_metrics)
@@ -138,7 +145,9 @@ class VotingService(FollowsCampaigns, PingxuanService):
                                            "limit": limit}, "votes_page")
         self.campaigns.get(query["campaign_id"])
         rows = self.store.votes_page(query["campaign_id"], query["after"], query["limit"])
-        return {"votes": [domain.event_vote(row) for row in rows],
+        # Voided votes are listed and flagged, so a rebuild counts what the events counted.
+        return {"votes": [dict(domain.event_vote(row), voided=bool(row.get("void_id")))
+                          for row in rows],
                 "next": rows[-1]["_id"] if len(rows) == query["limit"] else None}
 
     @rpc
@@ -149,10 +158,12 @@ class VotingService(FollowsCampaigns, PingxuanService):
         if record is None:
             raise NotFound(f"no counted vote has receipt {code}")
         entry = self.store.candidate(record["candidate_id"]) or {}
-        return {"receipt": code, "counted": True, "campaign_id": record["campaign_id"],
-                "candidate_id": record["candidate_id"],
-                "nominee_name": entry.get("nominee_name"), "category": record["category"],
-                "cast_at": iso(record["cast_at"]), "day": record["day"]}
+        void = self.store.find_void(record["void_id"]) if record.get("void_id") else None
+        return dict(voiding.receipt_status(record, void, entry),
+                    receipt=code, campaign_id=record["campaign_id"],
+                    candidate_id=record["candidate_id"],
+                    nominee_name=entry.get("nominee_name"), category=record["category"],
+                    cast_at=iso(record["cast_at"]), day=record["day"])
 
     @rpc
     def fraud_ledger(self, campaign_id, rule=None, limit=1000):
@@ -165,9 +176,102 @@ class VotingService(FollowsCampaigns, PingxuanService):
         for entry in entries:
             by_rule[entry["rule"]] = by_rule.get(entry["rule"], 0) + 1
             by_net[entry["ip_net"]] = by_net.get(entry["ip_net"], 0) + 1
+        voids = [voiding.void_view(void) for void in self.store.voids_of(query["campaign_id"])]
         return {"campaign_id": query["campaign_id"], "entries": entries,
                 "by_rule": by_rule, "by_ip_net": by_net,
-                "total": self.store.count_refusals(query["campaign_id"])}
+                "total": self.store.count_refusals(query["campaign_id"]),
+                "voids": voids,
+                "voided_now": sum(v["voided"] for v in voids if v["state"] == voiding.VOIDED)}
+
+    # --- 票數清零: suspicious votes, voids and restores (admin) ------------------------------
+
+    @rpc
+    def suspicious(self, campaign_id):
+        """Findings for a person to look at (rule, threshold, evidence); nothing is voided."""
+        self.auth.require("admin")
+        campaign = self.campaigns.get(campaign_id)
+        seen = [suspicion.SeenVote(
+            vote_id=row["vote_id"], candidate_id=row["candidate_id"],
+            cast_at=row["cast_at"], ip_net=row.get("ip_net") or "",
+            user_agent=row.get("user_agent"), voter=row["voter_day"].split("|")[1])
+            for row in self.store.counted_votes_seen(campaign.id)]
+        found = suspicion.findings(seen, suspicion.SuspicionSettings.of(campaign),
+                                   load_plugins(SUSPICION_RULES))
+        return [finding.reply() for finding in found]
+
+    @rpc
+    def void_votes(self, campaign_id, selector, reason):
+        """Void the counted votes the selector takes; ``{void_id, voided}``.
+
+        The same selector again while its void is in force answers that void; a
+        vote already voided is never voided twice.
+        """
+        identity = self.auth.require("admin")
+        data = load(schemas.VoidRequest(), {"campaign_id": campaign_id, "selector": selector,
+                                            "reason": reason}, "void_votes")
+        chosen = schemas.load_selector(data["selector"])
+        campaign = self.campaigns.get(data["campaign_id"])
+        voiding.check_not_published(campaign.id, self._publication(campaign.id))
+        if "candidate_id" in chosen:
+            entry = self.store.candidate(chosen["candidate_id"])
+            if entry is None or entry.get("campaign_id") != campaign.id:
+                raise NotFound(f"no candidate {chosen['candidate_id']} in campaign {campaign.id}")
+        key = voiding.selector_key(campaign.id, chosen)
+        current = self.store.current_void(campaign.id, key)
+        if current is not None:
+            return self._complete_void(current)
+        found = voiding.selected(self.store.votes_for_void(
+            voiding.selector_query(campaign.id, chosen)), chosen)
+        unknown = voiding.unknown_vote_ids(chosen, [row["vote_id"] for row in found])
+        if unknown:
+            raise NotFound(f"{len(unknown)} of the vote ids are no vote of campaign "
+                           f"{campaign.id}: {', '.join(unknown[:5])}")
+        counted = [row for row in found if not row.get("void_id")]
+        if not counted:
+            raise voiding.nothing_to_void(campaign.id)
+        void_id = voiding.void_id_for(key, self.store.count_voids(campaign.id, key))
+        document = {"_id": void_id, "campaign_id": campaign.id, "key": key,
+                    "selector": chosen, "reason": data["reason"], "by": identity.as_actor(),
+                    "at": self.now(), "state": voiding.VOIDING}
+        if not self.store.create_void(document):
+            return self._complete_void(self.store.find_void(void_id))
+        self.store.mark_voided(void_id, [row["_id"] for row in counted])
+        return self._complete_void(self.store.find_void(void_id))
+
+    @rpc
+    def restore_votes(self, void_id, reason):
+        """Undo exactly that void: its votes count again; ``{void_id, restored}``."""
+        identity = self.auth.require("admin")
+        data = load(schemas.RestoreRequest(), {"void_id": void_id, "reason": reason},
+                    "restore_votes")
+        void = self.store.find_void(data["void_id"])
+        voiding.check_restorable(void)
+        voiding.check_not_published(void["campaign_id"], self._publication(void["campaign_id"]))
+        now = self.now()
+        restore = {"at": now, "reason": data["reason"], "by": identity.as_actor()}
+        payload = events.make_event(
+            events.VOTES_RESTORED, void["campaign_id"], now, void_id=void["_id"],
+            reason=data["reason"], restored=void["voided"], counts=void["counts"],
+            vote_ids=void["vote_ids"])
+        audit = audit_entry(identity.as_actor(), "restore_votes", "void", void["_id"],
+                            void["campaign_id"], now,
+                            before={"state": voiding.VOIDED, "voided": void["voided"]},
+                            after={"state": voiding.RESTORED, "restored": void["voided"],
+                                   "counts": void["counts"]},
+                            note=data["reason"])
+        if not self.store.start_restore(void["_id"], restore,
+                                        outbox_entry(events.VOTES_RESTORED, payload, audit, now)):
+            raise InvalidState(f"void {void['_id']} was already restored")
+        self.store.unmark_voided(void["_id"])
+        self._relay_void(void)
+        return {"void_id": void["_id"], "restored": void["voided"]}
+
+    @handles(events.AGGREGATION, events.LIST_PUBLISHED)
+    def on_list_published(self, payload):
+        """From 公示 on, voids and restores are refused (the list stands on its votes)."""
+        event = events.read_event(events.LIST_PUBLISHED, payload)
+        self.store.mark_published(event["campaign_id"], event["revision"],
+                                  event["occurred_at"], event["event_id"])
 
     # --- the ballot, from nomination's events ------------------------------------------------
 
@@ -194,6 +298,16 @@ class VotingService(FollowsCampaigns, PingxuanService):
         commit.sweep(self.store, self.dispatch, now)
         self.store.purge_expired_codes(now)
         self.store.prune_counters(now)
+        for void in self.store.stale_voids(now - VOID_GRACE):
+            if void["state"] == voiding.VOIDING:
+                try:
+                    self._complete_void(self.store.find_void(void["_id"]))
+                except NotFound:
+                    pass  # another void took every vote: nothing was voided by this one
+                continue
+            if void["state"] == voiding.RESTORED:
+                self.store.unmark_voided(void["_id"])  # a crash between restore and unmark
+            self._relay_void(void)
 
     # --- the page ---------------------------------------------------------------------------
 
@@ -286,7 +400,10 @@ class VotingService(FollowsCampaigns, PingxuanService):
         campaign = self.campaigns.get(status["campaign_id"])
         view = dict(status, category_name=domain.category_name_zh(status["category"]),
                     cast_at_local=page.local_time(self.store.by_receipt(code)["cast_at"],
-                                                  campaign.timezone))
+                                                  campaign.timezone),
+                    void_at_local=(page.local_time(parse_iso(status["void"]["at"]),
+                                                   campaign.timezone)
+                                   if status.get("void") else None))
         return web.html(page.render("receipt", code=code, status=view,
                                     large=self._large(request)))
 
@@ -402,6 +519,59 @@ class VotingService(FollowsCampaigns, PingxuanService):
             self.ballot_cache.add(campaign_id, candidate_id, count)
         return outcomes
 
+    def _publication(self, campaign_id):
+        """Was the list published? From ``list_published``; if none was heard, aggregation is
+        asked (a voting deployed after 公示 never got the event). If it cannot answer, what
+        the events said stands: voids are rare and an admin's, and the event normally comes."""
+        known = self.store.publication(campaign_id)
+        if known is not None:
+            return known
+        try:
+            state = self.service_rpc("aggregation", "publication", campaign_id)
+        except Exception as exc:  # aggregation down or not deployed
+            log.warning("could not ask aggregation whether %s is published: %s", campaign_id, exc)
+            return None
+        if not isinstance(state, dict) or state.get("phase") in (None, "open"):
+            return None
+        self.store.mark_published(campaign_id, state.get("revision"), state.get("published_at"),
+                                  "asked")
+        return self.store.publication(campaign_id)
+
+    def _complete_void(self, void):
+        """Announce a void once its votes are marked (also after a crash, by a resend or the
+        sweep); answers ``{void_id, voided}``."""
+        if void["state"] != voiding.VOIDING:
+            self._relay_void(void)
+            return voiding.void_reply(void)
+        records = self.store.votes_of_void(void["_id"])
+        if not records:
+            self.store.drop_void(void["_id"])
+            raise voiding.nothing_to_void(void["campaign_id"])
+        now = self.now()
+        counts = voiding.counts_of(records)
+        vote_ids = sorted(record["vote_id"] for record in records)
+        payload = events.make_event(
+            events.VOTES_VOIDED, void["campaign_id"], now, void_id=void["_id"],
+            reason=void["reason"], voided=len(records), counts=counts, vote_ids=vote_ids)
+        audit = audit_entry(void["by"], "void_votes", "void", void["_id"], void["campaign_id"],
+                            now, before={"state": None},
+                            after={"state": voiding.VOIDED, "voided": len(records),
+                                   "counts": counts,
+                                   "selector": voiding.void_view(void)["selector"]},
+                            note=void["reason"])
+        self.store.finish_void(void["_id"], {"voided": len(records), "counts": counts,
+                                             "vote_ids": vote_ids},
+                               outbox_entry(events.VOTES_VOIDED, payload, audit, now))
+        self._relay_void(void)
+        return voiding.void_reply(self.store.find_void(void["_id"]))
+
+    def _relay_void(self, void):
+        try:
+            self.store.relay_void(void["_id"], self.dispatch)
+        except Exception as exc:  # the broker: the sweep relays it later
+            log.warning("event of void %s not published yet: %s", void["_id"], exc)
+        self.ballot_cache.forget(void["campaign_id"])
+
     def _count_invalid(self, error):
         self.metrics.votes.labels(error.exc_type, "unknown").inc()
 
@@ -424,6 +594,10 @@ class VotingService(FollowsCampaigns, PingxuanService):
             "category", "org_type", "nominee_name", "nominee_unit", "deeds_summary", "unit",
             "submitted_at")}
         facts["campaign_id"] = event["campaign_id"]
+        # A receipt of a vote for a disqualified candidate says so, and why.
+        facts["status"] = event["status"]
+        facts["disqualification_reason"] = (event.get("reason")
+                                            if event["status"] == "disqualified" else None)
         self.store.apply_candidate(event["nomination_id"], facts, on_ballot, event["event_id"])
 
     def _counts(self, campaign_id):

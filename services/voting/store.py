@@ -10,7 +10,10 @@ against the daily cap) and ``address_windows`` (``_id`` = campaign|address|windo
 takes, so any number of instances hold the limits exactly;
 ``fraud_ledger`` (refused votes with rule and evidence),
 ``candidates`` (the ballot, from nomination's events), ``ballot_syncs``,
-``one_time_codes`` and ``campaigns`` (kept by the shared ``Campaigns`` provider).
+``one_time_codes`` and ``campaigns`` (kept by the shared ``Campaigns`` provider);
+``vote_voids`` (票數清零: one document per void, with its outbox of
+``votes_voided``/``votes_restored``), ``publications`` (the lists aggregation
+published, from ``list_published``) and ``audit`` (the trail of voids and restores).
 
 Every read and update of the hot path names ``_id`` (a lookup on both stores,
 see ``shared/store.py``); votes and claims are inserted with
@@ -25,9 +28,11 @@ import bson
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
+from shared.audit import AuditTrail
 from shared.campaigns import CAMPAIGNS_COLLECTION
-from shared.store import Repository, counted, duplicates_of, give_back, take, take_many
 from shared.one_time_codes import OneTimeCodeStore
+from shared.outbox import OUTBOX_FIELD, OutboxRelay
+from shared.store import Repository, counted, duplicates_of, give_back, take, take_many
 from shared.timeutil import iso
 
 #: How long a voter's day counter is kept after it was created (a local day is over by then,
@@ -66,6 +71,10 @@ class VotingStore(OneTimeCodeStore, Repository):
         self.voter_days = db["voter_days"]
         self.address_windows = db["address_windows"]
         self.pruned_at = None
+        self.voids = db["vote_voids"]
+        self.publications = db["publications"]
+        self.audit = AuditTrail(db)
+        self.void_outbox = OutboxRelay(self.voids, self.audit)
 
     def ensure_indexes(self):
         # The once-a-day rule and vote_id idempotency are the two _id keys: nothing else
@@ -74,6 +83,9 @@ class VotingStore(OneTimeCodeStore, Repository):
         self.votes.create_index([("receipt", ASCENDING)])
         self.ledger.create_index([("campaign_id", ASCENDING), ("at", DESCENDING)])
         self.candidates.create_index([("campaign_id", ASCENDING), ("on_ballot", ASCENDING)])
+        self.votes.create_index([("void_id", ASCENDING)])
+        self.voids.create_index([("campaign_id", ASCENDING), ("key", ASCENDING)])
+        self.audit.ensure_indexes()
 
     # --- casting ---------------------------------------------------------------------------
 
@@ -186,12 +198,14 @@ class VotingStore(OneTimeCodeStore, Repository):
         if after:
             query["_id"] = {"$gt": after}
         rows = list(self.votes.find(query, {"vote_id": 1, "candidate_id": 1, "category": 1,
-                                            "cast_at": 1}).sort("_id", ASCENDING).limit(limit))
+                                            "cast_at": 1, "void_id": 1}
+                                    ).sort("_id", ASCENDING).limit(limit))
         return rows
 
     def count_by_candidate(self, campaign_id):
         counts = defaultdict(int)
-        for row in self.votes.find({"campaign_id": campaign_id}, {"candidate_id": 1, "_id": 0}):
+        for row in self.votes.find({"campaign_id": campaign_id, "void_id": None},
+                                   {"candidate_id": 1, "_id": 0}):
             counts[row["candidate_id"]] += 1
         return dict(counts)
 
@@ -231,7 +245,7 @@ class VotingStore(OneTimeCodeStore, Repository):
             listed.add(row["id"])
             facts = {key: row.get(key) for key in (
                 "campaign_id", "category", "org_type", "nominee_name", "nominee_unit",
-                "deeds_summary", "unit", "submitted_at")}
+                "deeds_summary", "unit", "submitted_at", "status")}
             try:
                 self.candidates.update_one(
                     {"_id": row["id"], "event_id": {"$lt": marker}},
@@ -271,3 +285,92 @@ class VotingStore(OneTimeCodeStore, Repository):
 
     def known_campaigns(self):
         return [row["document"] for row in self.campaigns.find({}, {"document": 1})]
+    # --- voiding votes (票數清零) -------------------------------------------------------------
+
+    def publication(self, campaign_id):
+        """The first list aggregation published for the campaign (``None`` before 公示)."""
+        return self.publications.find_one({"_id": campaign_id})
+
+    def mark_published(self, campaign_id, revision, at, event_id):
+        self.publications.update_one(
+            {"_id": campaign_id},
+            {"$setOnInsert": {"revision": revision, "at": at, "event_id": event_id}},
+            upsert=True)
+
+    def votes_for_void(self, query):
+        """The votes a selector's query finds (voided ones too, so unknown ids can be told)."""
+        query = {key: value for key, value in query.items() if key != "void_id"}
+        return list(self.votes.find(query, {"vote_id": 1, "candidate_id": 1, "category": 1,
+                                            "day": 1, "ip_net": 1, "void_id": 1}))
+
+    def counted_votes_seen(self, campaign_id):
+        """The counted (not voided) votes with what the suspicion rules read of them."""
+        return list(self.votes.find(
+            {"campaign_id": campaign_id, "void_id": None},
+            {"vote_id": 1, "candidate_id": 1, "cast_at": 1, "ip_net": 1, "user_agent": 1,
+             "voter_day": 1}))
+
+    def current_void(self, campaign_id, key):
+        """The void of this selector still in force (being applied or applied), if any."""
+        return self.voids.find_one({"campaign_id": campaign_id, "key": key,
+                                    "state": {"$in": ["voiding", "voided"]}})
+
+    def count_voids(self, campaign_id, key):
+        return self.voids.count_documents({"campaign_id": campaign_id, "key": key})
+
+    def create_void(self, document):
+        """Write a new void (state ``voiding``); ``False`` if that void_id exists already."""
+        try:
+            self.voids.insert_one(dict(document, **{OUTBOX_FIELD: []}))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def find_void(self, void_id):
+        return self.voids.find_one({"_id": void_id}, {OUTBOX_FIELD: 0})
+
+    def mark_voided(self, void_id, keys):
+        """Each vote is voided by one void at most: a vote another void took stays with it."""
+        if keys:
+            self.votes.update_many({"_id": {"$in": sorted(keys)}, "void_id": None},
+                                   {"$set": {"void_id": void_id}})
+
+    def votes_of_void(self, void_id):
+        return list(self.votes.find({"void_id": void_id},
+                                    {"vote_id": 1, "candidate_id": 1, "category": 1, "day": 1}))
+
+    def finish_void(self, void_id, changes, pending):
+        """The void applied, with its ``votes_voided`` in the outbox (once: from ``voiding``)."""
+        done = self.voids.update_one({"_id": void_id, "state": "voiding"},
+                                     {"$set": dict(changes, state="voided"),
+                                      "$push": {OUTBOX_FIELD: pending}})
+        return bool(done.modified_count)
+
+    def drop_void(self, void_id):
+        """A void whose votes another void took meanwhile: nothing was voided by it."""
+        self.voids.delete_one({"_id": void_id, "state": "voiding"})
+
+    def start_restore(self, void_id, restore, pending):
+        """``voided`` → ``restored`` with ``votes_restored`` in the outbox; ``False`` if not voided."""
+        done = self.voids.update_one({"_id": void_id, "state": "voided"},
+                                     {"$set": {"state": "restored", "restore": restore},
+                                      "$push": {OUTBOX_FIELD: pending}})
+        return bool(done.modified_count)
+
+    def unmark_voided(self, void_id):
+        return self.votes.update_many({"void_id": void_id},
+                                      {"$unset": {"void_id": ""}}).modified_count
+
+    def relay_void(self, void_id, dispatch):
+        return self.void_outbox.relay(void_id, dispatch)
+
+    def stale_voids(self, cutoff):
+        """Voids a crash left half done: still ``voiding``, or with an event not yet relayed."""
+        return list(self.voids.find(
+            {"$or": [{"state": "voiding", "at": {"$lte": cutoff}},
+                     {f"{OUTBOX_FIELD}.created_at": {"$lte": cutoff}}]},
+            {"_id": 1, "state": 1, "campaign_id": 1}))
+
+    def voids_of(self, campaign_id):
+        return list(self.voids.find({"campaign_id": campaign_id}, {OUTBOX_FIELD: 0})
+                    .sort([("at", DESCENDING), ("_id", DESCENDING)]))

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "shared.cli.events",
     "shared.cli.inputs",
     "shared.cli.objections",
+    "shared.cli.votes",
 )
 
 

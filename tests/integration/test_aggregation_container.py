@@ -170,12 +170,12 @@ class BlockingStore(AggregationStore):
     target = None
     reached = None
 
-    def add_votes(self, campaign_id, candidate_id, category, event_id, count):
+    def add_votes(self, campaign_id, candidate_id, category, event_id, count, days=None):
         if event_id == BlockingStore.target and BlockingStore.reached is not None:
             if BlockingStore.reached.ready():
                 eventlet.Event().wait()  # the second candidate of the batch: hang here
             BlockingStore.reached.send(candidate_id)
-        return super().add_votes(campaign_id, candidate_id, category, event_id, count)
+        return super().add_votes(campaign_id, candidate_id, category, event_id, count, days)
 
 
 class CrashingAggregation(AggregationService):

@@ -512,3 +512,17 @@ def test_normalisation_is_pure_whatever_the_order(counts, seed):
 def test_min_max_gives_nothing_for_no_votes_at_all():
     assert min_max({"a": 0, "b": 0}) == {"a": 0.0, "b": 0.0}
     assert min_max({"a": 5, "b": 5}) == {"a": 100.0, "b": 100.0}
+
+
+# --- voided votes (票數清零) -------------------------------------------------------------------
+
+def test_a_page_counts_voided_votes_apart_and_the_rebuild_compares_them():
+    voided = {}
+    counts = domain.count_page({}, [
+        {"candidate_id": "a"}, {"candidate_id": "a", "voided": True},
+        {"candidate_id": "b", "voided": False}, {"candidate_id": "a", "voided": True}], voided)
+    assert counts == {"a": 1, "b": 1} and voided == {"a": 2}
+    ours = {"voided": {"a": 2, "b": 0}}
+    assert domain.compare_voided(ours, {"voided": {"a": 2}}) == []
+    assert domain.compare_voided(ours, {"voided": {"a": 1, "c": 1}}) == [
+        "voided.a: incremental 2, rebuilt 1", "voided.c: incremental 0, rebuilt 1"]

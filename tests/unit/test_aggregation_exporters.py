@@ -39,7 +39,7 @@ REPORT = {
         ]}],
 }
 HEADERS = ["奖项类别", "排名", "候选编号", "推荐对象", "所在单位", "组织类型", "网络投票数",
-           "投票得分", "评审得分", "综合得分", "名额类别", "状态", "同分排序依据", "备注"]
+           "作废票数", "投票得分", "评审得分", "综合得分", "名额类别", "状态", "同分排序依据", "备注"]
 
 
 def test_the_three_exporters_are_registered():
@@ -53,9 +53,9 @@ def test_csv_has_chinese_headers_values_and_notes_and_no_contact_details():
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[0] == HEADERS
     assert rows[1][:4] == ["创建学习型党组织先进单位", "1", "A01", "县财政局机关党委"]
-    assert rows[1][5] == "机关" and rows[1][11] == "入选" and rows[1][9] == "90.00"
-    assert rows[2][13] == "第2次公示递补（替补 A03）"
-    assert rows[3][11] == "取消资格" and rows[3][13] == "取消资格：事迹材料失实"
+    assert rows[1][5] == "机关" and rows[1][12] == "入选" and rows[1][10] == "90.00"
+    assert rows[2][14] == "第2次公示递补（替补 A03）"
+    assert rows[3][12] == "取消资格" and rows[3][14] == "取消资格：事迹材料失实"
     assert rows[4][13] == "无评审得分，不参与排名"
     assert ["输入数据哈希(SHA-256)", "ab" * 32] in rows
     assert any(row and row[0] == "名额不足" and "企业" in row[1] for row in rows)
@@ -76,7 +76,7 @@ def test_xlsx_is_a_workbook_with_the_table_and_the_notes():
     sheet = book["评选结果"]
     values = list(sheet.iter_rows(values_only=True))
     assert list(values[0]) == HEADERS
-    assert values[1][2] == "A01" and values[1][9] == 90.0  # scores are numbers
+    assert values[1][2] == "A01" and values[1][10] == 90.0  # scores are numbers
     assert len(values) == 5
     notes = {row[0]: row[1] for row in book["说明"].iter_rows(values_only=True)}
     assert notes["输入数据哈希(SHA-256)"] == "ab" * 32
