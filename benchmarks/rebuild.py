@@ -111,10 +111,12 @@ def incremental_state(store, peers, counts):
             "nominee_name": record["nominee_name"], "nominee_unit": record["nominee_unit"],
             "submitted_at": record["submitted_at"], "candidate_status": "accepted",
             "disqualification_reason": None}, "0")
+        # Every vote below is cast at 01:00 UTC on 2099-11-10: that local day in Shanghai.
         store.results.update_one({"_id": record["id"]},
-                                 {"$set": {"votes": counts.get(record["id"], 0)}})
-    # The claims the vote_cast handler inserts with each counted vote (the per-day counts of
-    # the inputs document are read from them).
+                                 {"$set": {"votes": counts.get(record["id"], 0),
+                                           "daily": {"2099-11-10": counts[record["id"]]}
+                                           if counts.get(record["id"]) else {}}})
+    # The claims the vote_cast handler inserts with each counted vote.
     batch = []
     for i in range(peers.total):
         batch.append({"_id": f"{CAMPAIGN['id']}|v{i}", "event_id": "bench",

@@ -56,7 +56,7 @@ def test_csv_has_chinese_headers_values_and_notes_and_no_contact_details():
     assert rows[1][5] == "机关" and rows[1][12] == "入选" and rows[1][10] == "90.00"
     assert rows[2][14] == "第2次公示递补（替补 A03）"
     assert rows[3][12] == "取消资格" and rows[3][14] == "取消资格：事迹材料失实"
-    assert rows[4][13] == "无评审得分，不参与排名"
+    assert rows[4][14] == "无评审得分，不参与排名"
     assert ["输入数据哈希(SHA-256)", "ab" * 32] in rows
     assert any(row and row[0] == "名额不足" and "企业" in row[1] for row in rows)
     for secret in ("13812345678", "x@example.cn", "李明"):
@@ -118,7 +118,7 @@ def test_csv_neutralises_every_formula_trigger(trigger):
                                                        reason=trigger + "cmd"))
     rows = list(csv.reader(io.StringIO(data.decode("utf-8").lstrip("\ufeff"))))
     assert rows[1][3] == "'" + name and rows[1][4] == "'" + trigger + "1+1"
-    assert rows[2][13] == "取消资格：" + trigger + "cmd"  # not at the start: harmless, unchanged
+    assert rows[2][14] == "取消资格：" + trigger + "cmd"  # not at the start: harmless, unchanged
     assert ["活动", "'" + name] in rows
     cells = [cell for row in rows for cell in row]
     assert not any(cell.startswith(tuple(TRIGGERS)) for cell in cells)
@@ -154,10 +154,10 @@ def test_negative_numbers_stay_numbers_and_are_not_quoted():
     report = dict(REPORT, categories=[dict(REPORT["categories"][0], rows=[row])])
     values = list(load_workbook(io.BytesIO(load_plugin(EXPORTERS, "xlsx")(report)))
                   ["评选结果"].iter_rows(values_only=True))
-    assert values[1][7:10] == (-1.5, -2.0, -1.85)
+    assert values[1][8:11] == (-1.5, -2.0, -1.85)
     rows = list(csv.reader(io.StringIO(
         load_plugin(EXPORTERS, "csv")(report).decode("utf-8").lstrip("\ufeff"))))
-    assert rows[1][7:10] == ["-1.50", "-2.00", "-1.85"]
+    assert rows[1][8:11] == ["-1.50", "-2.00", "-1.85"]
 
 
 def test_neutralise_formula_is_the_one_rule():
@@ -179,11 +179,11 @@ def test_each_exporter_says_which_rule_decided_a_tie():
     words = "综合得分、评审得分相同，推荐表提交早者在前"
     rows = list(csv.reader(io.StringIO(
         load_plugin(EXPORTERS, "csv")(report).decode("utf-8").lstrip("\ufeff"))))
-    assert rows[0][12] == "同分排序依据"
-    assert [row[12] for row in rows[1:3]] == [words, words]
-    assert [row[9] for row in rows[1:3]] == ["80.00", "80.00"]
+    assert rows[0][13] == "同分排序依据"
+    assert [row[13] for row in rows[1:3]] == [words, words]
+    assert [row[10] for row in rows[1:3]] == ["80.00", "80.00"]
     sheet = load_workbook(io.BytesIO(load_plugin(EXPORTERS, "xlsx")(report)))["评选结果"]
-    assert [sheet.cell(row=n, column=13).value for n in (2, 3)] == [words, words]
-    assert sheet.cell(row=2, column=10).number_format == "0.00"
+    assert [sheet.cell(row=n, column=14).value for n in (2, 3)] == [words, words]
+    assert sheet.cell(row=2, column=11).number_format == "0.00"
     assert words in load_plugin(EXPORTERS, "table")(report).decode("utf-8")
     assert any(row and row[0] == "排名规则" and "保留2位小数" in row[1] for row in rows)
