@@ -1,0 +1,98 @@
+"""The console's dependencies: token verification for sessions, and RPC as the person.
+
+``Desk`` calls the other services with the signed-in person's own token in the
+call's context data, over nameko's shared reply queue (one connection for all
+workers): it writes the token into the worker's context data, which nameko's
+RPC forwards with every call the worker makes. A request without a session
+has no token there at all, so nothing can be done in its name.
+"""
+import eventlet
+from nameko.extensions import DependencyProvider
+from nameko.rpc import ReplyListener, ServiceProxy
+
+from shared import config as cfg
+from shared.auth import CONTEXT_KEY, Auth
+
+RPC_TIMEOUT_SECONDS = 30
+RPC_TIMEOUT_KEY = "CONSOLE_RPC_TIMEOUT"
+#: Signs the forms' CSRF tokens and checks sign-in links (the CLI signs them with it too).
+SECRET_KEY = "CONSOLE_SECRET"
+#: "true": cookies are Secure even without X-Forwarded-Proto (TLS ends at a proxy that omits it).
+SECURE_COOKIES_KEY = "CONSOLE_SECURE_COOKIES"
+
+
+class Unavailable(Exception):
+    """A service did not answer in time; shown as such, nothing is assumed done."""
+
+    exc_type = "Unavailable"
+
+    def __init__(self, service, method):
+        super().__init__(f"{service}.{method} did not answer within the time allowed")
+        self.value = str(self)
+
+
+class SessionAuth(Auth):
+    """The shared ``Auth`` provider, also verifying a session's token on request
+    (signature, expiry and the revocations recorded from ``token_revoked``)."""
+
+    def get_dependency(self, worker_ctx):
+        caller = super().get_dependency(worker_ctx)
+        caller.verify = self.verify
+        return caller
+
+
+class Desk:
+    """What a worker sees: ``act_as(token)`` then ``call(service, method, *args)``."""
+
+    def __init__(self, worker_ctx, reply_listener, timeout):
+        self.worker_ctx = worker_ctx
+        self.reply_listener = reply_listener
+        self.timeout = timeout
+        # nameko's web entrypoint starts with no context data; make sure of it.
+        self.worker_ctx.data.pop(CONTEXT_KEY, None)
+
+    def act_as(self, token):
+        self.worker_ctx.data[CONTEXT_KEY] = token
+
+    def call(self, service, method, *args, **kwargs):
+        if CONTEXT_KEY not in self.worker_ctx.data:
+            raise RuntimeError("no signed-in person to act for")
+        proxy = ServiceProxy(self.worker_ctx, service, self.reply_listener)
+        reply = getattr(proxy, method).call_async(*args, **kwargs)
+        try:
+            with eventlet.Timeout(self.timeout):
+                return reply.result()
+        except eventlet.Timeout:
+            raise Unavailable(service, method)
+
+
+class DeskProvider(DependencyProvider):
+    rpc_reply_listener = ReplyListener()
+
+    def setup(self):
+        self.timeout = float(self.container.config.get(RPC_TIMEOUT_KEY) or RPC_TIMEOUT_SECONDS)
+
+    def get_dependency(self, worker_ctx):
+        return Desk(worker_ctx, self.rpc_reply_listener, self.timeout)
+
+
+class Settings:
+    def __init__(self, secret, secure_cookies):
+        self.secret = secret
+        self.secure_cookies = secure_cookies
+
+
+class ConsoleSettings(DependencyProvider):
+    """The console's secret (CSRF, sign-in links) and cookie policy, from config."""
+
+    def setup(self):
+        config = self.container.config
+        secret = str(config.get(SECRET_KEY) or config.get(cfg.AUTH_SECRET) or "")
+        if len(secret) < cfg.MIN_SECRET_LENGTH:
+            raise RuntimeError(f"{SECRET_KEY} must be set to at least "
+                               f"{cfg.MIN_SECRET_LENGTH} characters")
+        secure = str(config.get(SECURE_COOKIES_KEY) or "").strip().lower() in ("1", "true", "yes")
+        self.settings = Settings(secret, secure)
+
+    def get_dependency(self, worker_ctx):
+        return self.settings
