@@ -24,7 +24,7 @@ def _nice_max(value):
 def line_chart(chart_id, title, labels, series, width=720, height=260):
     """Lines of counts over time. ``labels`` name the x positions; ``series`` is
     ``[(name, [count per label])]``. Returns the SVG as ``Markup``."""
-    left, right, top, bottom = 48, 12, 12, 40
+    left, right, top, bottom = 48, 36, 12, 52
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = _nice_max(max((max(values) for _, values in series if values), default=0))
     count = max(len(labels), 1)
@@ -64,7 +64,7 @@ def line_chart(chart_id, title, labels, series, width=720, height=260):
     for number, (name, _) in enumerate(series):
         colour = PALETTE[number % len(PALETTE)]
         lx = left + (number % 3) * 220
-        ly = height - 10 - 0 * (number // 3)
+        ly = height - 10
         parts.append(f'<rect x="{lx}" y="{ly - 9}" width="12" height="12" fill="{colour}"/>'
                      f'<text x="{lx + 16}" y="{ly + 2}" class="legend">{escape(name)}</text>')
     parts.append("</svg>")

@@ -106,23 +106,21 @@ def timeline(document, publication, now):
          "when": local_text(finalized, zone) if finalized else "尚未审定",
          "done": finalized is not None},
     ]
+    # Nomination and voting may overlap (a campaign may open the vote before the deadline).
     if finalized:
-        current = "final"
+        current = ["final"]
     elif published:
-        current = "publicity"
-    elif now <= deadline:
-        current = "nomination"
-    elif now < opens:
-        current = "waiting"
-    elif now <= closes:
-        current = "voting"
+        current = ["publicity"]
     else:
-        current = "panel"
+        current = [key for key, running in (("nomination", now <= deadline),
+                                            ("voting", opens <= now <= closes)) if running]
+        if not current:
+            current = ["waiting"] if now < opens else ["panel"]
     for phase in phases:
-        phase["current"] = phase["key"] == current
-    words = {"nomination": "正在接受单位推荐", "waiting": "推荐已截止，等待网络投票开始",
-             "voting": "网络投票进行中", "panel": "投票已结束，集中评审阶段",
-             "publicity": "公示中", "final": "已审定"}[current]
+        phase["current"] = phase["key"] in current
+    words = "；".join({"nomination": "正在接受单位推荐", "waiting": "推荐已截止，等待网络投票开始",
+                      "voting": "网络投票进行中", "panel": "投票已结束，集中评审阶段",
+                      "publicity": "公示中", "final": "已审定"}[key] for key in current)
     return {"phases": phases, "current": current, "now_words": words,
             "now": local_text(now, zone)}
 
@@ -140,7 +138,7 @@ def intake(document, nominations):
                 if n.get("category") == category and counts_against_caps(n)]
         by_type = Counter(n.get("org_type") for n in held)
         caps = rules.get("org_type_caps") or {}
-        bars = [(CATEGORY_NAMES_ZH.get(category, category) + "（合计）", len(held),
+        bars = [("合计", len(held),
                  rules.get("intake_cap"))]
         if category in ORG_TYPED_CATEGORIES:
             bars += [(ORG_TYPE_NAMES_ZH.get(t, t), by_type.get(t, 0), caps.get(t))

@@ -132,17 +132,24 @@ def test_the_timeline_says_where_the_campaign_stands():
                                  voting={"opens": "2099-11-01T08:00:00",
                                          "closes": "2099-11-20T20:00:00"})
     during_voting = views.timeline(document, None, NOW)
-    assert during_voting["current"] == "voting"
+    assert during_voting["current"] == ["voting"]
     assert [p["key"] for p in during_voting["phases"]] == ["nomination", "voting", "panel",
                                                            "publicity", "final"]
     assert during_voting["phases"][0]["done"] and not during_voting["phases"][1]["done"]
     assert during_voting["phases"][1]["when"] == "2099-11-01 08:00 至 2099-11-20 20:00"
-    assert views.timeline(document, None, NOW - timedelta(days=30))["current"] == "nomination"
-    assert views.timeline(document, None, NOW + timedelta(days=30))["current"] == "panel"
+    assert views.timeline(document, None, NOW - timedelta(days=30))["current"] == ["nomination"]
+    assert views.timeline(document, None, NOW - timedelta(days=5))["current"] == ["waiting"]
+    assert views.timeline(document, None, NOW + timedelta(days=30))["current"] == ["panel"]
+    overlapping = campaign_document(nomination={"deadline": "2099-11-10T23:59:59"},
+                                    voting={"opens": "2099-11-01T08:00:00",
+                                            "closes": "2099-11-20T20:00:00"})
+    both = views.timeline(overlapping, None, NOW)
+    assert both["current"] == ["nomination", "voting"]
+    assert both["now_words"] == "正在接受单位推荐；网络投票进行中"
     published = {"published_at": "2099-11-25T02:00:00Z", "finalized_at": None}
-    assert views.timeline(document, published, NOW + timedelta(days=30))["current"] == "publicity"
+    assert views.timeline(document, published, NOW + timedelta(days=30))["current"] == ["publicity"]
     final = dict(published, finalized_at="2099-12-01T02:00:00Z")
-    assert views.timeline(document, final, NOW + timedelta(days=30))["current"] == "final"
+    assert views.timeline(document, final, NOW + timedelta(days=30))["current"] == ["final"]
 
 
 def test_intake_counts_every_received_nomination_except_withdrawn_ones():
@@ -153,9 +160,9 @@ def test_intake_counts_every_received_nomination_except_withdrawn_ones():
                    + [{"category": "learning_activity", "status": "submitted"}])
     by_category = {item["category"]: item["bars"] for item in views.intake(document, nominations)}
     advanced = dict((label, (used, cap)) for label, used, cap in by_category["advanced_unit"])
-    assert advanced["创建学习型党组织先进单位（合计）"] == (20, 50)
+    assert advanced["合计"] == (20, 50)
     assert advanced["机关"] == (20, 20) and advanced["学校"] == (0, 5)
-    assert by_category["learning_activity"] == [("优秀学习活动（合计）", 1, None)]
+    assert by_category["learning_activity"] == [("合计", 1, None)]
 
 
 def test_traffic_counts_votes_per_minute_in_the_window():
