@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 MAX_UPLOAD = 2 * 1024 * 1024
 #: Pages of ``voting.votes_page`` read for the traffic chart (10,000 votes a page).
 TRAFFIC_PAGES = 50
+#: What the results page offers to download (the ``table`` exporter is for terminals).
+DOWNLOAD_FORMATS = ("xlsx", "csv")
 SERVICES_WITH_AUDIT = ("nomination", "scoring", "aggregation", "notification", "voting")
 HEADERS = {
     "Cache-Control": "no-store",
@@ -477,6 +479,7 @@ class ConsoleService(PingxuanService):
         rows = views.audit_rows(trails, chosen["entity"], chosen["actor"], bounds.get("since"),
                                 bounds.get("until"))
         return self._page(request, person, "audit.html", rows=rows, chosen=chosen,
+                          current_campaign=chosen["campaign_id"] or None,
                           services=SERVICES_WITH_AUDIT, refusals=refusals)
 
     # --- helpers ------------------------------------------------------------------------------
@@ -579,7 +582,7 @@ class ConsoleService(PingxuanService):
         body = render.render(
             template, person=person, csrf=person.csrf, large=self._large(request),
             campaigns=self.store.campaigns(), done=request.args.get("done"),
-            current_campaign=(campaign or {}).get("id"),
+            current_campaign=context.pop("current_campaign", None) or (campaign or {}).get("id"),
             path=request.path, **context)
         cookies = []
         if "size" in request.args:
@@ -674,4 +677,5 @@ class ConsoleService(PingxuanService):
         return self._page(request, person, "results.html", status=status, campaign=document,
                           report=report, report_refusal=refusal, objections=objections,
                           objections_refusal=objections_refusal,
-                          exporters=plugins.plugin_names(plugins.EXPORTERS), **context)
+                          exporters=[name for name in plugins.plugin_names(plugins.EXPORTERS)
+                                     if name in DOWNLOAD_FORMATS], **context)

@@ -250,7 +250,38 @@ def audit_rows(trails, entity=None, actor=None, since=None, until=None):
                 continue
             if until and (at is None or at > until):
                 continue
-            rows.append(dict(entry, service=service, actor_text=(
-                f"{who.get('name', '')}（{who.get('role', '')}）" if who else "")))
+            rows.append(dict(entry, service=service, changes=changes(entry.get("before"),
+                                                                       entry.get("after")),
+                             actor_text=(f"{who.get('name', '')}（{who.get('role', '')}）"
+                                         if who else "")))
     rows.sort(key=lambda row: (row.get("at") or "", row.get("service")))
     return rows
+
+
+#: Characters of a changed value shown in the audit table (the whole value is one click away).
+CHANGE_PREVIEW = 120
+
+
+def _text(value):
+    return "—" if value is None else (value if isinstance(value, str) else json.dumps(
+        value, ensure_ascii=False, sort_keys=True, default=str))
+
+
+def changes(before, after):
+    """What an audit entry changed, key by key: ``[(key, before, after, long)]``.
+
+    A campaign or a nomination is thousands of characters; the department wants
+    to see which keys changed, and to open the full value only when needed.
+    """
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        pairs = [(k, before.get(k), after.get(k)) for k in keys]
+    else:
+        pairs = [("", before, after)]
+    out = []
+    for key, old, new in pairs:
+        old_text, new_text = _text(old), _text(new)
+        out.append({"key": key, "before": old_text, "after": new_text,
+                    "long": len(old_text) > CHANGE_PREVIEW or len(new_text) > CHANGE_PREVIEW,
+                    "before_short": old_text[:CHANGE_PREVIEW], "after_short": new_text[:CHANGE_PREVIEW]})
+    return out

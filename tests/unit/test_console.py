@@ -281,3 +281,12 @@ def test_bad_judge_files_are_refused_naming_the_row(data, words):
 def test_a_file_that_is_not_a_workbook_is_refused():
     with pytest.raises(ValidationError, match="Excel"):
         judges.parse_judges("judges.xlsx", b"not a zip")
+
+
+def test_an_audit_entry_shows_only_the_keys_that_changed():
+    shown = views.changes({"status": "submitted", "name": "甲"},
+                          {"status": "accepted", "name": "甲", "review": {"opinion": "同意"}})
+    assert [(c["key"], c["before"], c["after"]) for c in shown] == [
+        ("review", "—", '{"opinion": "同意"}'), ("status", "submitted", "accepted")]
+    long = views.changes(None, {"materials": "材" * 500})
+    assert long[0]["long"] and len(long[0]["after_short"]) == views.CHANGE_PREVIEW
