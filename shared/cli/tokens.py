@@ -8,6 +8,8 @@ from shared.cli.system import SERVICES, http_address
 
 
 def cmd_token_issue(args):
+    if args.sign_in_link and args.role != "admin":
+        raise CliError("--sign-in-link is only for --role admin (the console signs in admins)")
     try:
         token, token_id = auth.issue_token(secret(create=True), args.role, args.name, args.unit,
                                            ttl=timedelta(days=args.ttl_days))
@@ -16,8 +18,6 @@ def cmd_token_issue(args):
     print(f"token id {token_id}: role {args.role}, name {args.name}"
           + (f", unit {args.unit}" if args.unit else "") + f", valid {args.ttl_days} days")
     if args.sign_in_link:
-        if args.role != "admin":
-            raise CliError("--sign-in-link is only for --role admin (the console signs in admins)")
         print(sign_in_link(token))
     print(token)
 

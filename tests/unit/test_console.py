@@ -290,3 +290,34 @@ def test_an_audit_entry_shows_only_the_keys_that_changed():
         ("review", "—", '{"opinion": "同意"}'), ("status", "submitted", "accepted")]
     long = views.changes(None, {"materials": "材" * 500})
     assert long[0]["long"] and len(long[0]["after_short"]) == views.CHANGE_PREVIEW
+
+
+# --- the CLI's sign-in link ------------------------------------------------------------------
+
+def test_token_issue_prints_a_sign_in_link_the_console_accepts(monkeypatch, capsys):
+    from shared import cli
+    from shared.auth import read_token
+
+    monkeypatch.setenv("PINGXUAN_SECRET", SECRET)
+    monkeypatch.setenv("CONSOLE_HTTP", "127.0.0.1:9999")
+    monkeypatch.delenv("CONSOLE_SECRET", raising=False)
+    monkeypatch.delenv("CONSOLE_URL", raising=False)
+    assert cli.main(["token", "issue", "--role", "admin", "--name", "宣传部",
+                     "--sign-in-link"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    issued = lines[-1]
+    link = [line for line in lines if "sign-in link" in line][0].split(": ", 1)[1]
+    assert link.startswith("http://127.0.0.1:9999/sign-in/link#pxlink1.")
+    token, _, _ = sessions.read_sign_in_code(SECRET, link.split("#", 1)[1],
+                                             datetime.now(timezone.utc))
+    assert token == issued and read_token(SECRET, token, datetime.now(timezone.utc)).role == "admin"
+
+
+def test_a_sign_in_link_is_only_for_admins(monkeypatch, capsys):
+    from shared import cli
+
+    monkeypatch.setenv("PINGXUAN_SECRET", SECRET)
+    assert cli.main(["token", "issue", "--role", "unit", "--name", "城关镇党委",
+                     "--sign-in-link"]) == 2
+    out = capsys.readouterr()
+    assert "only for --role admin" in out.err and out.out == ""
