@@ -415,6 +415,21 @@ class ConsoleService(PingxuanService):
                                  objection_refusal=refusal, typed=form)
         return redirect(f"/campaigns/{quote(campaign_id)}/results?done=resolved")
 
+    @http("POST", "/campaigns/<campaign_id>/objections/lodge")
+    @signed_in
+    def objection_lodge(self, request, person, campaign_id):
+        """An objection received by letter or telephone, entered by the department."""
+        form = self._form(request)
+        objection = {"campaign_id": campaign_id, "candidate_id": form.get("candidate_id") or "",
+                     "objector": {"name": (form.get("objector_name") or "").strip(),
+                                  "mobile": (form.get("objector_mobile") or "").strip()},
+                     "grounds": (form.get("grounds") or "").strip()}
+        _, refusal = self._try("aggregation", "lodge_objection", objection)
+        if refusal:
+            return self._results(request, person, campaign_id, status=400,
+                                 lodge_refusal=refusal, typed=form)
+        return redirect(f"/campaigns/{quote(campaign_id)}/results?done=lodged")
+
     @http("GET", "/campaigns/<campaign_id>/results/download/<fmt>")
     @signed_in
     def results_download(self, request, person, campaign_id, fmt):
@@ -672,7 +687,7 @@ class ConsoleService(PingxuanService):
             return error_page
         report, refusal = self._try("aggregation", "report", campaign_id)
         objections, objections_refusal = self._try("aggregation", "objections", campaign_id)
-        for key in ("action_refusal", "objection_refusal", "confirm"):
+        for key in ("action_refusal", "objection_refusal", "lodge_refusal", "confirm"):
             context.setdefault(key, None)
         return self._page(request, person, "results.html", status=status, campaign=document,
                           report=report, report_refusal=refusal, objections=objections,

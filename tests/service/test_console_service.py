@@ -409,3 +409,19 @@ def test_the_audit_view_asks_every_service(harness):
     asked = {call[0] for call in harness.desk.calls if call[1] == "audit_trail"}
     assert asked == {"nomination", "scoring", "aggregation", "notification", "voting"}
     assert "voting：该功能所需的服务方法尚未上线" in page
+
+
+def test_an_objection_by_letter_is_lodged_and_a_refusal_keeps_what_was_typed(harness):
+    harness.desk.replies.update({
+        "aggregation.report": None, "aggregation.objections": [],
+        "aggregation.lodge_objection": ValidationError({"objector.mobile": ["must be a mainland mobile"]})})
+    harness.sign_in(ADMIN)
+    form = {"csrf_token": harness.csrf(), "candidate_id": "n1", "objector_name": "王五",
+            "objector_mobile": "123", "grounds": "材料不实"}
+    response = harness.service.objection_lodge(harness.request(
+        "POST", "/campaigns/cb-test/objections/lodge", data=form), campaign_id="cb-test")
+    assert response.status_code == 400 and "must be a mainland mobile" in body(response)
+    assert 'value="123"' in body(response) and "材料不实</textarea>" in body(response)
+    assert harness.desk.made("aggregation.lodge_objection")[0][2] == ({
+        "campaign_id": "cb-test", "candidate_id": "n1",
+        "objector": {"name": "王五", "mobile": "123"}, "grounds": "材料不实"},)
