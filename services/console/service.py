@@ -72,6 +72,14 @@ class Person:
         self.name = identity.name
 
 
+def local_path(target):
+    """``target`` if it is a path on this console, else "" (no redirect to another site:
+    ``//host`` and ``/\\host`` are other sites to a browser)."""
+    if not isinstance(target, str) or not target.startswith("/") or target[1:2] in ("/", "\\"):
+        return ""
+    return target
+
+
 def html(body, status=200, cookies=()):
     response = Response(body, status=status, content_type="text/html; charset=utf-8",
                         headers=HEADERS)
@@ -327,7 +335,9 @@ class ConsoleService(PingxuanService):
         if refusal:
             return self._voting(request, person, campaign_id, status=400, void_refusal=refusal,
                                 typed=form)
-        return redirect(f"/campaigns/{quote(campaign_id)}/voting?done=voided&n={reply.get('voided', '')}")
+        return redirect(f"/campaigns/{quote(campaign_id)}/voting?done=voided"
+                        f"&n={quote(str(reply.get('voided', '')))}"
+                        f"&void_id={quote(str(reply.get('void_id', '')))}")
 
     @http("POST", "/campaigns/<campaign_id>/voting/restore")
     @signed_in
@@ -536,9 +546,7 @@ class ConsoleService(PingxuanService):
         key = sessions.new_key()
         self.store.open(key, token, identity, self.now())
         log.info("console session opened for %s (token id %s)", identity.name, identity.token_id)
-        target = form.get("next") or "/campaigns"
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/campaigns"
+        target = local_path(form.get("next")) or "/campaigns"
         return redirect(target, cookies=[
             (sessions.SESSION_COOKIE, key, self._cookie_options(
                 request, int(sessions.SESSION_TTL.total_seconds()))),
@@ -556,9 +564,7 @@ class ConsoleService(PingxuanService):
     def _sign_in_form(self, request, template="sign_in.html", errors=None, notice=None,
                       status=200):
         key = request.cookies.get(sessions.PRE_SESSION_COOKIE) or sessions.new_key()
-        next_path = request.values.get("next") or ""
-        if not next_path.startswith("/") or next_path.startswith("//"):
-            next_path = ""
+        next_path = local_path(request.values.get("next"))
         body = render.render(template, errors=errors or {}, notice=notice, next=next_path,
                              csrf=sessions.csrf_token(self.settings.secret, key),
                              large=self._large(request))
@@ -662,6 +668,8 @@ class ConsoleService(PingxuanService):
         suspicious, suspicious_refusal = self._try("voting", "suspicious", campaign_id)
         for key in ("void_refusal", "restore_refusal"):
             context.setdefault(key, None)
+        context.setdefault("void_id", request.args.get("void_id", ""))
+        context.setdefault("voided_count", request.args.get("n", ""))
         return self._page(request, person, "voting.html", status=status, campaign=document,
                           traffic=traffic, pictures=pictures, leading=views.leading(candidates),
                           candidates=candidates, chosen=chosen, ledger=ledger,

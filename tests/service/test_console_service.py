@@ -425,3 +425,40 @@ def test_an_objection_by_letter_is_lodged_and_a_refusal_keeps_what_was_typed(har
     assert harness.desk.made("aggregation.lodge_objection")[0][2] == ({
         "campaign_id": "cb-test", "candidate_id": "n1",
         "objector": {"name": "王五", "mobile": "123"}, "grounds": "材料不实"},)
+
+
+def test_a_void_tells_its_void_id_and_the_restore_form_is_filled_with_it(harness):
+    harness.desk.replies.update({
+        "voting.votes_page": {"votes": [], "next": None}, "aggregation.tally": {"rows": []},
+        "voting.fraud_ledger": None, "voting.suspicious": [],
+        "voting.void_votes": {"void_id": "void-7", "voided": 6},
+        "voting.restore_votes": {"void_id": "void-7", "restored": 6}})
+    harness.sign_in(ADMIN)
+    voided = harness.service.voting_void(harness.request(
+        "POST", "/campaigns/cb-test/voting/void",
+        data={"csrf_token": harness.csrf(), "candidate_id": "n1", "reason": "同一网段集中刷票"}),
+        campaign_id="cb-test")
+    assert voided.headers["Location"] == "/campaigns/cb-test/voting?done=voided&n=6&void_id=void-7"
+    assert harness.desk.made("voting.void_votes")[0][2] == ("cb-test", {"candidate_id": "n1"},
+                                                           "同一网段集中刷票")
+    page = body(harness.service.voting_page(harness.request(
+        "GET", "/campaigns/cb-test/voting?done=voided&n=6&void_id=void-7"), campaign_id="cb-test"))
+    assert "已作废 6 票" in page and 'id="void-id" name="void_id" value="void-7"' in page
+    restored = harness.service.voting_restore(harness.request(
+        "POST", "/campaigns/cb-test/voting/restore",
+        data={"csrf_token": harness.csrf(), "void_id": "void-7", "restore_reason": "经核实为正常投票"}),
+        campaign_id="cb-test")
+    assert restored.status_code == 303
+    assert harness.desk.made("voting.restore_votes")[0][2] == ("void-7", "经核实为正常投票")
+
+
+@pytest.mark.parametrize("target, landing", [
+    ("/campaigns/cb-test/results", "/campaigns/cb-test/results"),
+    ("//evil.example/x", "/campaigns"), ("/\\evil.example", "/campaigns"),
+    ("https://evil.example/", "/campaigns"), ("", "/campaigns")])
+def test_after_sign_in_only_a_path_of_the_console_is_followed(harness, target, landing):
+    page = harness.remember(harness.service.sign_in_page(harness.request("GET", "/sign-in")))
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', body(page))[1]
+    response = harness.service.sign_in(harness.request(
+        "POST", "/sign-in", data={"token": ADMIN, "csrf_token": csrf, "next": target}))
+    assert response.headers["Location"] == landing
