@@ -160,8 +160,9 @@ class ConsoleService(PingxuanService):
 
     @http("GET", "/sign-in")
     def sign_in_page(self, request):
-        message = SIGN_IN_REASONS.get(request.args.get("reason", ""))
-        return self._sign_in_form(request, notice=message)
+        reason = request.args.get("reason", "")
+        return self._sign_in_form(request, notice=SIGN_IN_REASONS.get(reason),
+                                  notice_kind="note" if reason in ("revoked", "expired") else "ok")
 
     @http("POST", "/sign-in")
     def sign_in(self, request):
@@ -228,7 +229,8 @@ class ConsoleService(PingxuanService):
             except UnicodeDecodeError:
                 problems = [("campaign_file", None, "文件应为UTF-8编码的YAML。")]
             except CampaignFileError as error:
-                problems = error.problems
+                problems = [(key, line, views.field_message_zh(message))
+                            for key, line, message in error.problems]
         if problems:
             return self._page(request, person, "campaigns.html", status=400, problems=problems,
                               file_name=name, typed_id="")
@@ -562,10 +564,11 @@ class ConsoleService(PingxuanService):
             "_csrf": ["表单缺少有效的安全令牌（CSRF）或已过期，请重新打开登录页再提交。"]})
 
     def _sign_in_form(self, request, template="sign_in.html", errors=None, notice=None,
-                      status=200):
+                      status=200, notice_kind="ok"):
         key = request.cookies.get(sessions.PRE_SESSION_COOKIE) or sessions.new_key()
         next_path = local_path(request.values.get("next"))
         body = render.render(template, errors=errors or {}, notice=notice, next=next_path,
+                             notice_kind=notice_kind,
                              csrf=sessions.csrf_token(self.settings.secret, key),
                              large=self._large(request))
         return html(body, status=status, cookies=[

@@ -47,6 +47,12 @@ FIELD_MESSAGES_ZH = {
 TRAFFIC_MINUTES = 60
 
 
+def field_message_zh(message):
+    """marshmallow's usual words in Chinese; a rule's own message (already plain) as it is."""
+    return "；".join(FIELD_MESSAGES_ZH.get(part.strip(), part.strip())
+                    for part in str(message).split(";"))
+
+
 def refusal(error):
     """A refusal as the page shows it: a Chinese summary, the service's words, and per field."""
     exc_type = getattr(error, "exc_type", None) or type(error).__name__
@@ -60,7 +66,7 @@ def refusal(error):
     if isinstance(messages, dict):
         for field, items in messages.items():
             items = items if isinstance(items, list) else [items]
-            fields[field] = [FIELD_MESSAGES_ZH.get(str(item), str(item)) for item in items]
+            fields[field] = [field_message_zh(item) for item in items]
     words = getattr(error, "value", None) or str(error)
     if fields:
         words = "；".join(f"{name}：{'；'.join(items)}" for name, items in sorted(fields.items()))

@@ -273,6 +273,7 @@ def test_a_bad_campaign_file_names_key_and_line_and_nothing_is_sent(harness):
     page = body(response)
     assert response.status_code == 400
     assert "<code>timezone</code></td><td>3</td>" in page
+    assert "<code>weights</code></td><td>—</td><td>此项必填。</td>" in page
     assert harness.desk.made("nomination.load_campaign") == []
 
 
