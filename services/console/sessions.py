@@ -122,6 +122,9 @@ class SessionStore:
         self.sessions.create_index("expires_at")
 
     def open(self, key, token, identity, now):
+        # Ended sessions and spent links go at each sign-in: no timer, no TTL index (mongomock).
+        self.sessions.delete_many({"expires_at": {"$lte": now}})
+        self.used_links.delete_many({"expires": {"$lte": int(now.timestamp())}})
         self.sessions.insert_one({
             "_id": key_hash(key), "token": token, "token_id": identity.token_id,
             "name": identity.name, "created_at": now, "expires_at": now + SESSION_TTL})

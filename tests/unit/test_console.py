@@ -321,3 +321,12 @@ def test_a_sign_in_link_is_only_for_admins(monkeypatch, capsys):
                      "--sign-in-link"]) == 2
     out = capsys.readouterr()
     assert "only for --role admin" in out.err and out.out == ""
+
+
+def test_ended_sessions_and_spent_links_are_removed_at_the_next_sign_in(store):
+    store.open("old", "px1.a", Identity("t1", "admin", "甲", None), NOW)
+    store.use_link("n-old", int((NOW + timedelta(minutes=10)).timestamp()))
+    later = NOW + sessions.SESSION_TTL + timedelta(seconds=1)
+    store.open("new", "px1.b", Identity("t2", "admin", "乙", None), later)
+    assert [doc["name"] for doc in store.sessions.find()] == ["乙"]
+    assert store.used_links.count_documents({}) == 0
