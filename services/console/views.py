@@ -5,6 +5,7 @@ lays out: the campaign's phases, intake against caps, vote traffic per
 minute, the 推薦表 as the paper form reads, refusals by field, one audit view.
 """
 import json
+import re
 from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -43,14 +44,37 @@ FIELD_MESSAGES_ZH = {
     "Not a valid number.": "应填写数字。",
     "Unknown field.": "不认识的字段。",
 }
+#: The services' words for the refusals a department user meets most, in Chinese. The
+#: service's own sentence is still shown beside it: it names the record and the rule exactly.
+MESSAGES_ZH = (
+    (re.compile(r"^a rejection needs a reason$"), "不通过须写明理由。"),
+    (re.compile(r"^nomination \S+ is (\w+); the leadership group's opinion"),
+     "领导小组意见只记录在候选对象（已通过初审）上。"),
+    (re.compile(r"^voting of campaign \S+ closes at (\S+)"), "网络投票于 {0} 结束，结束后才能发布公示名单。"),
+    (re.compile(r"^the panel of (.+) is not closed"), "评审组尚未结束评分（{0}），结束后才能发布公示名单。"),
+    (re.compile(r"^the list of campaign \S+ is already (\w+)"), "名单已发布或已审定，不能再次发布。"),
+    (re.compile(r"^the list of campaign \S+ has not been published yet"), "名单尚未发布公示。"),
+    (re.compile(r"^the panel of \S+ in campaign \S+ (is )?closed"), "该评审组已结束评分。"),
+    (re.compile(r"^no nomination "), "找不到该推荐表。"),
+    (re.compile(r"^no campaign "), "找不到该评选活动。"),
+)
 #: How many minutes of vote traffic the chart shows (the most recent ones).
 TRAFFIC_MINUTES = 60
 
 
+def message_zh(message):
+    """The Chinese of a service's sentence when the console knows it, else ``None``."""
+    for pattern, words in MESSAGES_ZH:
+        found = pattern.search(message)
+        if found:
+            return words.format(*found.groups())
+    return None
+
+
 def field_message_zh(message):
-    """marshmallow's usual words in Chinese; a rule's own message (already plain) as it is."""
-    return "；".join(FIELD_MESSAGES_ZH.get(part.strip(), part.strip())
-                    for part in str(message).split(";"))
+    """A field's message in Chinese where known, the service's words otherwise."""
+    parts = [part.strip() for part in str(message).split(";")]
+    return "；".join(FIELD_MESSAGES_ZH.get(part) or message_zh(part) or part for part in parts)
 
 
 def refusal(error):
@@ -70,6 +94,9 @@ def refusal(error):
     words = getattr(error, "value", None) or str(error)
     if fields:
         words = "；".join(f"{name}：{'；'.join(items)}" for name, items in sorted(fields.items()))
+    else:
+        known = message_zh(words)
+        words = f"{known}（{words}）" if known else words
     return {"type": exc_type, "summary": REFUSAL_ZH.get(exc_type, "操作未完成"),
             "message": words, "fields": fields}
 

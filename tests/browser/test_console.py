@@ -174,7 +174,7 @@ def test_the_department_runs_a_selection_in_the_console(system, browser, tmp_pat
     # A rejection without a reason is refused next to the opinion; the choice is kept.
     review(ids[1], "reject", "")
     message = wait.until(EC.visibility_of_element_located((By.ID, "error-opinion")))
-    assert "reason" in message.text
+    assert "不通过须写明理由" in message.text
     assert browser.find_element(By.ID, "decision-reject").is_selected()
     full_page(browser)
     shots(browser, "06-rejection-needs-a-reason")

@@ -234,7 +234,7 @@ def test_a_refused_review_shows_the_message_by_its_field_and_keeps_what_was_type
         nomination_id="n1")
     page = body(response)
     assert response.status_code == 400
-    assert re.search(r'id="error-opinion" role="alert">a rejection needs a reason<', page)
+    assert re.search(r'id="error-opinion" role="alert">不通过须写明理由。<', page)
     assert 'value="reject" id="decision-reject" checked' in page
     assert "填写的内容未通过校验" in page
 

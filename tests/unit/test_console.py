@@ -330,3 +330,14 @@ def test_ended_sessions_and_spent_links_are_removed_at_the_next_sign_in(store):
     store.open("new", "px1.b", Identity("t2", "admin", "乙", None), later)
     assert [doc["name"] for doc in store.sessions.find()] == ["乙"]
     assert store.used_links.count_documents({}) == 0
+
+
+def test_known_refusals_are_put_in_chinese_beside_the_services_words():
+    from shared.errors import InvalidState
+
+    shown = views.refusal(InvalidState("voting of campaign cb-x closes at 2013-11-20T20:00:00 "
+                                       "(Asia/Shanghai); the list is published after the vote"))
+    assert shown["message"].startswith("网络投票于 2013-11-20T20:00:00 结束，结束后才能发布公示名单。（voting")
+    field = views.refusal(ValidationError({"opinion": ["a rejection needs a reason"]}))
+    assert field["fields"] == {"opinion": ["不通过须写明理由。"]}
+    assert views.refusal(InvalidState("something new"))["message"] == "something new"
