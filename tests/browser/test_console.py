@@ -360,7 +360,10 @@ def test_a_one_time_sign_in_link_signs_in_once(system, browser, shots):
 
 
 def contract_method_missing(browser, refusal_id):
-    """True when the page shows that the service lacks a CONTRACT.md method (not merged yet)."""
+    """True when the answer page shows that the service lacks a CONTRACT.md method (not merged
+    yet); waits for the answer (its done message or its refusal) first."""
+    WebDriverWait(browser, 30).until(lambda driver: driver.find_elements(By.ID, "done")
+                                     or driver.find_elements(By.ID, refusal_id))
     found = browser.find_elements(By.ID, refusal_id)
     return bool(found) and "该功能所需的服务方法尚未上线" in found[0].text
 
@@ -459,7 +462,9 @@ def test_a_burst_is_voided_and_restored_and_an_objection_upheld(system, browser,
         return bool(driver.find_elements(By.ID, "done"))
 
     wait.until(published)
-    Select(browser.find_element(By.ID, "lodge-candidate")).select_by_value(ids[0])
+    browser.get(f"{console}/campaigns/{CAMPAIGN_ID}/results")
+    Select(wait.until(EC.visibility_of_element_located((By.ID, "lodge-candidate")))
+           ).select_by_value(ids[0])
     browser.find_element(By.ID, "lodge-name").send_keys("王五")
     browser.find_element(By.ID, "lodge-mobile").send_keys("13900001111")
     browser.find_element(By.ID, "lodge-grounds").send_keys("该单位推荐材料中的学习活动未实际开展。")
