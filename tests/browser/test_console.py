@@ -84,6 +84,15 @@ def sign_in(browser, wait, console, auth_token):
     browser.find_element(By.ID, "sign-in-button").click()
 
 
+def logs_hold_none_of(system, *secrets):
+    """No token and no sign-in code in any service's log (the console's access log included)."""
+    for log in (Path(system.env["PINGXUAN_HOME"]) / "logs").glob("*.log"):
+        text = log.read_text(encoding="utf-8", errors="replace")
+        assert "pxlink1" not in text, f"a sign-in code is in {log}"
+        for secret in secrets:
+            assert secret not in text, f"a secret is in {log}"
+
+
 def session_cookies(browser):
     return {c["name"]: c["value"] for c in browser.get_cookies()}
 
@@ -338,6 +347,7 @@ def test_the_department_runs_a_selection_in_the_console(system, browser, tmp_pat
     WebDriverWait(browser, 15, poll_frequency=0.5).until(sent_to_sign_in)
     assert "已被吊销" in browser.page_source
     shots(browser, "16-revoked")
+    logs_hold_none_of(system, admin, unit, frontend)
 
 
 def test_a_one_time_sign_in_link_signs_in_once(system, browser, shots):
@@ -357,6 +367,7 @@ def test_a_one_time_sign_in_link_signs_in_once(system, browser, shots):
     error = wait.until(EC.visibility_of_element_located((By.ID, "error-code")))
     assert "已经用过" in error.text
     shots(browser, "18-link-used-twice")
+    logs_hold_none_of(system, link.split("#", 1)[1], issued[-1])
 
 
 def contract_method_missing(browser, refusal_id):
