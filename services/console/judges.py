@@ -40,9 +40,12 @@ def _table(filename, data):
     return list(csv.reader(io.StringIO(text)))
 
 
-def parse_judges(filename, data):
+def parse_judges(filename, data, first_row=2, field=FIELD):
     """``[{judge_id, name, unit}]`` from an uploaded file, or a ``ValidationError`` on
-    ``judges_file`` naming the row."""
+    ``field`` naming the row (``first_row``: the number of the first judge's row)."""
+    def _refuse(message):
+        return ValidationError({field: [message]})
+
     if not data:
         raise _refuse("请选择评委名单文件（CSV或XLSX）。")
     rows = [row for row in _table(filename or "", data) if any(cell.strip() for cell in row)]
@@ -54,7 +57,7 @@ def parse_judges(filename, data):
         raise _refuse(f"第1行应为列名 judge_id, name, unit（缺少 {', '.join(missing)}）。")
     where = {column: heading.index(column) for column in COLUMNS}
     judges = []
-    for number, row in enumerate(rows[1:], start=2):
+    for number, row in enumerate(rows[1:], start=first_row):
         judge = {column: (row[where[column]].strip() if where[column] < len(row) else "")
                  for column in COLUMNS}
         empty = [column for column in COLUMNS if not judge[column]]
@@ -71,5 +74,7 @@ def parse_judges(filename, data):
 def parse_judges_text(text):
     """Judges typed into the form, one a line: ``judge_id, name, unit``."""
     lines = [line for line in (text or "").splitlines() if line.strip()]
-    return parse_judges("judges.csv", "\n".join(["judge_id,name,unit"] + lines).encode("utf-8")) \
-        if lines else []
+    if not lines:
+        return []
+    return parse_judges("judges.csv", "\n".join(["judge_id,name,unit"] + lines).encode("utf-8"),
+                        first_row=1, field="judges_text")

@@ -341,3 +341,12 @@ def test_known_refusals_are_put_in_chinese_beside_the_services_words():
     field = views.refusal(ValidationError({"opinion": ["a rejection needs a reason"]}))
     assert field["fields"] == {"opinion": ["不通过须写明理由。"]}
     assert views.refusal(InvalidState("something new"))["message"] == "something new"
+
+
+def test_judges_typed_into_the_form_are_refused_by_their_own_line():
+    assert judges.parse_judges_text("j-01, 张华, 县委党校\n\n") == [
+        {"judge_id": "j-01", "name": "张华", "unit": "县委党校"}]
+    with pytest.raises(ValidationError) as refused:
+        judges.parse_judges_text("j-01, 张华, 县委党校\nj-02, , 县教育局")
+    assert refused.value.messages == {"judges_text": ["第2行缺少 name。"]}
+    assert judges.parse_judges_text("  \n") == []
