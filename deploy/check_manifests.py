@@ -48,7 +48,7 @@ from shared import yamlfiles  # noqa: E402  (as written: no ${VAR} substitution)
 
 #: Service name -> HTTP port (shared/cli/system.py's SERVICES).
 SERVICES = {"nomination": 8101, "voting": 8100, "scoring": 8102, "aggregation": 8103,
-            "notification": 8104}
+            "notification": 8104, "console": 8105}
 CLIENT_USERS = ("admin-cli", "rpc-client", "monitoring")
 VHOST = "pingxuan"
 NAMESPACE = "pingxuan"

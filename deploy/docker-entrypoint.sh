@@ -7,7 +7,7 @@
 #   config       print the config file `run` would use
 #   <other>      exec it (e.g. `pingxuan token issue ...`, `sh`)
 #
-# SERVICE is one of nomination, voting, scoring, aggregation, notification; the class
+# SERVICE is one of nomination, voting, scoring, aggregation, notification, console; the class
 # run is services.<name>.service:<Name>Service with the config.yml installed with it
 # (PINGXUAN_CONFIG overrides the file). The HTTP address (/health, /metrics, the voting
 # page) is <NAME>_HTTP, by default 0.0.0.0:<the service's port> so that probes and
@@ -21,6 +21,7 @@ port_of() {
         scoring) echo 8102 ;;
         aggregation) echo 8103 ;;
         notification) echo 8104 ;;
+        console) echo 8105 ;;
         *) return 1 ;;
     esac
 }
@@ -34,7 +35,7 @@ esac
 service="${SERVICE:-}"
 if ! port=$(port_of "$service"); then
     echo "pingxuan-service: set SERVICE to one of nomination, voting, scoring, aggregation," \
-         "notification (got '${service}')" >&2
+         "notification, console (got '${service}')" >&2
     exit 64
 fi
 

@@ -369,7 +369,11 @@ def _line_of(key, lines):
 def load_campaign_file(path):
     """Read and validate a campaign YAML file; returns the canonical document."""
     with open(path, encoding="utf-8") as handle:
-        text = handle.read()
+        return load_campaign_text(handle.read(), path)
+
+
+def load_campaign_text(text, path="campaign.yml"):
+    """Validate a campaign file's text (an upload); errors name ``path``, the key and its line."""
     try:
         document = yamlfiles.load(text)
         lines = _key_lines(yamlfiles.compose(text))

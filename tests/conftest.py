@@ -33,7 +33,7 @@ from shared.store import connect  # noqa: E402
 TEST_SECRET = signing.generate_private_key()
 #: What services are given instead: the issuer's public key.
 TEST_PUBLIC_KEYS = signing.public_key_of(TEST_SECRET)
-SERVICE_NAMES = ("nomination", "voting", "scoring", "aggregation", "notification")
+SERVICE_NAMES = ("nomination", "voting", "scoring", "aggregation", "notification", "console")
 #: Each service's own private key, and the ``name=public key`` list every service trusts.
 TEST_SERVICE_KEYS = {name: signing.generate_private_key() for name in SERVICE_NAMES}
 TEST_SERVICE_PUBLIC_KEYS = ",".join(f"{name}={signing.public_key_of(key)}"

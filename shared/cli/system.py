@@ -18,6 +18,7 @@ SERVICES = {
     "scoring": ("SCORING_HTTP", "127.0.0.1:8102"),
     "aggregation": ("AGGREGATION_HTTP", "127.0.0.1:8103"),
     "notification": ("NOTIFICATION_HTTP", "127.0.0.1:8104"),
+    "console": ("CONSOLE_HTTP", "127.0.0.1:8105"),
 }
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 20
@@ -180,6 +181,8 @@ def cmd_up(args):
         line = f"{name}: running (pid {running_pid(name)})  metrics http://{address}/metrics"
         if name == "voting":
             line += f"  voting page http://{address}/"
+        if name == "console":
+            line += f"  console http://{address}/"
         print(line)
     print(f"logs: {logs}")
 

@@ -1,13 +1,16 @@
 """``pingxuan token issue`` / ``revoke`` / ``keygen``: tokens are signed here, verified by every service."""
+import os
 from datetime import timedelta
 
 from shared import auth, events
 from shared import signing
 from shared.cli.base import CliError, amqp_uri, issuer_key, write_private_key
-from shared.cli.system import SERVICES
+from shared.cli.system import SERVICES, http_address
 
 
 def cmd_token_issue(args):
+    if args.sign_in_link and args.role != "admin":
+        raise CliError("--sign-in-link is only for --role admin (the console signs in admins)")
     try:
         token, token_id = auth.issue_token(issuer_key(create=True), args.role, args.name, args.unit,
                                            ttl=timedelta(days=args.ttl_days))
@@ -15,7 +18,21 @@ def cmd_token_issue(args):
         raise CliError(str(exc))
     print(f"token id {token_id}: role {args.role}, name {args.name}"
           + (f", unit {args.unit}" if args.unit else "") + f", valid {args.ttl_days} days")
+    if args.sign_in_link:
+        print(sign_in_link(token))
     print(token)
+
+
+def sign_in_link(token):
+    """A one-time console sign-in link (10 minutes): its code is after "#", which browsers
+    never send to a server, so it reaches no access log."""
+    from services.console.sessions import sign_in_code
+    from shared.timeutil import utcnow
+
+    base = os.environ.get("CONSOLE_URL") or f"http://{http_address('console')}"
+    return (f"sign-in link (once, within 10 minutes): "
+            f"{base.rstrip('/')}/sign-in/link#"
+            f"{sign_in_code(issuer_key(), token, utcnow())}")
 
 
 def cmd_token_revoke(args):
@@ -67,6 +84,8 @@ def register(sub):
     issue.add_argument("--name", required=True)
     issue.add_argument("--unit")
     issue.add_argument("--ttl-days", type=int, default=auth.DEFAULT_TTL_DAYS)
+    issue.add_argument("--sign-in-link", action="store_true",
+                       help="also print a one-time link that signs in to the console")
     issue.set_defaults(run=cmd_token_issue)
     revoke = token.add_parser("revoke", help="revoke a token everywhere")
     revoke.add_argument("token", nargs="?")

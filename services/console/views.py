@@ -1,0 +1,320 @@
+"""What each console page shows, computed from the services' replies (no I/O here).
+
+Every function takes what an RPC answered and returns plain data a template
+lays out: the campaign's phases, intake against caps, vote traffic per
+minute, the 推薦表 as the paper form reads, refusals by field, one audit view.
+"""
+import json
+import re
+from collections import Counter
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH, ORG_TYPED_CATEGORIES
+from shared.timeutil import as_utc, local_to_utc, parse_iso
+
+STATUS_ZH = {"submitted": "待审核", "accepted": "已通过（候选）", "rejected": "未通过",
+             "withdrawn": "已撤回", "disqualified": "已取消资格"}
+PHASE_ZH = {"open": "未公示", "published": "公示中", "finalized": "已审定"}
+VERDICT_ZH = {"received": "待处理", "upheld": "成立", "rejected": "不成立"}
+REFUSAL_ZH = {
+    "ValidationError": "填写的内容未通过校验",
+    "Unauthorized": "令牌无效、已过期或已被吊销",
+    "Forbidden": "此令牌无权执行该操作",
+    "NotFound": "找不到该记录",
+    "Conflict": "与已有记录冲突",
+    "DeadlinePassed": "已超过规定的截止时间",
+    "QuotaExceeded": "名额已满",
+    "InvalidState": "当前状态不允许此操作",
+    "VotingClosed": "投票未开放或已结束",
+    "DuplicateVote": "重复投票",
+    "VoteLimitReached": "已达投票上限",
+    "RateLimited": "操作过于频繁，请稍后再试",
+    "PanelClosed": "评审组已结束评分",
+    "MethodNotFound": "该功能所需的服务方法尚未上线",
+    "UnknownService": "该服务没有运行",
+    "Unavailable": "服务暂时没有应答，请稍后再试",
+}
+#: marshmallow's usual words, in Chinese (the service's own words are shown beside them).
+FIELD_MESSAGES_ZH = {
+    "Missing data for required field.": "此项必填。",
+    "Field may not be null.": "此项不能为空。",
+    "Not a valid string.": "应填写文字。",
+    "Not a valid integer.": "应填写整数。",
+    "Not a valid number.": "应填写数字。",
+    "Unknown field.": "不认识的字段。",
+}
+#: The services' words for the refusals a department user meets most, in Chinese. The
+#: service's own sentence is still shown beside it: it names the record and the rule exactly.
+MESSAGES_ZH = (
+    (re.compile(r"^a rejection needs a reason$"), "不通过须写明理由。"),
+    (re.compile(r"^nomination \S+ is (\w+); the leadership group's opinion"),
+     "领导小组意见只记录在候选对象（已通过初审）上。"),
+    (re.compile(r"^voting of campaign \S+ closes at (\S+)"), "网络投票于 {0} 结束，结束后才能发布公示名单。"),
+    (re.compile(r"^the panel of (.+) is not closed"), "评审组尚未结束评分（{0}），结束后才能发布公示名单。"),
+    (re.compile(r"^the list of campaign \S+ is already (\w+)"), "名单已发布或已审定，不能再次发布。"),
+    (re.compile(r"^the list of campaign \S+ has not been published yet"), "名单尚未发布公示。"),
+    (re.compile(r"^the panel of \S+ in campaign \S+ (is )?closed"), "该评审组已结束评分。"),
+    (re.compile(r"^no nomination "), "找不到该推荐表。"),
+    (re.compile(r"^no campaign "), "找不到该评选活动。"),
+)
+#: How many minutes of vote traffic the chart shows (the most recent ones).
+TRAFFIC_MINUTES = 60
+
+
+def message_zh(message):
+    """The Chinese of a service's sentence when the console knows it, else ``None``."""
+    for pattern, words in MESSAGES_ZH:
+        found = pattern.search(message)
+        if found:
+            return words.format(*found.groups())
+    return None
+
+
+def field_message_zh(message):
+    """A field's message in Chinese where known, the service's words otherwise."""
+    parts = [part.strip() for part in str(message).split(";")]
+    return "；".join(FIELD_MESSAGES_ZH.get(part) or message_zh(part) or part for part in parts)
+
+
+def refusal(error):
+    """A refusal as the page shows it: a Chinese summary, the service's words, and per field."""
+    exc_type = getattr(error, "exc_type", None) or type(error).__name__
+    fields = {}
+    messages = getattr(error, "messages", None)
+    if messages is None and exc_type == "ValidationError":
+        try:
+            messages = json.loads(getattr(error, "value", "") or "")
+        except ValueError:
+            messages = None
+    if isinstance(messages, dict):
+        for field, items in messages.items():
+            items = items if isinstance(items, list) else [items]
+            fields[field] = [field_message_zh(item) for item in items]
+    words = getattr(error, "value", None) or str(error)
+    if fields:
+        words = "；".join(f"{name}：{'；'.join(items)}" for name, items in sorted(fields.items()))
+    else:
+        known = message_zh(words)
+        words = f"{known}（{words}）" if known else words
+    return {"type": exc_type, "summary": REFUSAL_ZH.get(exc_type, "操作未完成"),
+            "message": words, "fields": fields}
+
+
+def local_text(moment, zone):
+    """An instant as the department reads it: local date and time in the campaign's zone."""
+    if moment is None:
+        return ""
+    if isinstance(moment, str):
+        moment = parse_iso(moment)
+    return as_utc(moment).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def timeline(document, publication, now):
+    """The phases with their dates, and where the campaign stands at ``now``."""
+    zone = document["timezone"]
+
+    def utc(local):
+        return local_to_utc(datetime.fromisoformat(local), zone)
+
+    deadline = utc(document["nomination"]["deadline"])
+    opens, closes = utc(document["voting"]["opens"]), utc(document["voting"]["closes"])
+    panel_closes = (document.get("panel_options") or {}).get("closes")
+    publication = publication or {}
+    published = parse_iso(publication["published_at"]) if publication.get("published_at") else None
+    finalized = parse_iso(publication["finalized_at"]) if publication.get("finalized_at") else None
+    phases = [
+        {"key": "nomination", "name": "单位推荐", "until": deadline,
+         "when": f"截止 {local_text(deadline, zone)}", "done": now > deadline},
+        {"key": "voting", "name": "网络投票", "from": opens, "until": closes,
+         "when": f"{local_text(opens, zone)} 至 {local_text(closes, zone)}", "done": now > closes},
+        {"key": "panel", "name": "集中评审",
+         "when": (f"截止 {local_text(utc(panel_closes), zone)}" if panel_closes
+                  else "由宣传部关闭评审组"),
+         "done": published is not None},
+        {"key": "publicity", "name": "公示",
+         "when": f"{local_text(published, zone)} 起" if published else "尚未公示",
+         "done": finalized is not None},
+        {"key": "final", "name": "审定",
+         "when": local_text(finalized, zone) if finalized else "尚未审定",
+         "done": finalized is not None},
+    ]
+    # Nomination and voting may overlap (a campaign may open the vote before the deadline).
+    if finalized:
+        current = ["final"]
+    elif published:
+        current = ["publicity"]
+    else:
+        current = [key for key, running in (("nomination", now <= deadline),
+                                            ("voting", opens <= now <= closes)) if running]
+        if not current:
+            current = ["waiting"] if now < opens else ["panel"]
+    for phase in phases:
+        phase["current"] = phase["key"] in current
+    words = "；".join({"nomination": "正在接受单位推荐", "waiting": "推荐已截止，等待网络投票开始",
+                      "voting": "网络投票进行中", "panel": "投票已结束，集中评审阶段",
+                      "publicity": "公示中", "final": "已审定"}[key] for key in current)
+    return {"phases": phases, "current": current, "now_words": words,
+            "now": local_text(now, zone)}
+
+
+def counts_against_caps(nomination):
+    """A nomination holds its intake slot unless withdrawn (a rejected one was received)."""
+    return nomination.get("status") != "withdrawn"
+
+
+def intake(document, nominations):
+    """Per category: nominations received against ``intake_cap`` and each org-type cap."""
+    out = []
+    for category, rules in document["categories"].items():
+        held = [n for n in nominations
+                if n.get("category") == category and counts_against_caps(n)]
+        by_type = Counter(n.get("org_type") for n in held)
+        caps = rules.get("org_type_caps") or {}
+        bars = [("合计", len(held),
+                 rules.get("intake_cap"))]
+        if category in ORG_TYPED_CATEGORIES:
+            bars += [(ORG_TYPE_NAMES_ZH.get(t, t), by_type.get(t, 0), caps.get(t))
+                     for t in ORG_TYPE_NAMES_ZH if t in caps or by_type.get(t)]
+        out.append({"category": category, "name": CATEGORY_NAMES_ZH.get(category, category),
+                    "bars": bars})
+    return out
+
+
+def minute_of(text):
+    return parse_iso(text).replace(second=0, microsecond=0)
+
+
+def traffic(votes, zone, now, candidate_id=None, minutes=TRAFFIC_MINUTES):
+    """Votes per minute over the last ``minutes`` ending at ``now``: overall, per category,
+    and for one candidate when asked. ``votes`` are ``{cast_at, category, candidate_id}``."""
+    end = as_utc(now).replace(second=0, microsecond=0)
+    start = end - timedelta(minutes=minutes - 1)
+    slots = [start + timedelta(minutes=i) for i in range(minutes)]
+    index = {slot: i for i, slot in enumerate(slots)}
+    overall = [0] * minutes
+    by_category = {}
+    chosen = [0] * minutes
+    for vote in votes:
+        slot = index.get(minute_of(vote["cast_at"]))
+        if slot is None:
+            continue
+        overall[slot] += 1
+        by_category.setdefault(vote["category"], [0] * minutes)[slot] += 1
+        if candidate_id is not None and vote["candidate_id"] == candidate_id:
+            chosen[slot] += 1
+    labels = [as_utc(slot).astimezone(ZoneInfo(zone)).strftime("%H:%M") for slot in slots]
+    return {"labels": labels, "overall": overall,
+            "by_category": [(CATEGORY_NAMES_ZH.get(c, c), values)
+                            for c, values in sorted(by_category.items())],
+            "candidate": chosen if candidate_id is not None else None,
+            "total": len(votes), "in_window": sum(overall)}
+
+
+def leading(tally_rows, per_category=5):
+    """The first few of each category by votes (the tally comes sorted)."""
+    out = {}
+    for row in tally_rows:
+        rows = out.setdefault(row["category"], [])
+        if len(rows) < per_category:
+            rows.append(row)
+    return [{"category": c, "name": CATEGORY_NAMES_ZH.get(c, c), "rows": rows}
+            for c, rows in out.items()]
+
+
+def form_sections(record):
+    """The 推薦表 as the paper form reads: its boxes in order, then the three opinions."""
+    rec = record.get("recommendation") or {}
+    review = record.get("review") or {}
+    leadership = record.get("leadership_opinion") or {}
+    boxes = [
+        ("奖项类别", CATEGORY_NAMES_ZH.get(record.get("category"), record.get("category"))),
+        ("组织类型", ORG_TYPE_NAMES_ZH.get(record.get("org_type"), "—")),
+        ("推荐对象", record.get("nominee_name")),
+        ("所在单位", record.get("nominee_unit")),
+        ("党内职务", record.get("party_post") or "—"),
+        ("推荐单位", record.get("unit")),
+        ("单位电话", record.get("unit_phone")),
+        ("传真", record.get("fax") or "—"),
+        ("联系人", record.get("contact_person")),
+        ("手机", record.get("mobile") or "（已隐去）"),
+        ("电子邮箱", record.get("email")),
+    ]
+    opinions = [
+        {"title": "推荐单位意见", "opinion": rec.get("opinion"), "signed_by": rec.get("signed_by"),
+         "date": rec.get("date"), "sealed": rec.get("sealed")},
+        {"title": "评审委员会初审意见", "opinion": review.get("opinion"),
+         "signed_by": review.get("signed_by"), "date": review.get("date"),
+         "decision": {"accept": "通过", "reject": "不通过"}.get(review.get("decision"))},
+        {"title": "创学领导小组意见", "opinion": leadership.get("opinion"),
+         "signed_by": leadership.get("signed_by"), "date": leadership.get("date")},
+    ]
+    return {"boxes": [(label, value if value not in (None, "") else "—") for label, value in boxes],
+            "deeds_summary": record.get("deeds_summary") or "",
+            "materials": record.get("materials") or "",
+            "attachments": record.get("attachments") or [],
+            "opinions": opinions,
+            "status": STATUS_ZH.get(record.get("status"), record.get("status"))}
+
+
+def filter_nominations(nominations, unit=None, org_type=None):
+    """The filters nomination.list does not take for an admin (unit, org type) applied here."""
+    return [n for n in nominations
+            if (not unit or unit in (n.get("unit") or ""))
+            and (not org_type or n.get("org_type") == org_type)]
+
+
+def audit_rows(trails, entity=None, actor=None, since=None, until=None):
+    """Every service's trail in one list, oldest first, filtered by entity, actor and time.
+
+    ``trails`` maps a service to its rows; ``since``/``until`` are aware datetimes.
+    """
+    rows = []
+    for service, entries in trails.items():
+        for entry in entries:
+            who = entry.get("actor") or {}
+            if entity and entity not in (entry.get("entity_id") or "") \
+                    and entity != entry.get("entity"):
+                continue
+            if actor and actor not in (who.get("name") or "") and actor != who.get("role"):
+                continue
+            at = parse_iso(entry["at"]) if entry.get("at") else None
+            if since and (at is None or at < since):
+                continue
+            if until and (at is None or at > until):
+                continue
+            rows.append(dict(entry, service=service, changes=changes(entry.get("before"),
+                                                                       entry.get("after")),
+                             actor_text=(f"{who.get('name', '')}（{who.get('role', '')}）"
+                                         if who else "")))
+    rows.sort(key=lambda row: (row.get("at") or "", row.get("service")))
+    return rows
+
+
+#: Characters of a changed value shown in the audit table (the whole value is one click away).
+CHANGE_PREVIEW = 120
+
+
+def _text(value):
+    return "—" if value is None else (value if isinstance(value, str) else json.dumps(
+        value, ensure_ascii=False, sort_keys=True, default=str))
+
+
+def changes(before, after):
+    """What an audit entry changed, key by key: ``[(key, before, after, long)]``.
+
+    A campaign or a nomination is thousands of characters; the department wants
+    to see which keys changed, and to open the full value only when needed.
+    """
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        pairs = [(k, before.get(k), after.get(k)) for k in keys]
+    else:
+        pairs = [("", before, after)]
+    out = []
+    for key, old, new in pairs:
+        old_text, new_text = _text(old), _text(new)
+        out.append({"key": key, "before": old_text, "after": new_text,
+                    "long": len(old_text) > CHANGE_PREVIEW or len(new_text) > CHANGE_PREVIEW,
+                    "before_short": old_text[:CHANGE_PREVIEW], "after_short": new_text[:CHANGE_PREVIEW]})
+    return out
