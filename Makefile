@@ -19,14 +19,15 @@ broker:
 	bash deploy/ensure-rabbitmq.sh
 
 # Debian packages the tests use, installed once: Chromium and its driver (browser
-# tier), promtool (package prometheus), docker-compose and shellcheck (deploy checks).
+# tier; fonts-noto-cjk so that the Chinese pages' screenshots show Chinese), promtool
+# (package prometheus), docker-compose and shellcheck (deploy checks).
 tools:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
 	    command -v promtool >/dev/null && command -v docker-compose >/dev/null && \
-	    command -v shellcheck >/dev/null || \
+	    command -v shellcheck >/dev/null && [ -d /usr/share/fonts/opentype/noto ] || \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	        --no-install-recommends chromium chromium-driver prometheus docker-compose \
-	        shellcheck >/dev/null)
+	        shellcheck fonts-noto-cjk >/dev/null)
 
 up: install broker
 	$(VENV)/bin/pingxuan up
