@@ -71,9 +71,10 @@ INGRESS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.na
                 "podSelector": {"matchLabels": {NAME_LABEL: "ingress-nginx"}}}
 DNS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
-#: The pages people open: the voting page (voting), the 公示 page (aggregation) and the
-#: judge's page (scoring: judges score from their phones with a personal link).
-PUBLIC_PAGES = {"voting", "aggregation", "scoring"}
+#: The pages people open: the voting page (voting), the 公示 page (aggregation), the
+#: judge's page (scoring: judges score from their phones with a personal link) and the
+#: department's web console (console).
+PUBLIC_PAGES = {"voting", "aggregation", "scoring", "console"}
 #: Which pods may reach each backend, by the ports they listen on.
 BACKEND_PORTS = {"RabbitMQ": {5672, 5671}, "MongoDB": {27017}, "DNS": {53}}
 MAY_REACH = {"RabbitMQ": set(SERVICES) | {"admin-cli"}, "MongoDB": set(SERVICES) | {"backup"},
@@ -218,7 +219,7 @@ def network_policy_problems(policies):
     """The namespace denies by default; each pod may reach only what its job needs.
 
     In: Prometheus to each service's HTTP port, the ingress controller to the pages
-    people open (voting, 公示, the judge's) only. Out: DNS; RabbitMQ for the services and the admin CLI; MongoDB for the
+    people open (voting, 公示, the judge's, the department's console) only. Out: DNS; RabbitMQ for the services and the admin CLI; MongoDB for the
     services only; the world outside the cluster (SMS, SMTP) for notification only.
     """
     problems = []

@@ -8,7 +8,7 @@ const members = [
   { _id: 1, host: "mongo2:27017", priority: 1 },
   { _id: 2, host: "mongo3:27017", priority: 1 },
 ];
-const services = ["nomination", "voting", "scoring", "aggregation", "notification"];
+const services = ["nomination", "voting", "scoring", "aggregation", "notification", "console"];
 
 function required(name) {
   const value = process.env[name];

@@ -35,7 +35,8 @@ class SessionAuth(Auth):
 
     def get_dependency(self, worker_ctx):
         caller = super().get_dependency(worker_ctx)
-        caller.verify = self.verify
+        method = worker_ctx.entrypoint.method_name
+        caller.verify = lambda token: self.verify(token, method)
         return caller
 
 

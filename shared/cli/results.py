@@ -10,6 +10,10 @@ def cmd_results(args):
     """Results (or the publicity list) rendered by an exporter plugin (pingxuan.exporters)."""
     from shared.plugins import EXPORTERS, load_plugin
 
+    if args.json:  # the ranked rows as aggregation returns them (CONTRACT.md)
+        print_json(base.call("aggregation", "publicity_list" if args.list else "results",
+                             args.campaign_id, *([] if args.list else [args.category])))
+        return
     if args.format == "xlsx" and not args.output:
         raise CliError("xlsx is binary: give --output FILE")
     report = base.call("aggregation", "report", args.campaign_id, args.category)
@@ -56,6 +60,7 @@ def register(sub):
     results.add_argument("--format", choices=("table", "csv", "xlsx"), default="table")
     results.add_argument("--output", help="write to FILE (needed for xlsx)")
     results.add_argument("--list", action="store_true", help="only the selected (公示名单)")
+    add_json_flag(results)
     results.set_defaults(run=cmd_results)
     for name, text, run in (
             ("publish", "publish the list (公示)", cmd_publish),

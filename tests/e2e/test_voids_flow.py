@@ -108,7 +108,7 @@ def test_a_burst_is_found_voided_and_restored_and_the_rebuild_agrees(system, tmp
                     for row in department.aggregation.results(CAMPAIGN, "learning_activity")}
 
         def rebuild_agrees():
-            report = json.loads(system.pingxuan("rebuild", CAMPAIGN).stdout)
+            report = json.loads(system.pingxuan("rebuild", CAMPAIGN, "--json").stdout)
             assert report["equal"] is True, report["differences"]
             return report
 

@@ -90,6 +90,8 @@ def test_calls_carry_the_signed_in_persons_token_and_a_revocation_ends_the_sessi
 
 def test_health_and_metrics_are_served(console, config):
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    kind = "embedded" if config["MONGO_URI"].startswith("mongomock://") else "mongodb"
     assert requests.get(f"{base}/health", timeout=10).json() == {"service": "console",
-                                                                 "status": "ok"}
+                                                                 "status": "ok", "store": kind}
+    assert requests.get(f"{base}/ready", timeout=10).json()["status"] == "ready"
     assert "pingxuan_rpc_seconds" in requests.get(f"{base}/metrics", timeout=10).text

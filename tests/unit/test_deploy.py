@@ -30,13 +30,14 @@ DUMMY = "check-only-not-a-secret-0123456789"
 COMPOSE_SECRETS = [
     "PINGXUAN_TOKEN_PUBLIC_KEYS", "PINGXUAN_SERVICE_PUBLIC_KEYS", "NOMINATION_SERVICE_KEY",
     "VOTING_SERVICE_KEY", "SCORING_SERVICE_KEY", "AGGREGATION_SERVICE_KEY",
-    "NOTIFICATION_SERVICE_KEY", "GRAFANA_ADMIN_PASSWORD", "RABBITMQ_PASSWORD_NOMINATION",
+    "NOTIFICATION_SERVICE_KEY", "CONSOLE_SERVICE_KEY", "GRAFANA_ADMIN_PASSWORD",
+    "RABBITMQ_PASSWORD_NOMINATION",
     "RABBITMQ_PASSWORD_VOTING", "RABBITMQ_PASSWORD_SCORING", "RABBITMQ_PASSWORD_AGGREGATION",
     "RABBITMQ_PASSWORD_NOTIFICATION", "RABBITMQ_PASSWORD_CONSOLE", "RABBITMQ_PASSWORD_ADMIN_CLI",
     "RABBITMQ_PASSWORD_RPC_CLIENT", "RABBITMQ_PASSWORD_MONITORING",
     "MONGO_ROOT_PASSWORD", "MONGO_PASSWORD_NOMINATION", "MONGO_PASSWORD_VOTING",
     "MONGO_PASSWORD_SCORING", "MONGO_PASSWORD_AGGREGATION", "MONGO_PASSWORD_NOTIFICATION",
-    "MONGO_PASSWORD_BACKUP",
+    "MONGO_PASSWORD_CONSOLE", "MONGO_PASSWORD_BACKUP",
 ]
 
 
@@ -492,6 +493,16 @@ def test_network_check_catches_a_public_page_the_ingress_cannot_reach(tmp_path):
     target = k8s_copy(tmp_path)
     edit_policy(target, "voting", INGRESS_RULE, "")
     assert "voting: the ingress controller cannot reach its public page" in \
+        checks.k8s_problems(target)
+
+
+def test_network_check_catches_a_console_the_ingress_cannot_reach(tmp_path):
+    target = k8s_copy(tmp_path)
+    rule = INGRESS_RULE.replace("8100", "8105").replace(
+        "The public voting page and its JSON API, through the ingress controller only.",
+        "The department's web console (a page people open), through the ingress controller only.")
+    edit_policy(target, "console", rule, "")
+    assert "console: the ingress controller cannot reach its public page" in \
         checks.k8s_problems(target)
 
 
