@@ -180,10 +180,10 @@ def test_the_department_runs_a_selection_with_the_cli_alone(system, tmp_path):
                             front.voting.ballot(CAMPAIGN, "learning_activity")} == {a, b},
                    "both candidates on the ballot")
         wait_until(opens)
-        burst = front.voting.cast_many([vote(f"oB{n}", a, f"10.88.4.{n + 1}")
+        burst = front.voting.cast_many([vote(f"oBurst{n:03d}", a, f"10.88.4.{n + 1}")
                                         for n in range(BURST)])
-        assert {r["status"] for r in burst} == {"accepted"}
-        plain = front.voting.cast_many([vote(f"oP{n}", b, f"10.{n}.9.9") for n in range(30)])
+        assert {r["status"] for r in burst} == {"accepted"}, burst[:2]
+        plain = front.voting.cast_many([vote(f"oPlain{n:03d}", b, f"10.{n}.9.9") for n in range(30)])
         assert {r["status"] for r in plain} == {"accepted"}
 
         def votes():
@@ -215,7 +215,9 @@ def test_the_department_runs_a_selection_with_the_cli_alone(system, tmp_path):
 
         # --- panels closed, 公示 ----------------------------------------------------------------------
         px("panel", "close", CAMPAIGN, "learning_activity")
-        refused("panel", "close", CAMPAIGN, "learning_activity", exc_type="PanelClosed")
+        with pytest.raises(RemoteError) as late:  # the judge's own call, after the close
+            judge.scoring.submit(a, {"reach": 99})
+        assert late.value.exc_type == "PanelClosed"
         wait_until(closes)
         eventually(lambda: px("publish", CAMPAIGN, "--yes", check=False).returncode == 0,
                    "publish")
