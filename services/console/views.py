@@ -187,7 +187,11 @@ def minute_of(text):
 
 def traffic(votes, zone, now, candidate_id=None, minutes=TRAFFIC_MINUTES):
     """Votes per minute over the last ``minutes`` ending at ``now``: overall, per category,
-    and for one candidate when asked. ``votes`` are ``{cast_at, category, candidate_id}``."""
+    and for one candidate when asked. ``votes`` are ``{cast_at, category, candidate_id}``
+    as ``voting.votes_page`` lists them; a vote flagged ``voided`` (票數清零) is counted apart,
+    never in the chart or the total."""
+    voided = sum(1 for vote in votes if vote.get("voided"))
+    votes = [vote for vote in votes if not vote.get("voided")]
     end = as_utc(now).replace(second=0, microsecond=0)
     start = end - timedelta(minutes=minutes - 1)
     slots = [start + timedelta(minutes=i) for i in range(minutes)]
@@ -208,7 +212,7 @@ def traffic(votes, zone, now, candidate_id=None, minutes=TRAFFIC_MINUTES):
             "by_category": [(CATEGORY_NAMES_ZH.get(c, c), values)
                             for c, values in sorted(by_category.items())],
             "candidate": chosen if candidate_id is not None else None,
-            "total": len(votes), "in_window": sum(overall)}
+            "total": len(votes), "in_window": sum(overall), "voided": voided}
 
 
 def leading(tally_rows, per_category=5):

@@ -187,6 +187,15 @@ def test_traffic_counts_votes_per_minute_in_the_window():
     assert shown["total"] == 4 and shown["in_window"] == 3
 
 
+def test_traffic_leaves_voided_votes_out_of_the_chart_and_the_total():
+    votes = [{"cast_at": "2099-11-05T02:30:01Z", "category": "learning_star", "candidate_id": "a"},
+             {"cast_at": "2099-11-05T02:30:02Z", "category": "learning_star", "candidate_id": "a",
+              "voided": True}]
+    shown = views.traffic(votes, "UTC", NOW, candidate_id="a", minutes=2)
+    assert shown["overall"] == [0, 1] and shown["candidate"] == [0, 1]
+    assert (shown["total"], shown["voided"]) == (1, 1)
+
+
 @given(st.lists(st.integers(min_value=0, max_value=299), max_size=200))
 def test_traffic_never_loses_a_vote_inside_the_window(offsets):
     votes = [{"cast_at": (NOW - timedelta(seconds=s)).isoformat(), "category": "c",
