@@ -50,6 +50,11 @@ class ExpiringCache:
             self.entries[key] = (now + self.ttl, value)
         return value
 
+    def forget(self, key):
+        """Drop ``key``'s value: the next ``get`` computes it afresh."""
+        with self.lock:
+            self.entries.pop(key, None)
+
 
 class TallyCache(DependencyProvider):
     """Live tallies are read far more often than they change: serve them from memory briefly."""

@@ -143,6 +143,9 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         marked = self.store.apply_void(campaign_id, event["void_id"], event["vote_ids"],
                                        event["event_id"])
         self.store.mark_dirty(campaign_id, {count["category"] for count in event["counts"]})
+        # A void is an admin's act whose effect they look at at once: not the cached tally.
+        # (Other instances' caches still serve theirs until it expires.)
+        self.tallies.forget(campaign_id)
         self._late(event, events.VOTES_VOIDED, "counted in the tallies, not in the published list")
         self._done(event, events.VOTES_VOIDED, "applied",
                    f"void {event['void_id']}: {marked} of {event['voided']} votes marked")
@@ -156,6 +159,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         campaign_id = event["campaign_id"]
         unmarked = self.store.apply_restore(campaign_id, event["void_id"], event["event_id"])
         self.store.mark_dirty(campaign_id, {count["category"] for count in event["counts"]})
+        self.tallies.forget(campaign_id)
         self._late(event, events.VOTES_RESTORED,
                    "counted in the tallies, not in the published list")
         self._done(event, events.VOTES_RESTORED, "applied",
