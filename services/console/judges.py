@@ -4,10 +4,8 @@ Columns ``judge_id, name, unit`` (or their Chinese headings 评委编号, 姓名
 one judge a row, the first row the headings. Errors name the row, as the
 department will look for it in Excel.
 """
-import csv
-import io
-
 from shared.errors import ValidationError
+from shared.spreadsheets import UnreadableFile, read_table
 
 COLUMNS = ("judge_id", "name", "unit")
 HEADINGS_ZH = {"评委编号": "judge_id", "编号": "judge_id", "姓名": "name", "单位": "unit",
@@ -21,23 +19,10 @@ def _refuse(message):
 
 
 def _table(filename, data):
-    if filename.lower().endswith(".xlsx"):
-        from openpyxl import load_workbook
-
-        try:
-            sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).active
-        except Exception:  # openpyxl raises many kinds for a file that is not a workbook
-            raise _refuse("无法读取该Excel文件，请另存为 .xlsx 或 .csv 后再上传。")
-        return [["" if cell is None else str(cell) for cell in row]
-                for row in sheet.iter_rows(values_only=True)]
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("gb18030")  # Excel's "CSV" on a Chinese Windows
-        except UnicodeDecodeError:
-            raise _refuse("CSV文件的编码无法识别，请以UTF-8保存。")
-    return list(csv.reader(io.StringIO(text)))
+        return read_table(filename, data)
+    except UnreadableFile as exc:
+        raise _refuse(str(exc))
 
 
 def parse_judges(filename, data, first_row=2, field=FIELD):

@@ -1,8 +1,8 @@
 """Lists the department exchanges as Excel or CSV files: read them into rows, naming bad cells."""
-import csv
 from pathlib import Path
 
 from shared.cli.base import CliError
+from shared.spreadsheets import UnreadableFile, read_table
 
 
 def read_rows(path, columns, required=None, aliases=None):
@@ -16,10 +16,10 @@ def read_rows(path, columns, required=None, aliases=None):
     path = Path(path)
     required = columns if required is None else required
     try:
-        table = _xlsx(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _csv(path)
+        table = read_table(path.name, path.read_bytes())
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}")
-    except (ValueError, KeyError) as exc:  # openpyxl on a file that is not a workbook
+    except UnreadableFile as exc:
         raise CliError(f"{path}: not a readable .xlsx or .csv file ({exc})")
     if not table or not any(cell not in (None, "") for cell in table[0]):
         raise CliError(f"{path}: empty file: the first row must name the columns "
@@ -46,14 +46,3 @@ def read_rows(path, columns, required=None, aliases=None):
         rows.append(cells)
     return rows
 
-
-def _csv(path):
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        return [row for row in csv.reader(handle)]
-
-
-def _xlsx(path):
-    from openpyxl import load_workbook
-
-    sheet = load_workbook(path, read_only=True, data_only=True).active
-    return [list(row) for row in sheet.iter_rows(values_only=True)]

@@ -261,3 +261,18 @@ def test_our_service_is_recognised_by_its_command_line(monkeypatch, tmp_path):
     finally:
         fake.kill()
         fake.wait()
+
+
+def test_a_judges_file_saved_by_excel_on_chinese_windows_reads_as_the_console_reads_it(
+        service, tmp_path):
+    """One reader for the console's uploads and the CLI's files (shared/spreadsheets.py):
+    a CSV in GB18030 reads here too; a broken workbook is a usage error naming the file."""
+    path = tmp_path / "judges.csv"
+    path.write_bytes("judge_id,name,unit\nj1,张评委,县委党校\n".encode("gb18030"))
+    service.answers[("scoring", "assign_panel")] = {"judges": 1}
+    assert cli.main(["panel", "assign", "cb-test", "learning_star", "--judges", str(path)]) == 0
+    assert service.made[-1][2][2] == [{"judge_id": "j1", "name": "张评委", "unit": "县委党校"}]
+    broken = tmp_path / "judges.xlsx"
+    broken.write_bytes(b"not a zip")
+    assert cli.main(["panel", "assign", "cb-test", "learning_star", "--judges", str(broken)]) == 2
+    assert len(service.made) == 1
