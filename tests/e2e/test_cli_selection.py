@@ -8,16 +8,15 @@ imported.
 """
 import csv
 import json
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from nameko.exceptions import RemoteError
-from nameko.standalone.rpc import ClusterRpcProxy
 from openpyxl import load_workbook
 
+from tests.e2e.test_contract_flow import client, eventually, local, wait_until
 from tests.system import running_system
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
@@ -28,37 +27,6 @@ NOMINATION_SECONDS = 15
 VOTING_SECONDS = 40
 U1, U2 = "城关镇党委", "东河乡党委"
 BURST, BURST_NET = 55, "10.88.4.0/24"
-
-
-def client(system, token):
-    return ClusterRpcProxy({"AMQP_URI": system.amqp_uri}, context_data={"auth_token": token},
-                           timeout=30)
-
-
-def eventually(probe, what, timeout=30):
-    give_up = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            result = probe()
-            if result:
-                return result
-            last = result
-        except (RemoteError, AssertionError, KeyError, ValueError) as exc:
-            last = exc
-        if time.monotonic() > give_up:
-            raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
-        time.sleep(0.3)
-
-
-def wait_until(instant, slack=0.3):
-    remaining = (instant - datetime.now(timezone.utc)).total_seconds() + slack
-    if remaining > 0:
-        time.sleep(remaining)
-
-
-def local(moment):
-    return moment.astimezone(ZONE).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def campaign_yaml(deadline, opens, closes):

@@ -12,16 +12,14 @@ campaign with ``publicity: {working_days: 5}`` is published now and shows that `
 waits for the period's end.
 """
 import json
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from nameko.events import event_handler
-from nameko.exceptions import RemoteError
-from nameko.standalone.rpc import ClusterRpcProxy
 
+from tests.e2e.test_contract_flow import client, eventually, local, refused, wait_until
 from tests.system import running_system
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
@@ -30,49 +28,9 @@ CAMPAIGN = f"e2e-obj-{uuid.uuid4().hex[:8]}"
 WITH_PERIOD = f"e2e-obj-p-{uuid.uuid4().hex[:6]}"
 ZONE = ZoneInfo("Asia/Shanghai")
 NOMINATION_SECONDS = 12
-EVENTUALLY_SECONDS = 30
 U1, U2 = "城关镇党委", "东河乡党委"
 OBJECTOR = {"name": "张三", "mobile": "13812345678"}
 OBJECTOR_2 = {"name": "李四", "mobile": "13987654321"}
-
-
-def client(system, token):
-    return ClusterRpcProxy({"AMQP_URI": system.amqp_uri}, context_data={"auth_token": token},
-                           timeout=30)
-
-
-def refused(call, *args, **kwargs):
-    try:
-        result = call(*args, **kwargs)
-    except RemoteError as error:
-        return error.exc_type, error.value
-    raise AssertionError(f"the call was not refused; it returned {result!r}")
-
-
-def eventually(probe, what, timeout=EVENTUALLY_SECONDS):
-    give_up = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            result = probe()
-            if result:
-                return result
-            last = result
-        except (RemoteError, AssertionError, KeyError) as exc:
-            last = exc
-        if time.monotonic() > give_up:
-            raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
-        time.sleep(0.25)
-
-
-def wait_until(instant, slack=0.3):
-    remaining = (instant - datetime.now(timezone.utc)).total_seconds() + slack
-    if remaining > 0:
-        time.sleep(remaining)
-
-
-def local(moment):
-    return moment.astimezone(ZONE).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def campaign_yaml(campaign_id, deadline, opens, closes, publicity=""):
