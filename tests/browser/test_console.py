@@ -76,6 +76,13 @@ def full_page(browser, size=LAPTOP):
     browser.set_window_size(size[0], min(max(height + 40, size[1]), 6000))
 
 
+def done(wait, text):
+    """Wait for the confirmation of the form just sent, by its text: the page the form
+    was sent from may still show an earlier confirmation, which goes stale as the new
+    page loads (waiting on the element alone then reads a detached node)."""
+    wait.until(EC.text_to_be_present_in_element((By.ID, "done"), text))
+
+
 def sign_in(browser, wait, console, auth_token):
     browser.get(f"{console}/sign-in")
     box = wait.until(EC.visibility_of_element_located((By.ID, "token")))
@@ -179,7 +186,7 @@ def test_the_department_runs_a_selection_in_the_console(system, browser, tmp_pat
         browser.find_element(By.ID, "review-button").click()
 
     review(ids[0], "accept", "材料齐全，同意列为候选对象。")
-    assert "初审意见已记录" in wait.until(EC.visibility_of_element_located((By.ID, "done"))).text
+    done(wait, "初审意见已记录")
     # A rejection without a reason is refused next to the opinion; the choice is kept.
     review(ids[1], "reject", "")
     message = wait.until(EC.visibility_of_element_located((By.ID, "error-opinion")))
@@ -189,17 +196,16 @@ def test_the_department_runs_a_selection_in_the_console(system, browser, tmp_pat
     shots(browser, "06-rejection-needs-a-reason")
     browser.set_window_size(*LAPTOP)
     review(ids[1], "reject", "事迹材料与推荐类别不符。")
-    wait.until(EC.visibility_of_element_located((By.ID, "done")))
+    done(wait, "初审意见已记录")
     review(ids[2], "accept", "同意。")
-    wait.until(EC.visibility_of_element_located((By.ID, "done")))
+    done(wait, "初审意见已记录")
 
     # The leadership group's opinion on the first candidate.
     browser.get(f"{console}/nominations/{ids[0]}")
     wait.until(EC.visibility_of_element_located((By.ID, "leadership_opinion"))).send_keys(
         "同意评审委员会意见。")
     browser.find_element(By.ID, "leadership-button").click()
-    assert "领导小组意见已记录" in wait.until(
-        EC.visibility_of_element_located((By.ID, "done"))).text
+    done(wait, "领导小组意见已记录")
     page = browser.page_source
     for text in ("推荐单位意见", "王建国", "材料齐全，同意列为候选对象。", "同意评审委员会意见。",
                  "已通过（候选）"):
@@ -217,7 +223,7 @@ def test_the_department_runs_a_selection_in_the_console(system, browser, tmp_pat
            ).select_by_value("advanced_unit")
     browser.find_element(By.ID, "judges_file").send_keys(str(judges_csv))
     browser.find_element(By.ID, "assign-button").click()
-    assert "评审组已设置" in wait.until(EC.visibility_of_element_located((By.ID, "done"))).text
+    done(wait, "评审组已设置")
 
     def panel_lists_both_candidates(driver):
         driver.refresh()
@@ -267,7 +273,7 @@ def test_the_department_runs_a_selection_in_the_console(system, browser, tmp_pat
     # Close the panel.
     browser.get(f"{console}/campaigns/{CAMPAIGN_ID}/panels")
     wait.until(EC.element_to_be_clickable((By.ID, "close-advanced_unit"))).click()
-    assert "评审组已结束评分" in wait.until(EC.visibility_of_element_located((By.ID, "done"))).text
+    done(wait, "评审组已结束评分")
     full_page(browser)
     shots(browser, "09-panels")
     browser.set_window_size(*LAPTOP)
@@ -304,14 +310,14 @@ def test_the_department_runs_a_selection_in_the_console(system, browser, tmp_pat
         return driver.find_elements(By.ID, "done")
 
     wait.until(published_or_refused)
-    assert "已发布公示名单" in wait.until(EC.visibility_of_element_located((By.ID, "done"))).text
+    done(wait, "已发布公示名单")
     assert "公示中" in browser.find_element(By.ID, "phase").text
     full_page(browser)
     shots(browser, "11-published")
     browser.set_window_size(*LAPTOP)
     browser.find_element(By.ID, "finalize-button").click()
     wait.until(EC.visibility_of_element_located((By.ID, "confirm-finalize"))).click()
-    assert "已审定" in wait.until(EC.visibility_of_element_located((By.ID, "done"))).text
+    done(wait, "已审定")
     href = browser.find_element(By.ID, "download-xlsx").get_attribute("href")
     xlsx = requests.get(href, cookies=session_cookies(browser), timeout=30)
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
@@ -403,7 +409,7 @@ def test_a_burst_is_voided_and_restored_and_an_objection_upheld(system, browser,
         browser.get(f"{console}/nominations/{nomination_id}")
         wait.until(EC.visibility_of_element_located((By.ID, "decision-accept"))).click()
         browser.find_element(By.ID, "review-button").click()
-        wait.until(EC.visibility_of_element_located((By.ID, "done")))
+        done(wait, "初审意见已记录")
     with client(system, system.token("frontend", "县融媒体小程序")) as front:
         deadline = time.time() + 30
         while set(ids) - {row["candidate_id"] for row in front.voting.ballot(CAMPAIGN_ID)}:
@@ -430,14 +436,14 @@ def test_a_burst_is_voided_and_restored_and_an_objection_upheld(system, browser,
     browser.find_element(By.ID, "void-button").click()
     if contract_method_missing(browser, "void-refusal"):
         pytest.skip("voting.void_votes is not on this branch yet (CONTRACT.md 'Voiding votes')")
-    assert "已作废 8 票" in wait.until(EC.visibility_of_element_located((By.ID, "done"))).text
+    done(wait, "已作废 8 票")
     wait.until(lambda driver: total(driver, 4))
     full_page(browser)
     shots(browser, "19-voided")
     browser.set_window_size(*LAPTOP)
     browser.find_element(By.ID, "restore-reason").send_keys("经核实为单位集体组织的正常投票")
     browser.find_element(By.ID, "restore-button").click()
-    assert "已恢复" in wait.until(EC.visibility_of_element_located((By.ID, "done"))).text
+    done(wait, "已恢复")
     wait.until(lambda driver: total(driver, 12))
 
     # Close the vote, the panel (no judges: panel scores are absent), publish.
@@ -448,7 +454,7 @@ def test_a_burst_is_voided_and_restored_and_an_objection_upheld(system, browser,
     browser.get(f"{console}/campaigns/{CAMPAIGN_ID}/panels")
     browser.find_element(By.ID, "judges_text").send_keys("j-09, 赵评委, 县委党校")
     browser.find_element(By.ID, "assign-button").click()
-    wait.until(EC.visibility_of_element_located((By.ID, "done")))
+    done(wait, "评审组已设置")
 
     def both_on_the_panel(driver):
         driver.refresh()
@@ -460,7 +466,7 @@ def test_a_burst_is_voided_and_restored_and_an_objection_upheld(system, browser,
         for candidate in ids:
             judge.scoring.submit(candidate, {"organisation": 80, "results": 80})
     wait.until(EC.element_to_be_clickable((By.ID, "close-advanced_unit"))).click()
-    wait.until(EC.visibility_of_element_located((By.ID, "done")))
+    done(wait, "评审组已结束评分")
     browser.get(f"{console}/campaigns/{CAMPAIGN_ID}/results")
 
     def published(driver):
@@ -487,8 +493,7 @@ def test_a_burst_is_voided_and_restored_and_an_objection_upheld(system, browser,
     Select(browser.find_element(By.ID, "verdict-1")).select_by_value("upheld")
     browser.find_element(By.ID, "oreason-1").send_keys("经调查属实。")
     browser.find_element(By.CSS_SELECTOR, "#objections button").click()
-    assert "异议处理结论已记录" in wait.until(
-        EC.visibility_of_element_located((By.ID, "done"))).text
+    done(wait, "异议处理结论已记录")
     assert "取消资格" in browser.find_element(By.ID, "results-advanced_unit").text
     full_page(browser)
     shots(browser, "20-objection-upheld")
