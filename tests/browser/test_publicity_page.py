@@ -160,8 +160,9 @@ def test_the_publicity_page_an_objection_with_a_code_and_the_verdict(system, bro
     Select(browser.find_element(By.ID, "candidate")).select_by_value(ids["first"])
     browser.find_element(By.ID, "grounds").send_keys("该活动实际只开展过一次，材料系补做。")
     browser.find_element(By.ID, "submit-objection").click()
-    message = wait.until(EC.visibility_of_element_located((By.ID, "message")))
-    assert message.get_attribute("role") == "alert" and "验证码不正确" in message.text
+    # By its text: the "code sent" message is still on screen until the page replaces it.
+    wait.until(EC.text_to_be_present_in_element((By.ID, "message"), "验证码不正确"))
+    assert browser.find_element(By.ID, "message").get_attribute("role") == "alert"
     assert browser.find_element(By.ID, "grounds").get_attribute("value").startswith("该活动")
     shot(browser, tmp_path, "3-wrong-code")
     with client(system, system.token("admin", "宣传部")) as admin:

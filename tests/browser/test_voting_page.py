@@ -125,9 +125,9 @@ def test_a_resident_verifies_votes_sees_the_receipt_and_the_refusal(system, brow
 
     # Vote again for the same candidate today: refused, in plain Chinese.
     browser.find_element(By.CSS_SELECTOR, f"#candidate-{cid} button.vote").click()
-    message = wait.until(EC.visibility_of_element_located((By.ID, "message")))
-    assert message.get_attribute("role") == "alert"
-    assert "今天已经为这位候选对象投过票" in message.text
+    # By its text: the success message is still on screen until the page replaces it.
+    wait.until(EC.text_to_be_present_in_element((By.ID, "message"), "今天已经为这位候选对象投过票"))
+    assert browser.find_element(By.ID, "message").get_attribute("role") == "alert"
     assert not browser.find_elements(By.ID, "receipt-code")
 
     # The receipt can be checked later.
