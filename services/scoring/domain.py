@@ -493,10 +493,12 @@ def next_send(notices, now, window=RESEND_WINDOW):
     """The number of the next assignment notice of a link, or ``None`` if one was just asked for.
 
     ``notices`` are the link's (``link_notices``). Two sends racing compute the same number,
-    hence the same key, and the store queues that key once.
+    hence the same key, and the store queues that key once. A send that failed or was skipped
+    does not hold the next one back: that resend is what the department wants.
     """
     sent = [n for n in notices if n["template"] == ASSIGNMENT]
-    if sent and now - sent[-1]["created_at"] < window:
+    if sent and sent[-1]["status"] in ("pending", "sent") \
+            and now - sent[-1]["created_at"] < window:
         return None
     return len(sent) + 1
 

@@ -510,15 +510,17 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
         try:
             status = self.notifier.send(kind, recipient, template, params, key)
         except NoticeFailed as failure:
+            # A refusal may quote the recipient; it is stored, shown and logged without it.
+            detail = domain.mask_contact(failure.detail, judge)
             attempts = notice.get("attempts", 0) + 1
             if failure.retry and attempts < NOTICE_MAX_ATTEMPTS:
-                self.store.notice_retry(key, now + domain.retry_delay(attempts), failure.detail)
+                self.store.notice_retry(key, now + domain.retry_delay(attempts), detail)
                 self.metrics.notices.labels(template, "retry").inc()
                 return False
-            self.store.notice_done(key, FAILED, now, failure.detail)
+            self.store.notice_done(key, FAILED, now, detail)
             self.metrics.notices.labels(template, FAILED).inc()
             log.warning("judge notice %s for judge %s failed: %s", template, notice["judge_id"],
-                        failure.detail)
+                        detail)
             return True
         outcome = SKIPPED if status == SKIPPED else SENT
         self.store.notice_done(key, outcome, now, status)

@@ -281,6 +281,10 @@ def test_the_next_send_is_numbered_and_a_double_click_sends_nothing():
     again = sent + [notice("j1", "n-j1", NOW - timedelta(seconds=59))]
     assert domain.next_send(again, NOW) is None
     assert domain.next_send(again, NOW + timedelta(seconds=1)) == 3
+    # A send that failed (or was skipped) at once does not hold back the resend it calls for.
+    for status in ("failed", "skipped"):
+        given_up = sent + [notice("j1", "n-j1", NOW - timedelta(seconds=5), status=status)]
+        assert domain.next_send(given_up, NOW) == 3
 
 
 def test_renewing_gives_a_new_nonce_once_per_window():
