@@ -21,9 +21,10 @@ def environment():
 
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True,
                                                    default=str)
+    env.filters["local_time"] = views.local_text
     env.globals.update(CATEGORY_ZH=CATEGORY_NAMES_ZH, ORG_TYPE_ZH=ORG_TYPE_NAMES_ZH,
                        STATUS_ZH=views.STATUS_ZH, PHASE_ZH=views.PHASE_ZH,
-                       VERDICT_ZH=views.VERDICT_ZH)
+                       VERDICT_ZH=views.VERDICT_ZH, notice_text=views.notice_text)
     return env
 
 

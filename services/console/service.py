@@ -35,6 +35,8 @@ MAX_UPLOAD = 2 * 1024 * 1024
 TRAFFIC_PAGES = 50
 #: What the results page offers to download (the ``table`` exporter is for terminals).
 DOWNLOAD_FORMATS = ("xlsx", "csv")
+#: The panels page's link buttons: send again, or renew first (asks for a confirmation).
+LINK_ACTIONS = ("send", "renew")
 SERVICES_WITH_AUDIT = ("nomination", "scoring", "aggregation", "notification", "voting")
 HEADERS = {
     "Cache-Control": "no-store",
@@ -384,6 +386,29 @@ class ConsoleService(PingxuanService):
                                 assign_refusal=refusal, typed=form)
         return redirect(f"/campaigns/{quote(campaign_id)}/panels?done=assigned&n={len(chosen)}")
 
+    @http("POST", "/campaigns/<campaign_id>/panels/links")
+    @signed_in
+    def panel_links(self, request, person, campaign_id):
+        """Send judges' links again, or renew them (after a confirmation) and send the new ones.
+
+        The reply's links are shown on this POST's own page (never in a URL, never redirected
+        to a GET that a browser could cache or a log could hold).
+        """
+        form = self._form(request)
+        action = form.get("action")
+        if action not in LINK_ACTIONS:
+            return Response("not found", status=404)
+        chosen = {"category": form.get("category") or "",
+                    "judge_id": (form.get("judge_id") or "").strip()}
+        if action == "renew" and form.get("confirm") != "yes":
+            return self._panels(request, person, campaign_id, renew_confirm=chosen)
+        reply, refusal = self._try("scoring", "send_links", campaign_id, chosen["category"],
+                                   [chosen["judge_id"]] if chosen["judge_id"] else None,
+                                   renew=action == "renew")
+        if refusal:
+            return self._panels(request, person, campaign_id, status=400, links_refusal=refusal)
+        return self._panels(request, person, campaign_id, links_result=views.link_results(reply))
+
     @http("POST", "/campaigns/<campaign_id>/panels/close")
     @signed_in
     def panel_close(self, request, person, campaign_id):
@@ -685,7 +710,8 @@ class ConsoleService(PingxuanService):
         if error_page:
             return error_page
         progress, refusal = self._try("scoring", "progress", campaign_id)
-        for key in ("assign_refusal", "close_refusal"):
+        for key in ("assign_refusal", "close_refusal", "links_refusal", "links_result",
+                    "renew_confirm"):
             context.setdefault(key, None)
         return self._page(request, person, "panels.html", status=status, campaign=document,
                           progress=progress, progress_refusal=refusal,

@@ -322,3 +322,38 @@ def changes(before, after):
                     "long": len(old_text) > CHANGE_PREVIEW or len(new_text) > CHANGE_PREVIEW,
                     "before_short": old_text[:CHANGE_PREVIEW], "after_short": new_text[:CHANGE_PREVIEW]})
     return out
+
+
+#: A judge's last message, as the panels page says it (scoring's ``notice.state``).
+NOTICE_ZH = {"queued": "排队待发", "sent": "已发出", "failed": "发送失败",
+             "skipped": "未发送（链接已更换，或未接通短信/邮件通道）",
+             "no_contact": "无手机和邮箱", "not_sent": "尚未发送"}
+#: Why ``send_links`` queued no message for a judge.
+NOT_QUEUED_ZH = {"no_contact": "没有手机和邮箱，无法发送：请把下面的链接交给评委本人。",
+                 "sent_moments_ago": "一分钟内刚发送过，未重复发送（防止重复点击）。"}
+
+
+def notice_text(notice):
+    """A judge's last message in a few words: state, when, and why it failed."""
+    if not notice:
+        return ""
+    words = NOTICE_ZH.get(notice["state"], notice["state"])
+    if notice["state"] == "queued" and notice.get("attempts"):
+        words += f"（已重试 {notice['attempts']} 次）"
+    if notice["state"] in ("failed", "queued") and notice.get("detail"):
+        words += f"：{notice['detail']}"
+    return words
+
+
+def link_results(reply):
+    """What ``send_links`` did, judge by judge; the link only where no message can carry it."""
+    rows = []
+    for judge in reply["judges"]:
+        if judge["queued"]:
+            outcome = "已排队，约10秒内发出（刷新本页查看发送状态）。"
+        else:
+            outcome = NOT_QUEUED_ZH.get(judge["not_queued_reason"], judge["not_queued_reason"])
+        rows.append({"judge_id": judge["judge_id"], "name": judge["name"],
+                     "renewed": judge["renewed"], "outcome": outcome,
+                     "link": judge["link"] if not judge["has_contact"] else None})
+    return {"category": reply["category"], "renewed": reply["renewed"], "rows": rows}

@@ -394,9 +394,14 @@ def candidate_facts(facts, status):
 ASSIGNMENT, REMINDER = "judge_assignment", "judge_reminder"
 
 
-def notice_key(template, panel, judge):
-    """One message per template, panel and link: also the notification idempotency key."""
-    return f"{template}|{panel['_id']}|{judge['judge_id']}|{judge['nonce']}"
+def notice_key(template, panel, judge, send=1):
+    """One message per template, panel, link and send: also the notification idempotency key.
+
+    The first send of a link keeps the key it always had; each resend (``send_links``) is
+    numbered, so it is a new message for the notification service and not a duplicate.
+    """
+    key = f"{template}|{panel['_id']}|{judge['judge_id']}|{judge['nonce']}"
+    return key if send == 1 else f"{key}|{send}"
 
 
 def notice_channel(judge):
@@ -432,3 +437,111 @@ def notice_params(campaign, panel, judge, link):
 def retry_delay(attempts):
     """Back off one minute per failed attempt, at most an hour."""
     return timedelta(minutes=min(60, attempts))
+
+
+# --- sending links again, renewing them ----------------------------------------------------
+
+#: A second send (or renewal) of one judge's link asked for within this window is taken for a
+#: double click or a resent form, and does nothing: a real resend waits a minute.
+RESEND_WINDOW = timedelta(seconds=60)
+
+#: A judge's last notice as ``progress`` and ``send_links`` show it.
+NOTICE_QUEUED, NOTICE_SENT, NOTICE_FAILED, NOTICE_SKIPPED = "queued", "sent", "failed", "skipped"
+NO_CONTACT, NOT_SENT = "no_contact", "not_sent"
+#: Why ``send_links`` queued nothing for a judge.
+SENT_MOMENTS_AGO = "sent_moments_ago"
+
+
+def chosen_judges(panel, judge_ids):
+    """The judges a send names, in the panel's order: every judge when ``judge_ids`` is ``None``."""
+    judges = panel.get("judges", [])
+    if judge_ids is None:
+        return list(judges)
+    known = {judge["judge_id"] for judge in judges}
+    unknown = [judge_id for judge_id in judge_ids if judge_id not in known]
+    if unknown:
+        raise ValidationError({"judge_ids": [
+            f"not on the panel of {panel['category']}: {', '.join(unknown)}"]})
+    wanted = set(judge_ids)
+    return [judge for judge in judges if judge["judge_id"] in wanted]
+
+
+def renew_links(judges, judge_ids, now, window=RESEND_WINDOW):
+    """The panel's judges with a new link nonce for each of ``judge_ids``; and who was renewed.
+
+    A judge renewed within ``window`` keeps the link just made (a double click must not
+    make the link that was just sent worthless too).
+    """
+    renewed, out = [], []
+    for judge in judges:
+        last = judge.get("link_renewed_at")
+        if judge["judge_id"] in judge_ids and (last is None or now - last >= window):
+            judge = dict(judge, nonce=new_link_nonce(), link_renewed_at=now)
+            renewed.append(judge["judge_id"])
+        out.append(judge)
+    return out, renewed
+
+
+def link_notices(notices, judge):
+    """The notices of the judge's current link, oldest first."""
+    return sorted((n for n in notices
+                   if n["judge_id"] == judge["judge_id"] and n["nonce"] == judge["nonce"]),
+                  key=lambda n: (n["created_at"], n["_id"]))
+
+
+def next_send(notices, now, window=RESEND_WINDOW):
+    """The number of the next assignment notice of a link, or ``None`` if one was just asked for.
+
+    ``notices`` are the link's (``link_notices``). Two sends racing compute the same number,
+    hence the same key, and the store queues that key once. A send that failed or was skipped
+    does not hold the next one back: that resend is what the department wants.
+    """
+    sent = [n for n in notices if n["template"] == ASSIGNMENT]
+    if sent and sent[-1]["status"] in ("pending", "sent") \
+            and now - sent[-1]["created_at"] < window:
+        return None
+    return len(sent) + 1
+
+
+def mask_contact(text, judge):
+    """``text`` without the judge's mobile or e-mail (a refusal may quote the recipient)."""
+    for value in (judge.get("mobile"), judge.get("email")):
+        if text and value:
+            text = text.replace(value, "***")
+    return text
+
+
+def notice_state(judge, notices):
+    """The judge's last notice: ``{state, template, at, detail, attempts}`` (no contact details).
+
+    ``state`` is ``queued`` (waiting, perhaps after failed attempts), ``sent`` (handed to the
+    notification service), ``failed`` (given up), ``skipped`` (not sent: the link changed or
+    the service only logs), ``no_contact`` or ``not_sent`` (never asked for).
+    """
+    if not notice_channel(judge):
+        return {"state": NO_CONTACT, "template": None, "at": None, "detail": None, "attempts": 0}
+    if not notices:
+        return {"state": NOT_SENT, "template": None, "at": None, "detail": None, "attempts": 0}
+    last = notices[-1]
+    state = {"pending": NOTICE_QUEUED, "sent": NOTICE_SENT, "failed": NOTICE_FAILED,
+             "skipped": NOTICE_SKIPPED}.get(last["status"], last["status"])
+    return {"state": state, "template": last["template"],
+            "at": iso(last.get("done_at") or last["created_at"]),
+            "detail": mask_contact(last.get("detail"), judge), "attempts": last.get("attempts", 0)}
+
+
+def link_row(judge, link, notices, queued, renewed, reason):
+    """One judge in the ``send_links`` reply: the link, and what happened to its message."""
+    channel = notice_channel(judge)
+    return dict(public_judge(judge), link=link, channel=channel[0] if channel else None,
+                queued=queued, renewed=renewed, not_queued_reason=reason,
+                notice=notice_state(judge, notices))
+
+
+def with_notices(report, panel, notices):
+    """A ``progress`` report with each judge's last notice (for admins)."""
+    members = {judge["judge_id"]: judge for judge in panel.get("judges", [])}
+    for row in report["judges"]:
+        judge = members[row["judge_id"]]
+        row["notice"] = notice_state(judge, link_notices(notices, judge))
+    return report

@@ -59,3 +59,15 @@ class Submission(Strict):
 
 class PanelFilter(Strict):
     category = fields.String(load_default=None, allow_none=True)
+
+
+class LinkRequest(Strict):
+    """Whose links ``send_links`` sends (every judge when ``judge_ids`` is left out), and
+    whether the links are renewed first."""
+
+    judge_ids = fields.List(Identifier(), load_default=None, allow_none=True,
+                            validate=validate.Length(
+                                min=1, max=MAX_JUDGES,
+                                error=f"name 1–{MAX_JUDGES} judges, or leave it out for all"))
+    renew = fields.Boolean(load_default=False, truthy={True}, falsy={False},
+                           error_messages={"invalid": "must be true or false"})

@@ -111,6 +111,52 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
         return domain.panel_reply(panel, self.links.urls(panel))
 
     @rpc
+    def send_links(self, campaign_id, category, judge_ids=None, renew=False):
+        """Queue the judges' assignment notices again (after a new link each, if ``renew``);
+        answers with each named judge's link and the state of its message."""
+        identity = self.auth.require("admin")
+        campaign = self.campaigns.get(campaign_id)
+        domain.check_category_run(campaign, category)
+        wanted = load(schemas.LinkRequest(), {"judge_ids": judge_ids, "renew": renew}, "links")
+        now = self.now()
+        renewed = []
+        for _ in range(WRITE_ATTEMPTS):
+            panel = self._panel(campaign.id, category)
+            domain.check_panel_open(panel)
+            chosen = domain.chosen_judges(panel, wanted["judge_ids"])
+            if not wanted["renew"]:
+                break
+            judges, renewed = domain.renew_links(
+                panel["judges"], {judge["judge_id"] for judge in chosen}, now)
+            if not renewed:
+                break  # each was renewed moments ago: a double click
+            audit = audit_entry(identity.as_actor(), "renew_links", "panel", panel["_id"],
+                                campaign.id, now, after={"judge_ids": renewed})
+            if self.store.replace_judges(panel, judges, audit_only(audit, now)):
+                self.store.relay_panel_events(panel["_id"], self.dispatch)
+                break
+        else:
+            raise Conflict(f"the panel of {category} changed while renewing links; try again")
+        panel = self._panel(campaign.id, category)
+        chosen = domain.chosen_judges(panel, wanted["judge_ids"])
+        queued = self._queue_resends(panel, chosen, now)
+        if queued:
+            self.store.record_audit(audit_entry(
+                identity.as_actor(), "send_links", "panel", panel["_id"], campaign.id, now,
+                after={"judge_ids": queued}))
+        notices = self.store.notices_of_panel(panel["_id"], [j["judge_id"] for j in chosen])
+        rows = []
+        for judge in chosen:
+            reason = None if judge["judge_id"] in queued else (
+                domain.SENT_MOMENTS_AGO if domain.notice_channel(judge) else domain.NO_CONTACT)
+            rows.append(domain.link_row(judge, self.links.url(panel, judge),
+                                        domain.link_notices(notices, judge),
+                                        judge["judge_id"] in queued,
+                                        judge["judge_id"] in renewed, reason))
+        return {"campaign_id": campaign.id, "category": category, "renewed": renewed,
+                "judges": rows}
+
+    @rpc
     def close_panel(self, campaign_id, category):
         """No more scores: the panel score, by the campaign's method, becomes final."""
         identity = self.auth.require("admin")
@@ -149,7 +195,7 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
     @rpc
     def progress(self, campaign_id, category=None):
         """Who has not scored whom, per panel of the campaign (or of one category)."""
-        self.auth.require("admin", SERVICE_ROLE)
+        identity = self.auth.require("admin", SERVICE_ROLE)
         campaign = self.campaigns.get(campaign_id)
         if category is not None:
             domain.check_category_run(campaign, category)
@@ -160,7 +206,11 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
         for panel in panels:
             ballot = self.store.ballot(campaign.id, panel["category"])
             self._track_progress(panel, ballot)
-            reports.append(domain.progress(panel, ballot))
+            report = domain.progress(panel, ballot)
+            if identity.role == "admin":  # the judges' notices are the department's business
+                report = domain.with_notices(report, panel,
+                                             self.store.notices_of_panel(panel["_id"]))
+            reports.append(report)
         return {"campaign_id": campaign.id, "panels": reports}
 
     @rpc
@@ -404,11 +454,29 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
     def _queue_notices(self, template, panel, judges, now):
         for judge in judges:
             if domain.notice_channel(judge):
-                self.store.queue_notice(domain.notice_key(template, panel, judge), {
-                    "template": template, "panel_id": panel["_id"],
-                    "campaign_id": panel["campaign_id"], "category": panel["category"],
-                    "judge_id": judge["judge_id"], "nonce": judge["nonce"],
-                    "created_at": now, "next_at": now})
+                self.store.queue_notice(domain.notice_key(template, panel, judge),
+                                        self._notice(template, panel, judge, now))
+
+    def _queue_resends(self, panel, judges, now):
+        """Queue one more assignment notice of each judge's current link; who got one."""
+        notices = self.store.notices_of_panel(panel["_id"], [j["judge_id"] for j in judges])
+        queued = []
+        for judge in judges:
+            if not domain.notice_channel(judge):
+                continue
+            send = domain.next_send(domain.link_notices(notices, judge), now)
+            if send is not None and self.store.queue_notice(
+                    domain.notice_key(domain.ASSIGNMENT, panel, judge, send),
+                    self._notice(domain.ASSIGNMENT, panel, judge, now)):
+                queued.append(judge["judge_id"])
+        return queued
+
+    @staticmethod
+    def _notice(template, panel, judge, now):
+        return {"template": template, "panel_id": panel["_id"],
+                "campaign_id": panel["campaign_id"], "category": panel["category"],
+                "judge_id": judge["judge_id"], "nonce": judge["nonce"],
+                "created_at": now, "next_at": now}
 
     def _queue_reminders(self, now):
         lead = self._reminder_lead()
@@ -442,15 +510,17 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
         try:
             status = self.notifier.send(kind, recipient, template, params, key)
         except NoticeFailed as failure:
+            # A refusal may quote the recipient; it is stored, shown and logged without it.
+            detail = domain.mask_contact(failure.detail, judge)
             attempts = notice.get("attempts", 0) + 1
             if failure.retry and attempts < NOTICE_MAX_ATTEMPTS:
-                self.store.notice_retry(key, now + domain.retry_delay(attempts), failure.detail)
+                self.store.notice_retry(key, now + domain.retry_delay(attempts), detail)
                 self.metrics.notices.labels(template, "retry").inc()
                 return False
-            self.store.notice_done(key, FAILED, now, failure.detail)
+            self.store.notice_done(key, FAILED, now, detail)
             self.metrics.notices.labels(template, FAILED).inc()
             log.warning("judge notice %s for judge %s failed: %s", template, notice["judge_id"],
-                        failure.detail)
+                        detail)
             return True
         outcome = SKIPPED if status == SKIPPED else SENT
         self.store.notice_done(key, outcome, now, status)

@@ -50,6 +50,7 @@ class ScoringStore(Repository):
         self.candidates.create_index([("campaign_id", ASCENDING), ("category", ASCENDING),
                                       ("status", ASCENDING)])
         self.notices.create_index([("status", ASCENDING), ("next_at", ASCENDING)])
+        self.notices.create_index([("panel_id", ASCENDING), ("judge_id", ASCENDING)])
         self.audit.ensure_indexes()
 
     # --- panels ----------------------------------------------------------------------------
@@ -107,6 +108,10 @@ class ScoringStore(Repository):
              "$push": {OUTBOX_FIELD: pending}})
         return done.modified_count == 1
 
+    def record_audit(self, entry):
+        """An audit entry of a change no panel write carries (a link sent again)."""
+        self.audit.append(new_event_id(), entry)
+
     def relay_panel_events(self, panel_id_, dispatch):
         return self.panel_outbox.relay(panel_id_, _publisher(dispatch))
 
@@ -145,9 +150,20 @@ class ScoringStore(Repository):
     # --- judge notices ---------------------------------------------------------------------
 
     def queue_notice(self, key, notice):
-        """Queue a message once: the key is also the notification service's idempotency key."""
-        self.notices.update_one({"_id": key}, {"$setOnInsert": dict(notice, status=PENDING,
-                                                                      attempts=0)}, upsert=True)
+        """Queue a message once: the key is also the notification service's idempotency key.
+
+        ``True`` if this call queued it, ``False`` if the key was already there.
+        """
+        done = self.notices.update_one({"_id": key}, {"$setOnInsert": dict(
+            notice, status=PENDING, attempts=0)}, upsert=True)
+        return done.upserted_id is not None
+
+    def notices_of_panel(self, panel_id_, judge_ids=None):
+        """Every notice of a panel (or of some of its judges), oldest first."""
+        query = {"panel_id": panel_id_}
+        if judge_ids is not None:
+            query["judge_id"] = {"$in": list(judge_ids)}
+        return list(self.notices.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]))
 
     def due_notices(self, now, limit=100):
         return list(self.notices.find({"status": PENDING, "next_at": {"$lte": now}})

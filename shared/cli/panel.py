@@ -1,6 +1,7 @@
-"""``pingxuan panel assign|progress|close``: the 集中评审 panels, judges from an Excel or CSV list."""
+"""``pingxuan panel assign|progress|links|close``: the 集中评审 panels, judges from an Excel or
+CSV list, their personal links sent again or renewed."""
 from shared.cli import base
-from shared.cli.base import add_json_flag, print_json, print_table
+from shared.cli.base import add_json_flag, add_yes_flag, confirm, print_json, print_table
 from shared.cli.tables import read_rows
 
 JUDGE_COLUMNS = ("judge_id", "name", "unit")
@@ -36,6 +37,33 @@ def cmd_progress(args):
         print("no panel assigned yet")
 
 
+#: What happened to each judge's message, as the text output says it.
+LINK_OUTCOMES = {"no_contact": "no mobile or e-mail: hand the link over yourself",
+                 "sent_moments_ago": "not sent again: a message went moments ago"}
+
+
+def cmd_links(args):
+    judges = args.judge or None
+    if args.renew:
+        whom = ", ".join(judges) if judges else "every judge of the panel"
+        confirm(args, f"give {whom} ({args.campaign_id}/{args.category}) a new link? "
+                      "the old link stops working at once")
+    reply = base.call("scoring", "send_links", args.campaign_id, args.category, judges,
+                      renew=args.renew)
+    if args.json:
+        print_json(reply)
+        return
+    if args.renew:
+        print(f"new links for: {', '.join(reply['renewed']) or 'nobody (renewed moments ago)'}")
+    print_table([dict(judge, message="queued" if judge["queued"] else
+                      LINK_OUTCOMES.get(judge["not_queued_reason"], judge["not_queued_reason"]),
+                      last=judge["notice"]["state"])
+                 for judge in reply["judges"]],
+                [("judge_id", "judge id"), ("name", "name"), ("message", "message"),
+                 ("last", "last notice"), ("link", "link")])
+    print("the links are the judges' credentials: do not share them anywhere else")
+
+
 def cmd_close(args):
     reply = base.call("scoring", "close_panel", args.campaign_id, args.category)
     if args.json:
@@ -59,6 +87,17 @@ def register(sub):
     progress.add_argument("--category")
     add_json_flag(progress)
     progress.set_defaults(run=cmd_progress)
+    links = actions.add_parser(
+        "links", help="send the judges' links again; --renew replaces them first")
+    links.add_argument("campaign_id")
+    links.add_argument("category")
+    links.add_argument("--judge", action="append", metavar="JUDGE_ID",
+                       help="only this judge (repeatable); every judge of the panel by default")
+    links.add_argument("--renew", action="store_true",
+                       help="give each a new link first: the old link stops working at once")
+    add_yes_flag(links)
+    add_json_flag(links)
+    links.set_defaults(run=cmd_links)
     close = actions.add_parser("close", help="no more scores: the panel score becomes final")
     close.add_argument("campaign_id")
     close.add_argument("category")

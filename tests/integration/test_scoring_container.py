@@ -155,3 +155,25 @@ def test_events_in_scores_and_close_out(scoring, container_factory, config):
     assert 'pingxuan_panel_pairs{campaign_id="cb-test",category="advanced_unit",state="scored"}' \
         in metrics
     assert 'pingxuan_errors_total{entrypoint="submit",error="PanelClosed"} 1.0' in metrics
+
+
+def test_a_renewed_link_replaces_the_old_one_at_once(scoring, container_factory, config):
+    container_factory(NominationStub, config).start()
+    announce(scoring, "on_campaign_loaded", config, events.CAMPAIGN_LOADED,
+             campaign=campaign_document(), revision=1)
+    address = f"http://{config['WEB_SERVER_ADDRESS']}"
+    with rpc(config, token("admin", "宣传部")) as admin:
+        old = admin.scoring.assign_panel("cb-test", "advanced_unit", JUDGES)["judges"][1]["link"]
+        reply = admin.scoring.send_links("cb-test", "advanced_unit", ["j2"], renew=True)
+        with pytest.raises(ValidationError) as refused:
+            admin.scoring.send_links("cb-test", "advanced_unit", ["j9"])
+        assert set(refused.value.messages) == {"judge_ids"}
+        notice = admin.scoring.progress("cb-test")["panels"][0]["judges"][1]["notice"]
+    assert reply["renewed"] == ["j2"] and reply["judges"][0]["not_queued_reason"] == "no_contact"
+    assert notice["state"] == "no_contact"
+    new = reply["judges"][0]["link"]
+    assert new != old
+    for link, status in ((old, 401), (new, 200)):
+        answer = requests.get(f"{address}/judge/api/worksheet", timeout=5,
+                              headers={"X-Judge-Link": link.split("#", 1)[1]})
+        assert answer.status_code == status

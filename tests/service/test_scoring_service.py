@@ -7,6 +7,7 @@ nothing stored and nothing announced.
 import json
 import logging
 import math
+from datetime import timedelta
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -616,3 +617,120 @@ def test_judges_with_scores_missing_are_reminded_before_the_close(db):
     harness.service().notify_judges()
     assert [(args[1], args[2]) for args in harness.sent] == [("13900001111", "judge_reminder")]
     assert harness.sent[0][3]["closes_at"] == "2099-11-25 18:00"
+
+
+# --- send_links: sending judges' links again, renewing them ------------------------------------
+
+def test_send_links_queues_a_new_message_for_a_judge_with_contact_and_returns_every_link(assigned):
+    assigned.service().notify_judges()
+    assert len(assigned.sent) == 1
+    assigned.now = NOW + timedelta(minutes=5)
+    reply = assigned.as_admin().send_links("cb-test", "advanced_unit")
+    j1, j2 = reply["judges"]
+    assert (j1["judge_id"], j1["queued"], j1["channel"], j1["not_queued_reason"]) == \
+        ("j1", True, "sms", None)
+    assert j1["notice"]["state"] == "queued"
+    # No contact: the link is still given (the department hands it over), no message.
+    assert (j2["queued"], j2["not_queued_reason"], j2["notice"]["state"]) == \
+        (False, "no_contact", "no_contact")
+    assert j2["link"] == assigned.signer.url(assigned.panel(), assigned.panel()["judges"][1])
+    assert "13900001111" not in json.dumps(reply)
+    assigned.service().notify_judges()
+    assert len(assigned.sent) == 2  # a new message, not a duplicate of the first
+    first_key, second_key = assigned.sent[0][4], assigned.sent[1][4]
+    assert second_key == first_key + "|2"
+    assert assigned.sent[1][3]["link"] == j1["link"]
+    trail = assigned.as_admin().audit_trail("cb-test")
+    assert trail[-1]["action"] == "send_links" and trail[-1]["after"] == {"judge_ids": ["j1"]}
+    assert trail[-1]["actor"]["name"] == "宣传部"
+
+
+def test_a_double_click_does_not_send_twice(assigned):
+    assigned.now = NOW + timedelta(minutes=5)
+    assigned.as_admin().send_links("cb-test", "advanced_unit", ["j1"])
+    assigned.now += timedelta(seconds=3)
+    again = assigned.as_admin().send_links("cb-test", "advanced_unit", ["j1"])
+    assert (again["judges"][0]["queued"], again["judges"][0]["not_queued_reason"]) == \
+        (False, "sent_moments_ago")
+    assigned.service().notify_judges()
+    assert len(assigned.sent) == 2  # the assignment and one resend
+    assert [row["action"] for row in assigned.as_admin().audit_trail("cb-test")] == \
+        ["assign_panel", "send_links"]
+    assigned.now += timedelta(minutes=1)
+    assert assigned.as_admin().send_links("cb-test", "advanced_unit", ["j1"])["judges"][0]["queued"]
+
+
+def test_renew_gives_new_links_the_old_ones_stop_at_once_and_the_trail_never_holds_a_link(assigned):
+    old = {j["judge_id"]: assigned.signer.url(assigned.panel(), j)
+           for j in assigned.panel()["judges"]}
+    assigned.now = NOW + timedelta(minutes=5)
+    reply = assigned.as_admin().send_links("cb-test", "advanced_unit", ["j1", "j2"], renew=True)
+    assert reply["renewed"] == ["j1", "j2"]
+    links = {row["judge_id"]: row["link"] for row in reply["judges"]}
+    assert links["j1"] != old["j1"] and links["j2"] != old["j2"]
+    assert [row["queued"] for row in reply["judges"]] == [True, False]
+    refused = assigned.service().judge_api_worksheet(page_request(
+        "/judge/api/worksheet", old["j1"].split("#")[1]))
+    assert refused.status_code == 401
+    fresh = assigned.service().judge_api_worksheet(page_request(
+        "/judge/api/worksheet", links["j1"].split("#")[1]))
+    assert fresh.status_code == 200
+    # The pending message of the old link is not sent; the new link's message is.
+    assigned.service().notify_judges()
+    assert [args[3]["link"] for args in assigned.sent] == [links["j1"]]
+    trail = assigned.as_admin().audit_trail("cb-test")
+    assert [row["action"] for row in trail] == ["assign_panel", "renew_links", "send_links"]
+    assert trail[1]["after"] == {"judge_ids": ["j1", "j2"]}
+    assert trail[1]["actor"]["role"] == "admin"
+    for row in trail:
+        text = json.dumps(row, default=str)
+        assert "#" not in text and assigned.panel()["judges"][0]["nonce"] not in text
+    # A double click on "renew" does not make the link just sent worthless.
+    assigned.now += timedelta(seconds=2)
+    again = assigned.as_admin().send_links("cb-test", "advanced_unit", ["j1"], renew=True)
+    assert again["renewed"] == [] and again["judges"][0]["link"] == links["j1"]
+
+
+def test_send_links_refusals_change_nothing(assigned):
+    before = (assigned.panel(), assigned.store.notices.count_documents({}), assigned.audit_count())
+    for args, kwargs, field in [
+            (("cb-test", "advanced_unit", ["j1", "j9"]), {}, "judge_ids"),
+            (("cb-test", "advanced_unit", []), {}, "judge_ids"),
+            (("cb-test", "advanced_unit", [{"$ne": 1}]), {}, "judge_ids.0"),
+            (("cb-test", "advanced_unit"), {"renew": "yes"}, "renew"),
+            (("cb-test", "no_such_category"), {}, "category")]:
+        with pytest.raises(ValidationError) as refused:
+            assigned.as_admin().send_links(*args, **kwargs)
+        assert field in refused.value.messages, refused.value.messages
+    with pytest.raises(NotFound):
+        assigned.as_admin().send_links("cb-test", "learning_star")
+    with pytest.raises(Forbidden):
+        assigned.as_judge("j1").send_links("cb-test", "advanced_unit")
+    with pytest.raises(Forbidden):
+        assigned.service(token("service", "aggregation")).send_links("cb-test", "advanced_unit")
+    assert (assigned.panel(), assigned.store.notices.count_documents({}),
+            assigned.audit_count()) == before
+    assigned.as_admin().close_panel("cb-test", "advanced_unit")
+    closed = assigned.panel()
+    with pytest.raises(PanelClosed):
+        assigned.as_admin().send_links("cb-test", "advanced_unit", renew=True)
+    assert assigned.panel()["judges"] == closed["judges"]
+
+
+def test_progress_tells_admins_each_judges_last_notice_and_services_not(assigned, caplog):
+    assigned.notification_error = ValidationError({"recipient": ["13900001111 is not reachable"]})
+    with caplog.at_level(logging.DEBUG):
+        assigned.service().notify_judges()
+    assert "judge_assignment" in caplog.text and "13900001111" not in caplog.text
+    report = assigned.as_admin().progress("cb-test", "advanced_unit")
+    j1, j2 = report["panels"][0]["judges"]
+    assert j1["notice"]["state"] == "failed" and "recipient" in j1["notice"]["detail"]
+    assert "13900001111" not in json.dumps(report)
+    assert j2["notice"]["state"] == "no_contact"
+    as_service = assigned.service(token("service", "aggregation")).progress("cb-test")
+    assert "notice" not in as_service["panels"][0]["judges"][0]
+    assigned.notification_error = None
+    assigned.as_admin().send_links("cb-test", "advanced_unit", ["j1"])
+    assigned.service().notify_judges()
+    j1 = assigned.as_admin().progress("cb-test")["panels"][0]["judges"][0]
+    assert j1["notice"]["state"] == "sent"

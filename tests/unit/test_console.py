@@ -367,3 +367,23 @@ def test_judges_typed_into_the_form_are_refused_by_their_own_line():
         judges.parse_judges_text("j-01, 张华, 县委党校\nj-02, , 县教育局")
     assert refused.value.messages == {"judges_text": ["第2行缺少 name。"]}
     assert judges.parse_judges_text("  \n") == []
+
+
+def test_a_judges_notice_in_chinese_says_why_it_failed_and_how_often_it_was_tried():
+    assert views.notice_text(None) == ""
+    assert views.notice_text({"state": "sent", "detail": "queued", "attempts": 0}) == "已发出"
+    assert views.notice_text({"state": "queued", "detail": "RateLimited: later",
+                              "attempts": 2}) == "排队待发（已重试 2 次）：RateLimited: later"
+    assert views.notice_text({"state": "failed", "detail": "ValidationError: x",
+                              "attempts": 1}) == "发送失败：ValidationError: x"
+
+
+def test_link_results_show_a_link_only_where_no_message_carries_it():
+    reply = {"category": "advanced_unit", "renewed": ["j1"], "judges": [
+        {"judge_id": "j1", "name": "甲", "has_contact": True, "link": "L1", "queued": False,
+         "renewed": True, "not_queued_reason": "sent_moments_ago"},
+        {"judge_id": "j2", "name": "乙", "has_contact": False, "link": "L2", "queued": False,
+         "renewed": False, "not_queued_reason": "no_contact"}]}
+    rows = views.link_results(reply)["rows"]
+    assert [row["link"] for row in rows] == [None, "L2"]
+    assert rows[0]["outcome"].startswith("一分钟内刚发送过")

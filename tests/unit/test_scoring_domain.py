@@ -236,3 +236,110 @@ def test_a_personal_link_reads_back_and_resists_tampering():
 def test_a_crafted_non_ascii_link_is_unauthorized_not_a_crash():
     with pytest.raises(Unauthorized):
         read_link(b"k" * 32, "j1.\u4ee4\u724c.abc")
+
+
+# --- sending links again, renewing them ------------------------------------------------------
+
+def links_panel():
+    return {"_id": "cb-test|advanced_unit", "campaign_id": "cb-test", "category": "advanced_unit",
+            "judges": [dict(judge("j1"), mobile="13900001111"), judge("j2"),
+                       dict(judge("j3"), email="j3@example.cn")]}
+
+
+def notice(judge_id, nonce, created_at, template=domain.ASSIGNMENT, status="pending", **more):
+    return dict({"_id": f"{template}|{judge_id}|{nonce}|{created_at.isoformat()}",
+                 "template": template, "judge_id": judge_id, "nonce": nonce,
+                 "created_at": created_at, "status": status}, **more)
+
+
+def test_a_resend_has_a_key_of_its_own_and_the_first_send_keeps_the_old_key():
+    panel, j1 = links_panel(), links_panel()["judges"][0]
+    first = domain.notice_key(domain.ASSIGNMENT, panel, j1)
+    assert first == "judge_assignment|cb-test|advanced_unit|j1|n-j1"
+    assert domain.notice_key(domain.ASSIGNMENT, panel, j1, 1) == first
+    assert domain.notice_key(domain.ASSIGNMENT, panel, j1, 2) == first + "|2"
+    assert domain.notice_key(domain.ASSIGNMENT, panel, j1, 3) != first + "|2"
+
+
+def test_every_judge_is_chosen_by_default_and_an_unknown_one_names_the_field():
+    panel = links_panel()
+    assert [j["judge_id"] for j in domain.chosen_judges(panel, None)] == ["j1", "j2", "j3"]
+    assert [j["judge_id"] for j in domain.chosen_judges(panel, ["j3", "j1"])] == ["j1", "j3"]
+    with pytest.raises(ValidationError) as refused:
+        domain.chosen_judges(panel, ["j1", "j9", "x"])
+    assert refused.value.messages == {"judge_ids": ["not on the panel of advanced_unit: j9, x"]}
+
+
+def test_the_next_send_is_numbered_and_a_double_click_sends_nothing():
+    assert domain.next_send([], NOW) == 1
+    sent = [notice("j1", "n-j1", NOW - timedelta(hours=1), status="sent")]
+    assert domain.next_send(sent, NOW) == 2
+    # A reminder is not a send of the link: it neither counts nor blocks.
+    reminded = sent + [notice("j1", "n-j1", NOW - timedelta(seconds=5),
+                              template=domain.REMINDER)]
+    assert domain.next_send(reminded, NOW) == 2
+    again = sent + [notice("j1", "n-j1", NOW - timedelta(seconds=59))]
+    assert domain.next_send(again, NOW) is None
+    assert domain.next_send(again, NOW + timedelta(seconds=1)) == 3
+    # A send that failed (or was skipped) at once does not hold back the resend it calls for.
+    for status in ("failed", "skipped"):
+        given_up = sent + [notice("j1", "n-j1", NOW - timedelta(seconds=5), status=status)]
+        assert domain.next_send(given_up, NOW) == 3
+
+
+def test_renewing_gives_a_new_nonce_once_per_window():
+    judges = links_panel()["judges"]
+    renewed, ids = domain.renew_links(judges, {"j1", "j2"}, NOW)
+    assert ids == ["j1", "j2"]
+    assert renewed[0]["nonce"] != "n-j1" and renewed[1]["nonce"] != "n-j2"
+    assert renewed[2] == judges[2]
+    assert renewed[0]["mobile"] == "13900001111" and renewed[0]["link_renewed_at"] == NOW
+    again, ids = domain.renew_links(renewed, {"j1"}, NOW + timedelta(seconds=30))
+    assert ids == [] and again == renewed
+    later, ids = domain.renew_links(renewed, {"j1"}, NOW + domain.RESEND_WINDOW)
+    assert ids == ["j1"] and later[0]["nonce"] != renewed[0]["nonce"]
+
+
+def test_a_judges_notices_are_those_of_the_current_link_oldest_first():
+    j1 = links_panel()["judges"][0]
+    newer = notice("j1", "n-j1", NOW)
+    older = notice("j1", "n-j1", NOW - timedelta(minutes=5))
+    notices = [newer, notice("j1", "old-nonce", NOW), notice("j2", "n-j2", NOW), older]
+    assert domain.link_notices(notices, j1) == [older, newer]
+
+
+def test_the_notice_state_never_shows_the_contact_and_masks_it_in_a_refusal():
+    j1, j2, j3 = links_panel()["judges"]
+    assert domain.notice_state(j2, [])["state"] == domain.NO_CONTACT
+    assert domain.notice_state(j1, [])["state"] == domain.NOT_SENT
+    failed = notice("j1", "n-j1", NOW, status="failed", done_at=NOW + timedelta(minutes=1),
+                    attempts=10, detail="ValidationError: recipient 13900001111 is barred")
+    state = domain.notice_state(j1, [failed])
+    assert state == {"state": "failed", "template": domain.ASSIGNMENT,
+                     "at": "2099-11-21T02:01:00Z", "detail": "ValidationError: recipient *** is barred",
+                     "attempts": 10}
+    waiting = notice("j3", "n-j3", NOW, attempts=2, detail="RateLimited: later")
+    assert domain.notice_state(j3, [waiting])["state"] == "queued"
+    assert domain.notice_state(j3, [notice("j3", "n-j3", NOW, status="sent")])["state"] == "sent"
+    assert domain.notice_state(j3, [notice("j3", "n-j3", NOW, status="skipped")])["state"] \
+        == "skipped"
+
+
+def test_progress_gets_each_judges_last_notice():
+    panel = links_panel()
+    report = domain.progress(panel, [])
+    notices = [notice("j1", "n-j1", NOW - timedelta(hours=1), status="sent"),
+               notice("j1", "n-j1", NOW), notice("j3", "stale", NOW, status="skipped")]
+    judges = domain.with_notices(report, panel, notices)["judges"]
+    assert [j["notice"]["state"] for j in judges] == ["queued", "no_contact", "not_sent"]
+    assert "13900001111" not in str(judges) and "j3@example.cn" not in str(judges)
+
+
+def test_a_link_row_says_why_nothing_was_queued():
+    j2 = links_panel()["judges"][1]
+    row = domain.link_row(j2, "http://x/judge#t", [], False, True, domain.NO_CONTACT)
+    assert row == {"judge_id": "j2", "name": "评委j2", "unit": "县委党校", "has_contact": False,
+                   "link": "http://x/judge#t", "channel": None, "queued": False, "renewed": True,
+                   "not_queued_reason": "no_contact",
+                   "notice": {"state": "no_contact", "template": None, "at": None,
+                              "detail": None, "attempts": 0}}
