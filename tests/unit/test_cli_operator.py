@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from openpyxl import Workbook
@@ -255,6 +256,10 @@ def test_our_service_is_recognised_by_its_command_line(monkeypatch, tmp_path):
     fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)",
                              "shared.run_service", "run", "services.voting.service:VotingService"])
     try:
+        # Until the child has exec'd, its command line is still this test's.
+        deadline = time.monotonic() + 10
+        while not system.is_our_service(fake.pid, "voting") and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert system.is_our_service(fake.pid, "voting")
         assert not system.is_our_service(fake.pid, "scoring")
         assert not system.is_our_service(os.getpid(), "voting")
