@@ -28,7 +28,7 @@ from fractions import Fraction
 from shared import plugins
 from shared.campaign import CATEGORIES, ORG_TYPES, Campaign
 from shared.errors import InvalidState
-from shared.timeutil import local_day, parse_iso
+from shared.timeutil import canonical_time, local_day, parse_iso
 
 # Candidate states (the nomination's status, as far as aggregation cares).
 ACCEPTED = "accepted"
@@ -64,12 +64,6 @@ WEIGHT_TOLERANCE = 1e-9
 
 
 # --- time and ordering -------------------------------------------------------------------
-
-def canonical_time(value):
-    """An instant as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (fixed width: sorts as it happened)."""
-    moment = parse_iso(value) if isinstance(value, str) else value
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
 
 def order_key(occurred_at, event_id):
     """Orders events of one thing by when they happened; the event id breaks ties."""
