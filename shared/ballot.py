@@ -25,8 +25,9 @@ two descriptions of the same state (an event and a row of the same review).
 nomination of the campaign; those not yet reviewed are skipped) once per
 campaign and store (recorded in ``ballot_syncs``), on first use and, while it
 fails, again at most every :data:`CATCH_UP_RETRY_SECONDS` (a timer of each
-service also catches up the campaigns it knows and has not caught up yet). A decision that must see every candidate (closing a panel,
-publishing) catches up again there and then. Events keep the copy current
+service also catches up the campaigns it knows and has not caught up yet).
+A decision that must see every candidate (closing a panel, publishing)
+catches up again there and then. Events keep the copy current
 in between: they are never lost (durable queues), so the catch-up is for a
 store that forgot (the embedded store restarted) or a service deployed late.
 """
