@@ -40,7 +40,7 @@ from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
 from shared.campaigns import CAMPAIGNS_COLLECTION
-from shared.timeutil import canonical_time
+from shared.timeutil import canonical_time, iso, parse_iso
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ CATCH_UP_RETRY_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class Candidate:
-    """A nomination as the ballot sees it (never contact details), with its ordering key."""
+    """A nomination as the ballot sees it (never contact details), with its ordering key;
+    ``submitted_at`` is ISO text in the one form of :func:`shared.timeutil.iso`."""
 
     candidate_id: str
     campaign_id: str
@@ -95,7 +96,7 @@ def candidate_of_event(event):
         category=event["category"], org_type=event.get("org_type"),
         nominee_name=event["nominee_name"], nominee_unit=event.get("nominee_unit"),
         unit=event.get("unit"), deeds_summary=event.get("deeds_summary"),
-        submitted_at=event["submitted_at"], status=status,
+        submitted_at=iso(parse_iso(event["submitted_at"])), status=status,
         disqualification_reason=event.get("reason") if status == DISQUALIFIED else None,
         key=ordering_key(status, event["occurred_at"], event["event_id"]))
 
@@ -108,11 +109,11 @@ def candidate_of_record(record):
         return None
     disqualification = record.get("disqualification") or {}
     return Candidate(
-        candidate_id=record["id"], campaign_id=record["campaign_id"],
+        candidate_id=record["id"], campaign_id=record.get("campaign_id"),
         category=record["category"], org_type=record.get("org_type"),
         nominee_name=record["nominee_name"], nominee_unit=record.get("nominee_unit"),
         unit=record.get("unit"), deeds_summary=record.get("deeds_summary"),
-        submitted_at=record["submitted_at"], status=status,
+        submitted_at=iso(parse_iso(record["submitted_at"])), status=status,
         disqualification_reason=disqualification.get("reason") if status == DISQUALIFIED
         else None,
         key=ordering_key(status, record.get("updated_at") or record["submitted_at"],
