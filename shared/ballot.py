@@ -20,6 +20,10 @@ of the set of events and rows seen: duplicates, redeliveries, retries that
 arrive after later events, and a catch-up interleaved with events in any
 order all give the same ballot. Within one stage the key only picks between
 two descriptions of the same state (an event and a row of the same review).
+The stage comes first so that a withdrawal wins even when the clock of the
+nomination instance that made it ran behind the one that made the review.
+A document stored before this rule (no ``ballot_key``) takes the next event or
+row; ``@handles`` already keeps an applied event from being applied again.
 
 **Catching up.** A copy catches up with ``nomination.list(campaign_id)`` (every
 nomination of the campaign; those not yet reviewed are skipped) once per
