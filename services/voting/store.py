@@ -9,7 +9,8 @@ against the daily cap) and ``address_windows`` (``_id`` = campaign|address|windo
 ``n`` = votes taken against the throttle): counters that a conditional increment
 takes, so any number of instances hold the limits exactly;
 ``fraud_ledger`` (refused votes with rule and evidence),
-``candidates`` (the ballot, from nomination's events and list: ``shared/ballot.py``),
+``candidates`` and ``ballot_syncs`` (the ballot, from nomination's events and list:
+``shared/ballot.py``),
 ``one_time_codes`` and ``campaigns`` (kept by the shared ``Campaigns`` provider);
 ``vote_voids`` (票數清零: one document per void, with its outbox of
 ``votes_voided``/``votes_restored``), ``publications`` (the lists aggregation
