@@ -28,6 +28,7 @@ from services.aggregation.providers import REBUILD_PAGE_SIZE, ExpiringCache  # n
 from services.aggregation.service import AggregationService  # noqa: E402
 from services.aggregation.store import AggregationStore  # noqa: E402
 from shared.campaign import ORG_TYPES, validate_campaign  # noqa: E402
+from shared.ballot import candidate_of_record  # noqa: E402
 from shared.campaigns import CampaignBook  # noqa: E402
 from shared.store import connect  # noqa: E402
 
@@ -106,11 +107,7 @@ class StubPeers:
 def incremental_state(store, peers, counts):
     """What the event handlers would have built from the same votes."""
     for record in peers.records():
-        store.apply_candidate_facts(CAMPAIGN["id"], {
-            "candidate_id": record["id"], "category": CATEGORY, "org_type": record["org_type"],
-            "nominee_name": record["nominee_name"], "nominee_unit": record["nominee_unit"],
-            "submitted_at": record["submitted_at"], "candidate_status": "accepted",
-            "disqualification_reason": None}, "0")
+        store.ballot_copy.apply(candidate_of_record(record))
         # Every vote below is cast at 01:00 UTC on 2099-11-10: that local day in Shanghai.
         store.results.update_one({"_id": record["id"]},
                                  {"$set": {"votes": counts.get(record["id"], 0),

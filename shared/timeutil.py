@@ -38,3 +38,10 @@ def iso(moment):
 def parse_iso(text):
     """Parse an ISO 8601 instant (``Z`` allowed); naive input is taken as UTC."""
     return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def canonical_time(value):
+    """An instant (ISO text or datetime) as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: fixed width, so
+    the text sorts as the instants happened (ordering keys compare it as a string)."""
+    moment = parse_iso(value) if isinstance(value, str) else as_utc(value)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

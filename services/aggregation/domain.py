@@ -26,9 +26,10 @@ from decimal import Decimal
 from fractions import Fraction
 
 from shared import plugins
+from shared.ballot import candidate_of_record
 from shared.campaign import CATEGORIES, ORG_TYPES, Campaign
 from shared.errors import InvalidState
-from shared.timeutil import local_day, parse_iso
+from shared.timeutil import canonical_time, local_day, parse_iso
 
 # Candidate states (the nomination's status, as far as aggregation cares).
 ACCEPTED = "accepted"
@@ -64,12 +65,6 @@ WEIGHT_TOLERANCE = 1e-9
 
 
 # --- time and ordering -------------------------------------------------------------------
-
-def canonical_time(value):
-    """An instant as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (fixed width: sorts as it happened)."""
-    moment = parse_iso(value) if isinstance(value, str) else value
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
 
 def order_key(occurred_at, event_id):
     """Orders events of one thing by when they happened; the event id breaks ties."""
@@ -720,36 +715,6 @@ def tally(candidates, category=None):
     return rows
 
 
-# --- candidates from events and records ------------------------------------------------------
-
-def candidate_facts(event, candidate_id=None):
-    """What a nomination event tells of a candidate (never contact details)."""
-    status = event["status"]
-    return {
-        "candidate_id": candidate_id or event["nomination_id"],
-        "category": event["category"], "org_type": event.get("org_type"),
-        "nominee_name": event["nominee_name"], "nominee_unit": event.get("nominee_unit"),
-        "submitted_at": canonical_time(event["submitted_at"]),
-        "candidate_status": status,
-        "disqualification_reason": event.get("reason") if status == DISQUALIFIED else None,
-    }
-
-
-def candidate_from_record(record):
-    """The same facts from a ``nomination.list`` / ``nomination.get`` record."""
-    status = record["status"]
-    disqualification = record.get("disqualification") or {}
-    return {
-        "candidate_id": record["id"], "category": record["category"],
-        "org_type": record.get("org_type"), "nominee_name": record["nominee_name"],
-        "nominee_unit": record.get("nominee_unit"),
-        "submitted_at": canonical_time(record["submitted_at"]),
-        "candidate_status": status,
-        "disqualification_reason": (disqualification.get("reason") if status == DISQUALIFIED
-                                    else None),
-    }
-
-
 def count_page(counts, votes, voided=None):
     """Add one page of ``voting.votes_page`` to ``counts`` (``{candidate_id: n}``); a vote
     flagged ``voided`` goes to ``voided`` instead (票數清零: it leaves the count).
@@ -779,15 +744,15 @@ def live_from_records(records, vote_counts, scores_reply, daily_votes=None,
     """
     candidates = {}
     for record in records:
-        facts = candidate_from_record(record)
-        if facts["candidate_status"] not in CANDIDATE_STATES:
+        candidate = candidate_of_record(record)
+        if candidate is None or candidate.status not in CANDIDATE_STATES:
             continue
-        candidates[facts["candidate_id"]] = {
-            "candidate_id": facts["candidate_id"], "category": facts["category"],
-            "org_type": facts["org_type"], "nominee_name": facts["nominee_name"],
-            "nominee_unit": facts["nominee_unit"], "submitted_at": facts["submitted_at"],
-            "status": facts["candidate_status"],
-            "disqualification_reason": facts["disqualification_reason"]}
+        candidates[candidate.candidate_id] = {
+            "candidate_id": candidate.candidate_id, "category": candidate.category,
+            "org_type": candidate.org_type, "nominee_name": candidate.nominee_name,
+            "nominee_unit": candidate.nominee_unit,
+            "submitted_at": canonical_time(candidate.submitted_at), "status": candidate.status,
+            "disqualification_reason": candidate.disqualification_reason}
     judge_scores, criterion_scores = {}, {}
     for score in scores_reply["scores"]:
         if score["candidate_id"] in candidates:

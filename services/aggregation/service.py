@@ -18,6 +18,7 @@ from prometheus_client import Counter, Histogram
 
 from shared import events
 from shared.audit import audit_entry
+from shared.ballot import FollowsBallot, candidate_of_event, candidate_of_record
 from shared.auth import SERVICE_ROLE
 from shared.campaign import CATEGORY_NAMES_ZH, validate_campaign
 from shared.clock import Clock
@@ -73,7 +74,7 @@ def define_metrics(registry):
     }
 
 
-class AggregationService(Audited, FollowsCampaigns, PingxuanService):
+class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanService):
     """加權統分, ranking within the award slots, 公示 and 審定."""
 
     name = "aggregation"
@@ -459,10 +460,7 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
             raise InvalidState(f"the nomination service did not disqualify candidate {cid} "
                                f"({type(exc).__name__}); nothing was decided, try again")
         facts = load(schemas.CandidateRecord(), nomination, "nomination")
-        self.store.apply_candidate_facts(record["campaign_id"],
-                                         domain.candidate_from_record(facts),
-                                         domain.order_key(facts["updated_at"]
-                                                          or facts["submitted_at"], ""))
+        self.store.ballot_copy.apply(candidate_of_record(facts))
         return {"event_id": f"objection:{record['_id']}", "campaign_id": record["campaign_id"],
                 "candidate_id": cid, "occurred_at": facts["updated_at"],
                 "reason": (facts.get("disqualification") or {}).get("reason") or reason}
@@ -799,10 +797,8 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         if self.store.was_applied(event["event_id"]):
             self.metrics.events.labels(event_type, "duplicate").inc()
             return event
-        facts = domain.candidate_facts(event, event.get("candidate_id"))
-        key = domain.order_key(event["occurred_at"], event["event_id"])
-        newer = self.store.apply_candidate_facts(event["campaign_id"], facts, key)
-        self.store.mark_dirty(event["campaign_id"], {facts["category"]})
+        newer = self.store.ballot_copy.apply(candidate_of_event(event))
+        self.store.mark_dirty(event["campaign_id"], {event["category"]})
         self._done(event, event_type, "applied" if newer else "ignored",
                    None if newer else "a later event of this candidate was applied first")
         return event
@@ -1016,33 +1012,28 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
         self.store.relay_events(campaign_id, self.dispatch)
 
     def _resolve_orphans(self, campaign_id):
-        """Ask nomination about candidates whose votes or scores came without their nomination.
-
-        Returns the ids still unresolved (nomination unreachable); an id nomination does
-        not know as a candidate is recorded as such and no longer holds anything up.
-        """
+        """Catch up with nomination before publishing (votes or scores may have come before
+        their nomination's event); returns the orphans still unresolved (nomination did not
+        answer). An id nomination lists no candidate of is recorded as not a candidate
+        and no longer holds anything up."""
+        caught_up = self._catch_up_ballot(campaign_id, now=True)
         unresolved = []
         for orphan in self.store.orphans(campaign_id):
             if orphan.get("candidate_status") == domain.NOT_A_CANDIDATE:
                 continue
-            cid = orphan["_id"]
-            try:
-                record = load(schemas.CandidateRecord(), self.peers("nomination", "get", cid),
-                              "nomination")
-            except (NotFound, ValidationError):
-                # Below every real event's key: a nomination event arriving later still wins.
-                self.store.apply_candidate_facts(campaign_id, {
-                    "candidate_id": cid, "category": orphan.get("category"),
-                    "candidate_status": domain.NOT_A_CANDIDATE}, "")
-                continue
-            except Exception as exc:  # nomination down or timing out: publish must wait
-                log.warning("cannot resolve orphan %s: %s", cid, exc)
-                unresolved.append(cid)
-                continue
-            facts = domain.candidate_from_record(record)
-            self.store.apply_candidate_facts(campaign_id, facts, domain.order_key(
-                record.get("updated_at") or record["submitted_at"], ""))
+            if caught_up is None:
+                unresolved.append(orphan["_id"])
+            else:
+                self.store.mark_not_a_candidate(campaign_id, orphan["_id"],
+                                                orphan.get("category"))
         return unresolved
+
+    def _list_nominations(self, campaign_id):
+        return [load(schemas.CandidateRecord(), row, "nomination.list")
+                for row in self.peers("nomination", "list", campaign_id)]
+
+    def _ballot_changed(self, campaign_id, candidates):
+        self.store.mark_dirty(campaign_id, {candidate.category for candidate in candidates})
 
     # --- the rebuild's reads -----------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 Collections:
 
 * ``results`` — one document per candidate (``_id`` = candidate id): the
-  nomination facts, ``votes`` (a counter), ``vote_events`` (the ``vote_cast``
+  nomination facts (kept by ``shared/ballot.py``, with its ``ballot_key``), ``votes`` (a counter), ``vote_events`` (the ``vote_cast``
   events already counted into it) and the derived ``vote_score``,
   ``panel_score``, ``composite``, ``rank``, ``pool``, ``status``.
 * ``counted_votes`` — one document per counted vote (``_id`` = campaign|vote_id),
@@ -33,21 +33,34 @@ from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.audit import AuditTrail
+from shared.ballot import BELOW_EVERY_KEY, KEY_FIELD, BallotCopy
 from shared.campaigns import CAMPAIGNS_COLLECTION
 from shared.one_time_codes import OneTimeCodeStore
 from shared.outbox import OUTBOX_FIELD, OutboxRelay
 from shared.store import Repository
+from shared.timeutil import canonical_time
 from services.aggregation import domain
 
 DUPLICATE_KEY = 11000
 #: Events noted after publication that are kept for the department (the latest ones).
 LATE_EVENTS_KEPT = 500
 #: Fields of a results document that are bookkeeping, never part of a reply.
-BOOKKEEPING = {"vote_events": 0, "fact_key": 0, "daily": 0}
+BOOKKEEPING = {"vote_events": 0, KEY_FIELD: 0, "daily": 0}
 
 
 #: Recent vote_cast event ids kept per candidate (see ``add_votes``).
 VOTE_EVENTS_KEPT = 1000
+
+
+def candidate_entry(candidate):
+    """What aggregation keeps of a candidate (``shared.ballot.Candidate``) in its results
+    document: the facts a row shows and ranks by (never contact details)."""
+    return {"candidate_id": candidate.candidate_id, "campaign_id": candidate.campaign_id,
+            "category": candidate.category, "org_type": candidate.org_type,
+            "nominee_name": candidate.nominee_name, "nominee_unit": candidate.nominee_unit,
+            "submitted_at": canonical_time(candidate.submitted_at),
+            "candidate_status": candidate.status,
+            "disqualification_reason": candidate.disqualification_reason, "known": True}
 
 
 class AggregationStore(OneTimeCodeStore, Repository):
@@ -57,6 +70,9 @@ class AggregationStore(OneTimeCodeStore, Repository):
     def __init__(self, db):
         super().__init__(db)
         self.results = db["results"]
+        # A vote or a score may come first: its document is then completed with the facts.
+        self.ballot_copy = BallotCopy(db, "results", candidate_entry,
+                                      on_insert={"votes": 0, "vote_events": []})
         self.counted_votes = db["counted_votes"]
         self.judge_scores = db["judge_scores"]
         self.states = db["campaign_results"]
@@ -110,23 +126,12 @@ class AggregationStore(OneTimeCodeStore, Repository):
 
     # --- candidates --------------------------------------------------------------------------
 
-    def apply_candidate_facts(self, campaign_id, facts, key):
-        """Set a candidate's nomination facts unless a later event already did (odd order).
-
-        Creates the document when the candidate is new, and completes an orphan
-        (votes or scores that arrived first) with its facts. Returns ``False``
-        when a later event had already been applied.
-        """
-        changes = dict(facts, campaign_id=campaign_id, fact_key=key, known=True)
-        try:
-            self.results.update_one(
-                {"_id": facts["candidate_id"],
-                 "$or": [{"fact_key": {"$exists": False}}, {"fact_key": {"$lt": key}}]},
-                {"$set": changes, "$setOnInsert": {"votes": 0, "vote_events": []}},
-                upsert=True)
-        except DuplicateKeyError:
-            return False
-        return True
+    def mark_not_a_candidate(self, campaign_id, candidate_id, category):
+        """Nomination has no candidate of this id: what votes or scores it holds count for
+        nobody (below every key of nomination's, so a nomination event arriving later wins)."""
+        self.ballot_copy.write(candidate_id, {
+            "candidate_id": candidate_id, "campaign_id": campaign_id, "category": category,
+            "candidate_status": domain.NOT_A_CANDIDATE, "known": True}, BELOW_EVERY_KEY)
 
     def candidate(self, candidate_id):
         return self.results.find_one({"_id": candidate_id}, BOOKKEEPING)

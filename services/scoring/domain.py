@@ -379,16 +379,6 @@ def panel_reply(panel, links=None):
 
 # --- candidates (copied from nomination events) --------------------------------------------
 
-def candidate_facts(facts, status):
-    """A candidate as scoring keeps it, from a nomination event's facts or a ``list`` row."""
-    return {
-        "campaign_id": facts["campaign_id"], "category": facts["category"],
-        "org_type": facts.get("org_type"), "nominee_name": facts["nominee_name"],
-        "nominee_unit": facts["nominee_unit"], "unit": facts["unit"],
-        "deeds_summary": facts["deeds_summary"], "status": status,
-    }
-
-
 # --- judge notices -------------------------------------------------------------------------
 
 ASSIGNMENT, REMINDER = "judge_assignment", "judge_reminder"

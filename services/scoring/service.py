@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from shared import events, plugins
 from shared.audit import audit_entry
+from shared.ballot import FollowsBallot, candidate_of_event
 from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
 from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
@@ -59,7 +60,7 @@ def define_metrics(registry):
     }
 
 
-class ScoringService(Audited, FollowsCampaigns, PingxuanService):
+class ScoringService(Audited, FollowsCampaigns, FollowsBallot, PingxuanService):
     """集中評審: panels of judges score the candidates of each category."""
 
     name = "scoring"
@@ -81,7 +82,7 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
         campaign = self.campaigns.get(campaign_id)
         domain.check_category_run(campaign, category)
         wanted = load(schemas.Panel(), {"judges": judges}, "judges")["judges"]
-        self._catch_up(campaign.id)
+        self._catch_up_ballot(campaign.id)
         now = self.now()
         for _ in range(WRITE_ATTEMPTS):
             panel = self.store.panel(campaign.id, category)
@@ -165,7 +166,7 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
         method_name = campaign.document["panel_method"]
         method = plugins.load_plugin(plugins.PANEL_METHODS, method_name)
         options = domain.panel_options(campaign)
-        self._catch_up(campaign.id)
+        self._catch_up_ballot(campaign.id, now=True)  # the panel scores are final: every candidate
         for _ in range(WRITE_ATTEMPTS):
             panel = self._panel(campaign.id, category)
             if panel.get("closed"):
@@ -316,22 +317,18 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
 
     @handles(events.NOMINATION, events.NOMINATION_REVIEWED)
     def on_nomination_reviewed(self, payload):
-        event = events.read_event(events.NOMINATION_REVIEWED, payload)
-        if event["decision"] == "accept":
-            self.store.put_on_ballot(event["nomination_id"],
-                                     domain.candidate_facts(event, domain.ACCEPTED))
+        self.store.ballot_copy.apply(candidate_of_event(
+            events.read_event(events.NOMINATION_REVIEWED, payload)))
 
     @handles(events.NOMINATION, events.NOMINATION_WITHDRAWN)
     def on_nomination_withdrawn(self, payload):
-        event = events.read_event(events.NOMINATION_WITHDRAWN, payload)
-        self.store.take_off_ballot(event["nomination_id"],
-                                   domain.candidate_facts(event, "withdrawn"))
+        self.store.ballot_copy.apply(candidate_of_event(
+            events.read_event(events.NOMINATION_WITHDRAWN, payload)))
 
     @handles(events.NOMINATION, events.CANDIDATE_DISQUALIFIED)
     def on_candidate_disqualified(self, payload):
-        event = events.read_event(events.CANDIDATE_DISQUALIFIED, payload)
-        self.store.take_off_ballot(event["candidate_id"],
-                                   domain.candidate_facts(event, "disqualified"))
+        self.store.ballot_copy.apply(candidate_of_event(
+            events.read_event(events.CANDIDATE_DISQUALIFIED, payload)))
 
     # --- timers ------------------------------------------------------------------------------
 
@@ -434,16 +431,6 @@ class ScoringService(Audited, FollowsCampaigns, PingxuanService):
         response = json_response(body, status)
         response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
         return response
-
-    def _catch_up(self, campaign_id):
-        """Candidates accepted while this service was not listening (embedded store restarted)."""
-        try:
-            rows = self.service_rpc("nomination", "list", campaign_id, status="accepted")
-        except Exception as exc:  # nomination unreachable: the events will still come
-            log.warning("ballot catch-up for %s failed: %s", campaign_id, type(exc).__name__)
-            return
-        for row in rows:
-            self.store.put_on_ballot(row["id"], domain.candidate_facts(row, domain.ACCEPTED))
 
     def _track_progress(self, panel, ballot):
         report = domain.progress(panel, ballot)["counts"]

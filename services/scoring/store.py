@@ -10,6 +10,7 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from shared.audit import AuditTrail
+from shared.ballot import BallotCopy, REJECTED
 from shared.campaigns import CAMPAIGNS_COLLECTION
 from shared.events import new_event_id
 from shared.outbox import OUTBOX_FIELD, OutboxRelay, outbox_entry
@@ -26,6 +27,18 @@ def audit_only(audit, now):
     return outbox_entry(None, {"event_id": new_event_id()}, audit, now)
 
 
+def ballot_entry(candidate):
+    """What scoring keeps of a candidate (``shared.ballot.Candidate``): what a judge's sheet
+    shows and the status that says whether it is scored. A rejected nomination is not kept:
+    it never reaches the ballot (``submit`` answers ``NotFound`` for it, as for any id)."""
+    if candidate.status == REJECTED:
+        return None
+    return {"campaign_id": candidate.campaign_id, "category": candidate.category,
+            "org_type": candidate.org_type, "nominee_name": candidate.nominee_name,
+            "nominee_unit": candidate.nominee_unit, "unit": candidate.unit,
+            "deeds_summary": candidate.deeds_summary, "status": candidate.status}
+
+
 def _publisher(dispatch):
     def publish(event_type, payload):
         if event_type is not None:
@@ -40,6 +53,7 @@ class ScoringStore(Repository):
         super().__init__(db)
         self.panels = db["panels"]
         self.candidates = db["candidates"]
+        self.ballot_copy = BallotCopy(db, "candidates", ballot_entry)
         self.notices = db["judge_notices"]
         self.campaigns = db[CAMPAIGNS_COLLECTION]
         self.audit = AuditTrail(db)
@@ -119,21 +133,6 @@ class ScoringStore(Repository):
         return self.panel_outbox.sweep(_publisher(dispatch), now)
 
     # --- candidates ------------------------------------------------------------------------
-
-    def put_on_ballot(self, candidate_id, facts):
-        """Record an accepted candidate, unless it already left the ballot.
-
-        Withdrawal and disqualification are final, so the order in which the
-        events arrive (or arrive again) does not matter.
-        """
-        try:
-            self.candidates.update_one(
-                {"_id": candidate_id, "status": ACCEPTED}, {"$set": facts}, upsert=True)
-        except DuplicateKeyError:
-            pass  # known and off the ballot: that wins
-
-    def take_off_ballot(self, candidate_id, facts):
-        self.candidates.update_one({"_id": candidate_id}, {"$set": facts}, upsert=True)
 
     def candidate(self, candidate_id):
         return self.candidates.find_one({"_id": candidate_id})

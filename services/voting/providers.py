@@ -84,15 +84,12 @@ class BallotCache(DependencyProvider):
 
     The ballot's ``votes`` may be a cached count (CONTRACT.md); the counts'
     age is exported as ``pingxuan_ballot_cache_age_seconds``. Also remembers
-    when the ballot was last caught up with nomination, per campaign, and each
-    campaign as last read with its voting settings, per stored revision.
+    each campaign as last read with its voting settings, per stored revision.
     """
 
     def setup(self):
         self.counts = {}
         self.lock = threading.Lock()
-        self.sync_attempts = {}
-        self.synced_campaigns = set()
         self.campaigns = {}
 
     def get_dependency(self, worker_ctx):
@@ -118,15 +115,6 @@ class BallotCache(DependencyProvider):
     def forget(self, campaign_id):
         self.counts.pop(campaign_id, None)
 
-    def synced(self, campaign_id, ask_store):
-        """Was the ballot caught up? Once the store says so it stays so: asked until then."""
-        if campaign_id in self.synced_campaigns:
-            return True
-        if ask_store(campaign_id):
-            self.synced_campaigns.add(campaign_id)
-            return True
-        return False
-
     def campaign(self, campaign_id, revision):
         """What :meth:`keep_campaign` kept for this revision of the campaign, else ``None``."""
         kept = self.campaigns.get(campaign_id)
@@ -134,12 +122,3 @@ class BallotCache(DependencyProvider):
 
     def keep_campaign(self, campaign_id, revision, value):
         self.campaigns[campaign_id] = (revision, value)
-
-    def may_sync(self, campaign_id, every=60.0):
-        """At most one catch-up attempt per campaign per ``every`` seconds (nomination may be down)."""
-        now = time.monotonic()
-        last = self.sync_attempts.get(campaign_id)
-        if last is not None and now - last < every:
-            return False
-        self.sync_attempts[campaign_id] = now
-        return True

@@ -20,6 +20,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from shared import events
 from shared import one_time_codes as otp
 from shared.audit import audit_entry
+from shared.ballot import FollowsBallot, candidate_of_event
 from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
 from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
@@ -71,7 +72,7 @@ def define_metrics(registry):
     }
 
 
-class VotingService(Audited, FollowsCampaigns, PingxuanService):
+class VotingService(Audited, FollowsCampaigns, FollowsBallot, PingxuanService):
     """網絡投票: casting over RPC and on the page, the ballot, receipts, the fraud ledger,
     and 票數清零 (voiding stuffed votes with a reason, and restoring them)."""
 
@@ -134,7 +135,7 @@ class VotingService(Audited, FollowsCampaigns, PingxuanService):
         query = load(schemas.BallotQuery(), {"campaign_id": campaign_id, "category": category},
                      "ballot")
         campaign = self.campaigns.get(query["campaign_id"])
-        self._catch_up(campaign.id)
+        self._catch_up_ballot(campaign.id)
         return self._ballot_rows(campaign.id, query["category"])
 
     @rpc
@@ -277,16 +278,18 @@ class VotingService(Audited, FollowsCampaigns, PingxuanService):
 
     @handles(events.NOMINATION, events.NOMINATION_REVIEWED)
     def on_nomination_reviewed(self, payload):
-        event = events.read_event(events.NOMINATION_REVIEWED, payload)
-        self._apply_candidate(event, event["decision"] == "accept")
+        self.store.ballot_copy.apply(candidate_of_event(
+            events.read_event(events.NOMINATION_REVIEWED, payload)))
 
     @handles(events.NOMINATION, events.CANDIDATE_DISQUALIFIED)
     def on_candidate_disqualified(self, payload):
-        self._apply_candidate(events.read_event(events.CANDIDATE_DISQUALIFIED, payload), False)
+        self.store.ballot_copy.apply(candidate_of_event(
+            events.read_event(events.CANDIDATE_DISQUALIFIED, payload)))
 
     @handles(events.NOMINATION, events.NOMINATION_WITHDRAWN)
     def on_nomination_withdrawn(self, payload):
-        self._apply_candidate(events.read_event(events.NOMINATION_WITHDRAWN, payload), False)
+        self.store.ballot_copy.apply(candidate_of_event(
+            events.read_event(events.NOMINATION_WITHDRAWN, payload)))
 
     # --- left behind ---------------------------------------------------------------------------
 
@@ -417,7 +420,7 @@ class VotingService(Audited, FollowsCampaigns, PingxuanService):
     def api_ballot(self, request, campaign_id):
         try:
             campaign = self.campaigns.get(campaign_id)
-            self._catch_up(campaign.id)
+            self._catch_up_ballot(campaign.id)
             return json_response(self._ballot_view(campaign))
         except PingxuanError as error:
             return web.refusal(error)
@@ -499,7 +502,7 @@ class VotingService(Audited, FollowsCampaigns, PingxuanService):
             found = (campaign, domain.VotingSettings.of(campaign))
             if revision is not None:
                 self.ballot_cache.keep_campaign(campaign_id, revision, found)
-        self._catch_up(campaign_id)
+        self._catch_up_ballot(campaign_id)
         return found
 
     def _cast(self, requests):
@@ -575,30 +578,8 @@ class VotingService(Audited, FollowsCampaigns, PingxuanService):
     def _count_invalid(self, error):
         self.metrics.votes.labels(error.exc_type, "unknown").inc()
 
-    def _catch_up(self, campaign_id):
-        """After a restart the ballot is caught up with nomination's list (once per store)."""
-        if self.ballot_cache.synced(campaign_id, self.store.ballot_synced) or \
-                not self.ballot_cache.may_sync(campaign_id):
-            return
-        marker = events.new_event_id()
-        try:
-            rows = self.service_rpc("nomination", "list", campaign_id, status="accepted")
-        except Exception as exc:  # nomination down: the events will still come
-            log.warning("could not catch up the ballot of %s: %s", campaign_id, exc)
-            return
-        self.store.sync_ballot(campaign_id, rows, marker)
+    def _ballot_changed(self, campaign_id, candidates):
         self.ballot_cache.forget(campaign_id)
-
-    def _apply_candidate(self, event, on_ballot):
-        facts = {key: event[key] for key in (
-            "category", "org_type", "nominee_name", "nominee_unit", "deeds_summary", "unit",
-            "submitted_at")}
-        facts["campaign_id"] = event["campaign_id"]
-        # A receipt of a vote for a disqualified candidate says so, and why.
-        facts["status"] = event["status"]
-        facts["disqualification_reason"] = (event.get("reason")
-                                            if event["status"] == "disqualified" else None)
-        self.store.apply_candidate(event["nomination_id"], facts, on_ballot, event["event_id"])
 
     def _counts(self, campaign_id):
         counts, age = self.ballot_cache.get(campaign_id, self.keys.ballot_cache_seconds,
@@ -698,7 +679,7 @@ class VotingService(Audited, FollowsCampaigns, PingxuanService):
         except PingxuanError:
             return web.html(page.render("index", campaigns=[], large=self._large(request),
                                         message="没有找到这个评选活动。", kind="error"), 404)
-        self._catch_up(campaign.id)
+        self._catch_up_ballot(campaign.id)
         now = self.now()
         settings = settings or domain.VotingSettings.of(campaign)
         voter = domain.read_session(self.keys.session, request.cookies.get(SESSION_COOKIE),

@@ -9,7 +9,8 @@ against the daily cap) and ``address_windows`` (``_id`` = campaign|address|windo
 ``n`` = votes taken against the throttle): counters that a conditional increment
 takes, so any number of instances hold the limits exactly;
 ``fraud_ledger`` (refused votes with rule and evidence),
-``candidates`` (the ballot, from nomination's events), ``ballot_syncs``,
+``candidates`` and ``ballot_syncs`` (the ballot, from nomination's events and list:
+``shared/ballot.py``),
 ``one_time_codes`` and ``campaigns`` (kept by the shared ``Campaigns`` provider);
 ``vote_voids`` (票數清零: one document per void, with its outbox of
 ``votes_voided``/``votes_restored``), ``publications`` (the lists aggregation
@@ -29,6 +30,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from shared.audit import AuditTrail
+from shared.ballot import BallotCopy
 from shared.campaigns import CAMPAIGNS_COLLECTION
 from shared.one_time_codes import OneTimeCodeStore
 from shared.outbox import OUTBOX_FIELD, OutboxRelay
@@ -43,6 +45,18 @@ WINDOW_COUNTER_KEPT = timedelta(hours=1)
 PRUNE_EVERY = timedelta(minutes=10)
 #: Times in a packed claim come back aware, in UTC, like every time the store returns.
 CLAIM_CODEC = bson.CodecOptions(tz_aware=True)
+
+
+def ballot_entry(candidate):
+    """What voting keeps of a candidate (``shared.ballot.Candidate``): the ballot's facts, and
+    its status and reason, since a receipt of a vote for a disqualified candidate says so."""
+    return {"campaign_id": candidate.campaign_id, "category": candidate.category,
+            "org_type": candidate.org_type, "nominee_name": candidate.nominee_name,
+            "nominee_unit": candidate.nominee_unit, "deeds_summary": candidate.deeds_summary,
+            "unit": candidate.unit, "submitted_at": candidate.submitted_at,
+            "status": candidate.status,
+            "disqualification_reason": candidate.disqualification_reason,
+            "on_ballot": candidate.on_ballot}
 
 
 def _unpacked(claim):
@@ -63,11 +77,11 @@ class VotingStore(OneTimeCodeStore, Repository):
         self.batches = db["vote_batches"]
         self.ledger = db["fraud_ledger"]
         self.candidates = db["candidates"]
-        self.syncs = db["ballot_syncs"]
         self.codes = db["one_time_codes"]
         # Code requests per address and hour (the plain number is never here).
         self.code_requests = db["code_requests"]
         self.campaigns = db[CAMPAIGNS_COLLECTION]
+        self.ballot_copy = BallotCopy(db, "candidates", ballot_entry)
         self.voter_days = db["voter_days"]
         self.address_windows = db["address_windows"]
         self.pruned_at = None
@@ -220,46 +234,6 @@ class VotingStore(OneTimeCodeStore, Repository):
         return self.ledger.count_documents({"campaign_id": campaign_id})
 
     # --- the ballot --------------------------------------------------------------------------
-
-    def apply_candidate(self, candidate_id, facts, on_ballot, event_id):
-        """Apply a nomination event unless a later one was applied (events may come out of order).
-
-        Returns ``False`` for a redelivered or stale event.
-        """
-        try:
-            result = self.candidates.update_one(
-                {"_id": candidate_id, "event_id": {"$lt": event_id}},
-                {"$set": dict(facts, on_ballot=on_ballot, event_id=event_id)}, upsert=True)
-        except DuplicateKeyError:
-            return False
-        return bool(result.modified_count or result.upserted_id)
-
-    def sync_ballot(self, campaign_id, rows, marker):
-        """Catch up with nomination's list of accepted candidates (after a restart).
-
-        Candidates learnt from events keep what the events said; the list adds the
-        ones this store missed and takes off those no longer accepted.
-        """
-        listed = set()
-        for row in rows:
-            listed.add(row["id"])
-            facts = {key: row.get(key) for key in (
-                "campaign_id", "category", "org_type", "nominee_name", "nominee_unit",
-                "deeds_summary", "unit", "submitted_at", "status")}
-            try:
-                self.candidates.update_one(
-                    {"_id": row["id"], "event_id": {"$lt": marker}},
-                    {"$set": dict(facts, on_ballot=True, event_id=marker)}, upsert=True)
-            except DuplicateKeyError:
-                pass
-        self.candidates.update_many(
-            {"campaign_id": campaign_id, "on_ballot": True, "_id": {"$nin": sorted(listed)},
-             "event_id": {"$lt": marker}},
-            {"$set": {"on_ballot": False, "event_id": marker}})
-        self.syncs.update_one({"_id": campaign_id}, {"$set": {"marker": marker}}, upsert=True)
-
-    def ballot_synced(self, campaign_id):
-        return self.syncs.find_one({"_id": campaign_id}) is not None
 
     def ballot(self, campaign_id, category=None):
         query = {"campaign_id": campaign_id, "on_ballot": True}

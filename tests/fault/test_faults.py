@@ -60,6 +60,7 @@ from services.scoring.store import ScoringStore
 from services.voting.service import VotingService
 from services.voting.store import VotingStore
 from shared import events
+from shared.ballot import BallotCopy
 from shared.errors import PingxuanError
 from shared.handlers import ProcessedEvents, parking_queue_name, retry_queue_name
 from shared.metrics import Metrics
@@ -609,23 +610,25 @@ class IntermittentStore:
         # Ballot writes of voting and scoring (their handlers did not requeue): the first
         # write of each candidate fails, so a lost event leaves it off that ballot.
         self.failed_once = set()
-        self._fail_first(monkeypatch, VotingStore, "apply_candidate")
-        self._fail_first(monkeypatch, ScoringStore, "put_on_ballot")
+        self._fail_first(monkeypatch, ("voting", "scoring"))
 
-    def _fail_first(self, monkeypatch, cls, name):
-        original = getattr(cls, name)
+    def _fail_first(self, monkeypatch, services):
+        """The first ballot write (shared/ballot.py) of each candidate in these services."""
+        original = BallotCopy.write
         intermittent = self
 
         @functools.wraps(original)
-        def flaky(store, candidate_id, *args, **kwargs):
-            key = (cls.__name__, candidate_id)
-            if intermittent.active and key not in intermittent.failed_once:
+        def flaky(copy, candidate_id, *args, **kwargs):
+            service = copy.collection.database.name.rsplit("_", 1)[-1]
+            key = (service, candidate_id)
+            if intermittent.active and service in services \
+                    and key not in intermittent.failed_once:
                 intermittent.failed_once.add(key)
-                intermittent.failures[f"{name} before"] += 1
-                raise AutoReconnect(f"the store went away ({name} of {candidate_id})")
-            return original(store, candidate_id, *args, **kwargs)
+                intermittent.failures[f"{service}_ballot before"] += 1
+                raise AutoReconnect(f"the store went away ({service} ballot of {candidate_id})")
+            return original(copy, candidate_id, *args, **kwargs)
 
-        monkeypatch.setattr(cls, name, flaky)
+        monkeypatch.setattr(BallotCopy, "write", flaky)
 
     def _wrap(self, monkeypatch, cls, name, after, only=lambda store: True):
         original = getattr(cls, name)
@@ -705,7 +708,7 @@ def test_aggregation_store_failing_now_and_then_during_a_flood(
     failures = dict(intermittent_store.failures)
     assert all(failures.get(f"{name} {when}") for name, when in (
         ("count_votes", "before"), ("count_votes", "after"), ("mark_applied", "before"),
-        ("mark", "before"), ("apply_candidate", "before"), ("put_on_ballot", "before"))), \
+        ("mark", "before"), ("voting_ballot", "before"), ("scoring_ballot", "before"))), \
         f"not every kind of failure happened: {failures}"
     settled = settle(cluster, flood)
     voting_ballot = VotingStore(cluster.db("voting")).candidates
@@ -726,7 +729,7 @@ def test_aggregation_store_failing_now_and_then_during_a_flood(
     # fail under aggregation's other handlers, e.g. the late candidates' reviews).
     assert events_retried(aggregation) >= aggregation_failures
     assert events_total(aggregation, "on_vote_cast", "parked") == 0
-    for name, write in (("voting", "apply_candidate"), ("scoring", "put_on_ballot")):
+    for name, write in (("voting", "voting_ballot"), ("scoring", "scoring_ballot")):
         assert events_total(cluster.containers[name], "on_nomination_reviewed", "retried") \
             == failures[f"{write} before"]
     for name in ("aggregation", "voting", "scoring"):

@@ -14,7 +14,8 @@ from nameko.testing.services import entrypoint_waiter
 from pymongo.errors import AutoReconnect
 
 from services.voting.service import VotingService
-from services.voting.store import VotingStore
+from services.voting.store import VotingStore, ballot_entry
+from shared.ballot import BallotCopy, candidate_of_event
 from shared import events
 from shared.handlers import (ATTEMPTS_HEADER, ERROR_HEADER, HANDLER_HEADER, QUEUE_HEADER,
                              ProcessedEvents, parking_queue_name)
@@ -28,24 +29,30 @@ HANDLER = "on_nomination_reviewed"
 QUEUE = f"evt-{events.NOMINATION}-{events.NOMINATION_REVIEWED}--voting.{HANDLER}"
 
 
-class FlakyVotingStore(VotingStore):
-    """Voting's store whose ballot writes fail as a test says, and which counts them."""
+class FlakyBallotCopy(BallotCopy):
+    """Voting's ballot whose writes fail as a test says, and which counts them."""
 
     failures_left = 0          # the next N writes fail (the store is briefly away)
     poisoned = set()           # candidates whose every write fails
-    applied = []               # (candidate_id, event_id) of each write that went through
+    applied = []               # (candidate_id, ordering key) of each write that went through
     tried = []                 # candidate_id of each write tried, in order
 
-    def apply_candidate(self, candidate_id, facts, on_ballot, event_id):
-        cls = FlakyVotingStore
+    def write(self, candidate_id, fields, key):
+        cls = FlakyBallotCopy
         cls.tried.append(candidate_id)
         if candidate_id in cls.poisoned:
             raise AutoReconnect(f"write of {candidate_id} refused")
         if cls.failures_left > 0:
             cls.failures_left -= 1
             raise AutoReconnect("primary stepped down")
-        cls.applied.append((candidate_id, event_id))
-        return super().apply_candidate(candidate_id, facts, on_ballot, event_id)
+        cls.applied.append((candidate_id, key))
+        return super().write(candidate_id, fields, key)
+
+
+class FlakyVotingStore(VotingStore):
+    def __init__(self, db):
+        super().__init__(db)
+        self.ballot_copy = FlakyBallotCopy(db, "candidates", ballot_entry)
 
 
 class FlakyVoting(VotingService):
@@ -54,8 +61,8 @@ class FlakyVoting(VotingService):
 
 @pytest.fixture
 def config(service_config):
-    FlakyVotingStore.failures_left, FlakyVotingStore.poisoned = 0, set()
-    FlakyVotingStore.applied, FlakyVotingStore.tried = [], []
+    FlakyBallotCopy.failures_left, FlakyBallotCopy.poisoned = 0, set()
+    FlakyBallotCopy.applied, FlakyBallotCopy.tried = [], []
     return dict(service_config, WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}", OTP_SENDER="log",
                 EVENT_HANDLER_ATTEMPTS=3, EVENT_RETRY_SECONDS=0.05)
 
@@ -107,7 +114,7 @@ def succeeded(worker_ctx, result, exc_info):
 
 
 def test_an_event_whose_store_write_fails_once_still_applies(voting, config, mongo_uri):
-    FlakyVotingStore.failures_left = 1
+    FlakyBallotCopy.failures_left = 1
     with entrypoint_waiter(voting, HANDLER, callback=succeeded, timeout=10):
         event_dispatcher(config)(events.NOMINATION, events.NOMINATION_REVIEWED, reviewed("nom-a"))
     assert on_ballot(mongo_uri, config) == {"nom-a"}
@@ -118,7 +125,7 @@ def test_an_event_whose_store_write_fails_once_still_applies(voting, config, mon
 
 def test_an_event_that_always_fails_is_parked_and_the_events_behind_it_apply(
         voting, config, mongo_uri):
-    FlakyVotingStore.poisoned = {"nom-bad"}
+    FlakyBallotCopy.poisoned = {"nom-bad"}
     dispatch = event_dispatcher(config)
     poisoned = reviewed("nom-bad")
     failures = []
@@ -135,7 +142,7 @@ def test_an_event_that_always_fails_is_parked_and_the_events_behind_it_apply(
             # Behind the poisoned event in the queue, yet applied while it waits for its retry.
     assert on_ballot(mongo_uri, config) == {"nom-a", "nom-b"}
     # The first try of the poisoned event came first; the later ones came after the others.
-    assert FlakyVotingStore.tried == ["nom-bad", "nom-a", "nom-b", "nom-bad", "nom-bad"]
+    assert FlakyBallotCopy.tried == ["nom-bad", "nom-a", "nom-b", "nom-bad", "nom-bad"]
     assert events_total(voting, "parked") == 1
     assert events_total(voting, "retried") == 2
     assert events_total(voting, "applied") == 2
@@ -158,7 +165,8 @@ def test_a_redelivered_event_applies_once(voting, config, mongo_uri):
     for _ in range(3):
         with entrypoint_waiter(voting, HANDLER, callback=succeeded, timeout=10):
             dispatch(events.NOMINATION, events.NOMINATION_REVIEWED, payload)
-    assert FlakyVotingStore.applied == [("nom-a", payload["event_id"])]
+    assert FlakyBallotCopy.applied == [("nom-a", candidate_of_event(
+        events.read_event(events.NOMINATION_REVIEWED, payload)).key)]
     assert events_total(voting, "applied") == 1
     assert events_total(voting, "duplicate") == 2
     db = connect(mongo_uri)[config["MONGO_DB"]]
@@ -195,7 +203,7 @@ def test_the_operator_lists_a_parked_event_and_replays_it_once_fixed(
     from shared import cli
 
     monkeypatch.setenv("AMQP_URI", config["AMQP_URI"])
-    FlakyVotingStore.poisoned = {"nom-bad"}
+    FlakyBallotCopy.poisoned = {"nom-bad"}
     poisoned = reviewed("nom-bad")
     failures = []
 
@@ -216,7 +224,7 @@ def test_the_operator_lists_a_parked_event_and_replays_it_once_fixed(
     assert cli.main(["events", "replay", "--service", "voting", "--event-id", "other"]) == 0
     assert "no parked event replayed" in capsys.readouterr().out
 
-    FlakyVotingStore.poisoned = set()  # the cause is fixed
+    FlakyBallotCopy.poisoned = set()  # the cause is fixed
     with entrypoint_waiter(voting, HANDLER, callback=succeeded, timeout=10):
         assert cli.main(["events", "replay", "--service", "voting", "--all"]) == 0
     assert "1 event(s) replayed" in capsys.readouterr().out

@@ -55,8 +55,10 @@ class NominationStub:
 
     @nameko_rpc
     def list(self, campaign_id, **filters):
-        assert filters == {"status": "accepted"}
-        return [dict(facts("nom-late", "县水利局"), id="nom-late", campaign_id=campaign_id)]
+        assert filters == {}  # every nomination: the catch-up also learns withdrawals
+        return [dict(facts("nom-late", "县水利局"), id="nom-late", campaign_id=campaign_id),
+                dict(facts("nom-new", "县水利局"), id="nom-new", campaign_id=campaign_id,
+                     status="submitted")]
 
 
 @pytest.fixture

@@ -47,12 +47,12 @@ def load_campaign(config, **voting):
     document = campaign_document(voting=dict(
         {"opens": "2099-11-01T08:00:00", "closes": "2099-11-20T20:00:00"}, **voting))
     store.campaigns.insert_one({"_id": "cb-test", "revision": 1, "document": document})
-    store.syncs.insert_one({"_id": "cb-test", "marker": "0"})
+    store.ballot_copy.mark_caught_up("cb-test")
     store.candidates.insert_many([
         {"_id": cid, "campaign_id": "cb-test", "category": "advanced_unit", "org_type": "agency",
          "nominee_name": f"候选{cid}", "nominee_unit": "县财政局", "deeds_summary": "学习。",
-         "unit": "城关镇党委", "submitted_at": "2026-10-10T02:00:00Z", "on_ballot": True,
-         "event_id": "0"} for cid in CANDIDATES])
+         "unit": "城关镇党委", "submitted_at": "2026-10-10T02:00:00Z", "on_ballot": True}
+        for cid in CANDIDATES])
     return store
 
 

@@ -302,32 +302,34 @@ def test_votes_for_an_unknown_candidate_are_kept_until_the_candidate_arrives(har
     assert harness.as_admin().report(CAMPAIGN)["orphans"] == []
 
 
-def test_publish_asks_nomination_about_orphans_and_refuses_while_it_cannot_tell(harness):
+def test_publish_catches_up_with_nomination_and_refuses_while_it_cannot_tell(harness):
     load_forty(harness)
     harness.deliver(events.VOTE_CAST, vote_batch({"ghost": 2, "nom-late": 1}))
     harness.now = AFTER_VOTE
 
-    def nomination_down(candidate_id):
+    def nomination_down(campaign_id):
         raise TimeoutError("nomination did not answer")
 
-    harness.peer_data[("nomination", "get")] = nomination_down
+    harness.peer_data[("nomination", "list")] = nomination_down
     with pytest.raises(InvalidState, match="does not know"):
         harness.as_admin().publish(CAMPAIGN)
     assert harness.dispatched == []
 
-    def nomination_get(candidate_id):
-        if candidate_id == "ghost":
-            raise NotFound("no nomination ghost")
-        return dict(facts("nom-late", "rural", 50), id="nom-late", campaign_id=CAMPAIGN,
-                    mobile="13812345678")
+    def nomination_list(campaign_id):
+        # Every nomination of the campaign: "ghost" is none of them, one is not reviewed yet.
+        return [dict(facts("nom-late", "rural", 50), id="nom-late", campaign_id=CAMPAIGN,
+                     mobile="13812345678"),
+                dict(facts("nom-new", "rural", 51, status="submitted"), id="nom-new",
+                     campaign_id=CAMPAIGN)]
 
-    harness.peer_data[("nomination", "get")] = nomination_get
+    harness.peer_data[("nomination", "list")] = nomination_list
     harness.as_admin().publish(CAMPAIGN)
     rows = {row["candidate_id"]: row for row in harness.as_admin().results(CAMPAIGN, CATEGORY)}
-    assert rows["nom-late"]["votes"] == 1 and "ghost" not in rows
+    assert rows["nom-late"]["votes"] == 1 and "ghost" not in rows and "nom-new" not in rows
     orphans = harness.as_admin().report(CAMPAIGN)["orphans"]
     assert orphans == [{"candidate_id": "ghost", "category": CATEGORY, "votes": 2,
                         "nomination": "not_a_candidate"}]
+    assert "mobile" not in harness.store.results.find_one({"_id": "nom-late"})
 
 
 def test_a_score_after_panel_closed_changes_nothing_whichever_arrives_first(db, harness):

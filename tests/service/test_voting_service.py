@@ -56,11 +56,11 @@ class Harness:
         self.cache.setup()
         self.keys = Keys("voter-secret-0123456789abcdef", "log", 0, set())
         self.commit = commit_now(load_plugins(VOTE_RULES))
-        self.accepted = []      # what nomination.list(status="accepted") answers
+        self.listed = []        # what nomination.list answers (every nomination)
 
     def nomination(self, service, method, campaign_id, **filters):
-        assert (service, method, filters) == ("nomination", "list", {"status": "accepted"})
-        return [row for row in self.accepted if row["campaign_id"] == campaign_id]
+        assert (service, method, filters) == ("nomination", "list", {})
+        return [row for row in self.listed if row["campaign_id"] == campaign_id]
 
     def dispatch(self, event_type, payload):
         if self.fail_dispatch:
@@ -118,7 +118,7 @@ def harness(db):
     harness = Harness(db)
     harness.store.campaigns.insert_one({"_id": "cb-test", "revision": 1,
                                         "document": campaign_document(voting=VOTING)})
-    harness.store.syncs.insert_one({"_id": "cb-test", "marker": "0"})  # caught up already
+    harness.store.ballot_copy.mark_caught_up("cb-test")  # caught up already
     service = harness.service()
     for candidate_id in CANDIDATES:
         service.on_nomination_reviewed(reviewed(candidate_id))
@@ -130,11 +130,14 @@ def test_after_a_restart_the_ballot_catches_up_with_nomination(db):
     harness.store.campaigns.insert_one({"_id": "cb-test", "revision": 1,
                                         "document": campaign_document(voting=VOTING)})
     harness.service().on_nomination_reviewed(reviewed("nom-gone"))   # withdrawn while down
-    harness.accepted = [dict(reviewed("nom-a"), id="nom-a", status="accepted")]
+    harness.listed = [dict(reviewed("nom-a"), id="nom-a", status="accepted"),
+                      dict(reviewed("nom-gone"), id="nom-gone", status="withdrawn",
+                           updated_at="2099-10-20T02:00:00Z"),
+                      dict(reviewed("nom-new"), id="nom-new", status="submitted")]
     assert [r["candidate_id"] for r in harness.service().ballot("cb-test")] == ["nom-a"]
     assert harness.frontend().cast(vote())["status"] == "accepted"
     # Caught up once: later events keep it current.
-    harness.accepted = []
+    harness.listed = []
     harness.service().on_nomination_reviewed(reviewed("nom-b"))
     assert [r["candidate_id"] for r in harness.service().ballot("cb-test")] == ["nom-a", "nom-b"]
 
@@ -196,7 +199,7 @@ def test_the_store_refuses_a_second_vote_of_the_day_when_the_history_missed_it(d
     harness.store.stored_keys = lambda keys: set()
     harness.store.campaigns.insert_one({"_id": "cb-test", "revision": 1,
                                         "document": campaign_document(voting=VOTING)})
-    harness.store.syncs.insert_one({"_id": "cb-test", "marker": "0"})
+    harness.store.ballot_copy.mark_caught_up("cb-test")
     harness.service().on_nomination_reviewed(reviewed("nom-a"))
     harness.frontend().cast(vote("v-1"))
     with pytest.raises(DuplicateVote):

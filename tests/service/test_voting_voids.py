@@ -36,7 +36,7 @@ def harness(db):
     harness = VoidHarness(db)
     harness.store.campaigns.insert_one({"_id": "cb-test", "revision": 1,
                                         "document": campaign_document(voting=VOTING)})
-    harness.store.syncs.insert_one({"_id": "cb-test", "marker": "0"})
+    harness.store.ballot_copy.mark_caught_up("cb-test")
     for candidate_id in CANDIDATES:
         harness.service().on_nomination_reviewed(reviewed(candidate_id))
     return harness

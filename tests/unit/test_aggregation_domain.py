@@ -380,17 +380,6 @@ def test_compare_inputs_names_each_difference():
 
 # --- from events and records -----------------------------------------------------------------
 
-def test_facts_from_an_event_and_from_a_record_agree():
-    event = {"nomination_id": "nom-1", "category": CATEGORY, "org_type": "agency",
-             "nominee_name": "某单位", "nominee_unit": "某县", "status": "disqualified",
-             "submitted_at": "2099-10-10T01:00:00Z", "reason": "材料失实"}
-    record = {"id": "nom-1", "category": CATEGORY, "org_type": "agency", "nominee_name": "某单位",
-              "nominee_unit": "某县", "status": "disqualified",
-              "submitted_at": "2099-10-10T01:00:00.000Z",
-              "disqualification": {"reason": "材料失实", "at": "2099-12-01T00:00:00Z"}}
-    assert domain.candidate_facts(event) == domain.candidate_from_record(record)
-
-
 def test_live_from_records_leaves_out_what_is_not_a_candidate():
     records = [{"id": "a", "category": CATEGORY, "org_type": "agency", "nominee_name": "甲",
                 "nominee_unit": "甲", "status": "accepted", "submitted_at": "2099-10-10T01:00:00Z"}]
