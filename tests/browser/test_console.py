@@ -233,6 +233,22 @@ def test_the_department_runs_a_selection_in_the_console(system, browser, tmp_pat
     wait.until(panel_lists_both_candidates)
     assert "张华" in browser.find_element(By.ID, "panel-advanced_unit").text
 
+    # The judges have no mobile or e-mail on file: the department hands their links over.
+    browser.find_element(By.ID, "links-send-advanced_unit-j-01").click()
+    link = wait.until(EC.visibility_of_element_located((By.ID, "link-j-01"))).get_attribute("value")
+    assert "/judge" in link and link not in browser.current_url
+    full_page(browser)
+    shots(browser, "09a-judge-link")
+    browser.set_window_size(*LAPTOP)
+    # A link that went to the wrong person is replaced, after a confirmation.
+    browser.get(f"{console}/campaigns/{CAMPAIGN_ID}/panels")
+    wait.until(EC.element_to_be_clickable((By.ID, "links-renew-advanced_unit-j-02"))).click()
+    wait.until(EC.element_to_be_clickable((By.ID, "confirm-renew"))).click()
+    assert "j-02" in wait.until(EC.visibility_of_element_located((By.ID, "links-renewed"))).text
+    renewed = browser.find_element(By.ID, "link-j-02").get_attribute("value")
+    assert renewed and renewed != link
+    shots(browser, "09b-judge-link-renewed")
+
     # Votes arrive from a front end; the judges score on their own.
     frontend = system.token("frontend", "县融媒体小程序")
     with client(system, frontend) as front:
