@@ -34,6 +34,8 @@ TITLES = {
     "PanelClosed": "评审组已结束评分",
     "MethodNotFound": "该功能所需的服务方法尚未上线",
     "UnknownService": "该服务没有运行",
+    "IncorrectSignature": "控制台与服务的版本不一致（调用参数不符）",
+    "MalformedRequest": "控制台与服务的版本不一致（请求格式不符）",
     "Unavailable": "服务暂时没有应答，请稍后再试",
 }
 #: The heading of a refusal of a type not listed above (e.g. a service's crash).
