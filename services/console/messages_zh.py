@@ -500,8 +500,15 @@ def translate(message):
     if len(parts) > 1:
         words = [translate(part) for part in parts if part]
         if all(words):
-            return "；".join(words)
+            return joined(words)
     return None
+
+
+def joined(sentences):
+    """Sentences as one, Chinese style: "甲；乙。" (not "甲。；乙。")."""
+    parts = [str(part).strip() for part in sentences if str(part).strip()]
+    return "；".join(part[:-1] if part.endswith("。") and number < len(parts) - 1 else part
+                    for number, part in enumerate(parts))
 
 
 def title(exc_type):

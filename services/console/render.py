@@ -17,13 +17,14 @@ def environment():
                       autoescape=select_autoescape(("html",)), trim_blocks=True,
                       lstrip_blocks=True)
     from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH
-    from services.console import views
+    from services.console import messages_zh, views
 
+    env.filters["sentences"] = messages_zh.joined
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True,
                                                    default=str)
     env.globals.update(CATEGORY_ZH=CATEGORY_NAMES_ZH, ORG_TYPE_ZH=ORG_TYPE_NAMES_ZH,
-                       STATUS_ZH=views.STATUS_ZH, PHASE_ZH=views.PHASE_ZH,
-                       VERDICT_ZH=views.VERDICT_ZH)
+                       STATUS_ZH=messages_zh.STATUS_ZH, PHASE_ZH=messages_zh.PHASE_ZH,
+                       VERDICT_ZH=messages_zh.VERDICT_ZH)
     return env
 
 

@@ -26,7 +26,7 @@ from shared.handlers import handles
 from shared.metrics import Metrics
 from shared.store import MongoStore
 from shared.timeutil import parse_iso
-from services.console import judges, render, sessions, svg, views
+from services.console import judges, messages_zh, render, sessions, svg, views
 from services.console.providers import ConsoleSettings, DeskProvider, SessionAuth, Unavailable
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ class ConsoleService(PingxuanService):
                               file_name=name, typed_id="")
         reply, refusal = self._try("nomination", "load_campaign", document)
         if refusal:
-            problems = [(field, None, "；".join(items))
+            problems = [(field, None, messages_zh.joined(items))
                         for field, items in sorted(refusal["fields"].items())] or []
             return self._page(request, person, "campaigns.html", status=400, problems=problems,
                               refusal=refusal, file_name=name, typed_id="")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH, ORG_TYPED_CATEGORIES
 from shared.timeutil import as_utc, local_to_utc, parse_iso
 from services.console import messages_zh
-from services.console.messages_zh import PHASE_ZH, STATUS_ZH, VERDICT_ZH  # noqa: F401 (templates)
+from services.console.messages_zh import STATUS_ZH
 
 #: How many minutes of vote traffic the chart shows (the most recent ones).
 TRAFFIC_MINUTES = 60
@@ -54,8 +54,8 @@ def refusal(error):
     if fields:
         original = "; ".join(f"{name}: {'; '.join(map(str, items))}" for name, items in
                              sorted(messages.items()) if isinstance(items, list))
-        words = "；".join(f"{messages_zh.field_name(name)}：{'；'.join(items)}"
-                         for name, items in sorted(fields.items()))
+        words = messages_zh.joined(f"{messages_zh.field_name(name)}：{messages_zh.joined(items)}"
+                                   for name, items in sorted(fields.items()))
     elif exc_type == "MethodNotFound":  # nameko's words are the method's name
         words = f"服务方法 {original}"
     else:

@@ -124,7 +124,7 @@ def test_a_validation_refusal_is_shown_by_field_in_chinese_words():
                                            "selector.network": ["must be a CIDR"]}))
     assert shown["type"] == "ValidationError" and shown["summary"] == "填写的内容未通过校验"
     assert shown["fields"] == {"opinion": ["此项必填。"], "selector.network": ["must be a CIDR"]}
-    assert "意见：此项必填。" in shown["message"] and "网段：must be a CIDR" in shown["message"]
+    assert shown["message"] == "意见：此项必填；网段：must be a CIDR"
     assert shown["untranslated"] == ["must be a CIDR"]
 
 

@@ -288,7 +288,9 @@ def test_the_sentence_carries_the_record_and_translates_known_words():
 
 
 def test_sentences_joined_under_one_field_are_translated_one_by_one():
-    assert messages_zh.translate("Not a valid string.; Unknown field.") == "应填写文字。；不认识的字段。"
+    assert messages_zh.translate("Not a valid string.; Unknown field.") == "应填写文字；不认识的字段。"
+    assert messages_zh.joined(["此项必填。", "not a CIDR", "应为数字。"]) == \
+        "此项必填；not a CIDR；应为数字。"
     assert messages_zh.translate("the moon is not full; Unknown field.") is None
 
 
