@@ -73,7 +73,8 @@ FIELD_NAMES = {
     "void_id": "作废编号", "verdict": "裁定", "objection_id": "异议编号",
     "objector.name": "异议人姓名", "objector.mobile": "异议人手机", "grounds": "异议理由",
     "message_id": "消息编号", "campaign_id": "评选活动编号", "nomination_id": "推荐表编号",
-    "campaign_file": "活动配置文件", "body": "提交的内容", "_schema": "整体",
+    "campaign_file": "活动配置文件", "body": "提交的内容",
+    "_schema": "",  # the whole request: its message needs no field's name before it
 }
 
 #: English template -> Chinese, every sentence a service the console calls can refuse with.

@@ -54,8 +54,10 @@ def refusal(error):
     if fields:
         original = "; ".join(f"{name}: {'; '.join(map(str, items))}" for name, items in
                              sorted(messages.items()) if isinstance(items, list))
-        words = messages_zh.joined(f"{messages_zh.field_name(name)}：{messages_zh.joined(items)}"
-                                   for name, items in sorted(fields.items()))
+        words = messages_zh.joined(
+            f"{messages_zh.field_name(name)}：{messages_zh.joined(items)}"
+            if messages_zh.field_name(name) else messages_zh.joined(items)
+            for name, items in sorted(fields.items()))
     elif exc_type == "MethodNotFound":  # nameko's words are the method's name
         words = f"服务方法 {original}"
     else:

@@ -364,6 +364,11 @@ def test_a_refusal_is_shown_in_chinese_and_the_services_words_are_kept_apart():
     assert field["original"] == "opinion: a rejection needs a reason"
 
 
+def test_a_refusal_of_the_whole_request_names_no_field():
+    shown = views.refusal(ValidationError({"_schema": ["public and panel weights must add up to 1"]}))
+    assert shown["message"] == "网络投票与集中评审的权重之和应为1。"
+
+
 def test_a_refusal_without_chinese_keeps_the_chinese_title_and_the_services_words():
     from shared.errors import InvalidState
 
