@@ -17,14 +17,15 @@ def environment():
                       autoescape=select_autoescape(("html",)), trim_blocks=True,
                       lstrip_blocks=True)
     from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH
-    from services.console import views
+    from services.console import messages_zh
 
+    env.filters["sentences"] = messages_zh.joined
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True,
                                                    default=str)
     env.filters["local_time"] = views.local_text
     env.globals.update(CATEGORY_ZH=CATEGORY_NAMES_ZH, ORG_TYPE_ZH=ORG_TYPE_NAMES_ZH,
-                       STATUS_ZH=views.STATUS_ZH, PHASE_ZH=views.PHASE_ZH,
-                       VERDICT_ZH=views.VERDICT_ZH, notice_text=views.notice_text)
+                       STATUS_ZH=messages_zh.STATUS_ZH, PHASE_ZH=messages_zh.PHASE_ZH,
+                       VERDICT_ZH=messages_zh.VERDICT_ZH, notice_text=views.notice_text)
     return env
 
 

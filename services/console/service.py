@@ -14,6 +14,7 @@ from urllib.parse import quote
 from nameko.exceptions import BadRequest, RemoteError, UnknownService
 from nameko.web.handlers import http
 from werkzeug.utils import redirect as werkzeug_redirect
+from prometheus_client import Counter
 from werkzeug.wrappers import Response
 
 from shared import events, plugins
@@ -22,9 +23,10 @@ from shared.clock import Clock
 from shared.entrypoints import PingxuanService
 from shared.errors import PingxuanError, Unauthorized, ValidationError
 from shared.handlers import handles
+from shared.metrics import Metrics
 from shared.store import MongoStore
 from shared.timeutil import parse_iso
-from services.console import judges, render, sessions, svg, views
+from services.console import judges, messages_zh, render, sessions, svg, views
 from services.console.providers import ConsoleSettings, DeskProvider, SessionAuth, Unavailable
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,15 @@ SIGN_IN_REASONS = {
     "bye": "已退出登录。",
 }
 CLOSED = object()
+
+
+def define_metrics(registry):
+    return {
+        "untranslated": Counter(
+            "pingxuan_console_untranslated_refusals_total",
+            "Refusals shown with a sentence messages_zh has no Chinese for, by error type",
+            ["error"], registry=registry),
+    }
 
 
 class SignedOut(Exception):
@@ -130,6 +141,7 @@ class ConsoleService(PingxuanService):
     """宣传部的管理控制台: every operator task of a campaign, as pages."""
 
     name = "console"
+    metrics = Metrics(define=define_metrics)
 
     auth = SessionAuth()
     store = MongoStore(sessions.SessionStore)
@@ -238,7 +250,7 @@ class ConsoleService(PingxuanService):
                               file_name=name, typed_id="")
         reply, refusal = self._try("nomination", "load_campaign", document)
         if refusal:
-            problems = [(field, None, "；".join(items))
+            problems = [(field, None, messages_zh.joined(items))
                         for field, items in sorted(refusal["fields"].items())] or []
             return self._page(request, person, "campaigns.html", status=400, problems=problems,
                               refusal=refusal, file_name=name, typed_id="")
@@ -619,10 +631,17 @@ class ConsoleService(PingxuanService):
         """``(reply, None)`` or ``(None, refusal)``: the service's words, never a crash page."""
         try:
             return self.desk.call(service, method, *args, **kwargs), None
-        except (PingxuanError, Unavailable) as error:
-            return None, views.refusal(error)
-        except (RemoteError, BadRequest, UnknownService) as error:
-            return None, views.refusal(error)
+        except (PingxuanError, Unavailable, RemoteError, BadRequest, UnknownService) as error:
+            return None, self._refusal(error, f"{service}.{method}")
+
+    def _refusal(self, error, where):
+        """The refusal as shown; a sentence without Chinese is logged and counted."""
+        shown = views.refusal(error)
+        for sentence in shown["untranslated"]:
+            self.metrics.untranslated.labels(shown["type"]).inc()
+            log.warning("no Chinese for a refusal of %s (%s): %r; add it to "
+                        "services/console/messages_zh.py", where, shown["type"], sentence)
+        return shown
 
     def _page(self, request, person, template, status=200, **context):
         context.setdefault("refusal", None)

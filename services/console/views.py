@@ -5,100 +5,66 @@ lays out: the campaign's phases, intake against caps, vote traffic per
 minute, the 推薦表 as the paper form reads, refusals by field, one audit view.
 """
 import json
-import re
 from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH, ORG_TYPED_CATEGORIES
 from shared.timeutil import as_utc, local_to_utc, parse_iso
+from services.console import messages_zh
+from services.console.messages_zh import STATUS_ZH
 
-STATUS_ZH = {"submitted": "待审核", "accepted": "已通过（候选）", "rejected": "未通过",
-             "withdrawn": "已撤回", "disqualified": "已取消资格"}
-PHASE_ZH = {"open": "未公示", "published": "公示中", "finalized": "已审定"}
-VERDICT_ZH = {"received": "待处理", "upheld": "成立", "rejected": "不成立"}
-REFUSAL_ZH = {
-    "ValidationError": "填写的内容未通过校验",
-    "Unauthorized": "令牌无效、已过期或已被吊销",
-    "Forbidden": "此令牌无权执行该操作",
-    "NotFound": "找不到该记录",
-    "Conflict": "与已有记录冲突",
-    "DeadlinePassed": "已超过规定的截止时间",
-    "QuotaExceeded": "名额已满",
-    "InvalidState": "当前状态不允许此操作",
-    "VotingClosed": "投票未开放或已结束",
-    "DuplicateVote": "重复投票",
-    "VoteLimitReached": "已达投票上限",
-    "RateLimited": "操作过于频繁，请稍后再试",
-    "PanelClosed": "评审组已结束评分",
-    "MethodNotFound": "该功能所需的服务方法尚未上线",
-    "UnknownService": "该服务没有运行",
-    "Unavailable": "服务暂时没有应答，请稍后再试",
-}
-#: marshmallow's usual words, in Chinese (the service's own words are shown beside them).
-FIELD_MESSAGES_ZH = {
-    "Missing data for required field.": "此项必填。",
-    "Field may not be null.": "此项不能为空。",
-    "Not a valid string.": "应填写文字。",
-    "Not a valid integer.": "应填写整数。",
-    "Not a valid number.": "应填写数字。",
-    "Unknown field.": "不认识的字段。",
-}
-#: The services' words for the refusals a department user meets most, in Chinese. The
-#: service's own sentence is still shown beside it: it names the record and the rule exactly.
-MESSAGES_ZH = (
-    (re.compile(r"^a rejection needs a reason$"), "不通过须写明理由。"),
-    (re.compile(r"^nomination \S+ is (\w+); the leadership group's opinion"),
-     "领导小组意见只记录在候选对象（已通过初审）上。"),
-    (re.compile(r"^voting of campaign \S+ closes at (\S+)"), "网络投票于 {0} 结束，结束后才能发布公示名单。"),
-    (re.compile(r"^the panel of (.+) is not closed"), "评审组尚未结束评分（{0}），结束后才能发布公示名单。"),
-    (re.compile(r"^the list of campaign \S+ is already (\w+)"), "名单已发布或已审定，不能再次发布。"),
-    (re.compile(r"^the list of campaign \S+ has not been published yet"), "名单尚未发布公示。"),
-    (re.compile(r"^the panel of \S+ in campaign \S+ (is )?closed"), "该评审组已结束评分。"),
-    (re.compile(r"^no nomination "), "找不到该推荐表。"),
-    (re.compile(r"^no campaign "), "找不到该评选活动。"),
-)
 #: How many minutes of vote traffic the chart shows (the most recent ones).
 TRAFFIC_MINUTES = 60
 
 
-def message_zh(message):
-    """The Chinese of a service's sentence when the console knows it, else ``None``."""
-    for pattern, words in MESSAGES_ZH:
-        found = pattern.search(message)
-        if found:
-            return words.format(*found.groups())
-    return None
-
-
 def field_message_zh(message):
-    """A field's message in Chinese where known, the service's words otherwise."""
-    parts = [part.strip() for part in str(message).split(";")]
-    return "；".join(FIELD_MESSAGES_ZH.get(part) or message_zh(part) or part for part in parts)
+    """A field's message in Chinese where the table has it, else the service's own words."""
+    return messages_zh.translate(message) or str(message)
 
 
 def refusal(error):
-    """A refusal as the page shows it: a Chinese summary, the service's words, and per field."""
+    """A refusal as the page shows it: a Chinese title, the Chinese of the service's
+    words (with those words kept as ``original``), and the Chinese of each field's.
+
+    ``untranslated`` lists the sentences the table lacks; they are shown as the service
+    wrote them, and the service counts and logs them so that the gap is found.
+    """
     exc_type = getattr(error, "exc_type", None) or type(error).__name__
-    fields = {}
+    original = getattr(error, "value", None) or str(error)
     messages = getattr(error, "messages", None)
     if messages is None and exc_type == "ValidationError":
         try:
-            messages = json.loads(getattr(error, "value", "") or "")
+            messages = json.loads(original or "")
         except ValueError:
             messages = None
+    untranslated = []
+
+    def chinese(text):
+        words = messages_zh.translate(text)
+        if words is None:
+            untranslated.append(str(text))
+        return words or str(text)
+
+    fields = {}
     if isinstance(messages, dict):
         for field, items in messages.items():
             items = items if isinstance(items, list) else [items]
-            fields[field] = [field_message_zh(item) for item in items]
-    words = getattr(error, "value", None) or str(error)
+            fields[field] = [chinese(item) for item in items]
     if fields:
-        words = "；".join(f"{name}：{'；'.join(items)}" for name, items in sorted(fields.items()))
+        original = "; ".join(f"{name}: {'; '.join(map(str, items))}" for name, items in
+                             sorted(messages.items()) if isinstance(items, list))
+        words = messages_zh.joined(
+            f"{messages_zh.field_name(name)}：{messages_zh.joined(items)}"
+            if messages_zh.field_name(name) else messages_zh.joined(items)
+            for name, items in sorted(fields.items()))
+    elif exc_type == "MethodNotFound":  # nameko's words are the method's name
+        words = f"服务方法 {original}"
     else:
-        known = message_zh(words)
-        words = f"{known}（{words}）" if known else words
-    return {"type": exc_type, "summary": REFUSAL_ZH.get(exc_type, "操作未完成"),
-            "message": words, "fields": fields}
+        words = chinese(original)
+    return {"type": exc_type, "summary": messages_zh.title(exc_type), "message": words,
+            "original": original if words != original else "", "fields": fields,
+            "untranslated": untranslated}
 
 
 def local_text(moment, zone):

@@ -4,7 +4,7 @@ import os
 import sys
 import threading
 import unicodedata
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 
@@ -149,16 +149,35 @@ def print_table(rows, columns):
                         for value, width in zip(line, widths)).rstrip())
 
 
+#: Bytes written between two updates of an export's progress bar.
+WRITE_CHUNK = 64 * 1024
+
+
+class NoBar:
+    """What a command updates when no progress is shown (output is not a terminal)."""
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix_str(self, text):
+        pass
+
+    def refresh(self):
+        pass
+
+
 @contextmanager
-def waiting(label):
-    """A progress line while a long call runs, on a terminal only (none when output is piped)."""
+def progress(**options):
+    """A tqdm bar on standard error while the block runs, redrawn twice a second (so that its
+    elapsed time moves during a long call); on a terminal only: none when stderr is piped
+    or redirected, so a script reading the output sees only the output and its errors."""
     if not sys.stderr.isatty():
-        yield
+        yield NoBar()
         return
     from tqdm import tqdm
 
     done = threading.Event()
-    with tqdm(desc=label, bar_format="{desc}: {elapsed}", file=sys.stderr, leave=False) as bar:
+    with tqdm(file=sys.stderr, leave=False, **options) as bar:
         def tick():
             while not done.wait(0.5):
                 bar.refresh()
@@ -170,3 +189,54 @@ def waiting(label):
         finally:
             done.set()
             ticker.join()
+
+
+@contextmanager
+def waiting(label):
+    """A progress line while a long call runs, on a terminal only (none when output is piped)."""
+    with progress(desc=label, bar_format="{desc}: {elapsed}") as bar:
+        yield bar
+
+
+class Stages:
+    """The steps of an operation whose rows go to the service in one call: the call replaces
+    a whole list (the campaign's units, a panel's judges), so it cannot be sent in chunks,
+    and the bar counts the steps instead, naming the one under way."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    @contextmanager
+    def step(self, words):
+        self.bar.set_postfix_str(words)
+        yield
+        self.bar.update(1)
+
+
+@contextmanager
+def stages(label, count):
+    """``Stages`` of an operation of ``count`` steps, shown as in ``progress``."""
+    with progress(desc=label, total=count, unit="step",
+                  bar_format="{desc}: {n_fmt}/{total_fmt} [{elapsed}]{postfix}") as bar:
+        yield Stages(bar)
+
+
+def write_out(data, output=None, label="writing"):
+    """``data`` (bytes) to the file ``output``, or to standard output, with a byte count
+    as it is written (on a terminal, and not when the data goes to that same terminal)."""
+    if not output:
+        sys.stdout.flush()  # what was printed as text comes first
+    stream = open(output, "wb") if output else sys.stdout.buffer
+    try:
+        shown = output or not sys.stdout.isatty()
+        with progress(desc=label, total=len(data), unit="B", unit_scale=True,
+                      unit_divisor=1024) if shown else nullcontext(NoBar()) as bar:
+            for start in range(0, len(data), WRITE_CHUNK):
+                piece = data[start:start + WRITE_CHUNK]
+                stream.write(piece)
+                bar.update(len(piece))
+    finally:
+        if output:
+            stream.close()
+        else:
+            stream.flush()

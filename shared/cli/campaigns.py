@@ -1,4 +1,6 @@
 """``pingxuan campaign load``, ``units import``, ``forfeits`` and ``audit``: a campaign and its record."""
+from pathlib import Path
+
 from shared.campaign import CampaignFileError, load_campaign_file
 from shared.cli import base
 from shared.cli.base import CliError, add_json_flag, print_json
@@ -56,14 +58,19 @@ def cmd_audit(args):
 
 def cmd_units_import(args):
     """Replace the campaign's list of nominating units (the forfeit report's) from a file."""
-    units = [row["unit"] for row in read_rows(args.file, ("unit",), aliases=UNIT_HEADINGS)]
-    repeated = sorted({unit for unit in units if units.count(unit) > 1})
-    if repeated:
-        raise CliError(f"{args.file}: units listed twice: {', '.join(repeated)}")
-    if not units:
-        raise CliError(f"{args.file}: no unit listed")
-    document = dict(base.call("nomination", "get_campaign", args.campaign), units=units)
-    result = base.call("nomination", "load_campaign", document)
+    with base.stages(f"importing units into {args.campaign}", 3) as steps:
+        with steps.step(f"reading {Path(args.file).name}"):
+            units = [row["unit"] for row in read_rows(args.file, ("unit",),
+                                                      aliases=UNIT_HEADINGS)]
+            repeated = sorted({unit for unit in units if units.count(unit) > 1})
+            if repeated:
+                raise CliError(f"{args.file}: units listed twice: {', '.join(repeated)}")
+            if not units:
+                raise CliError(f"{args.file}: no unit listed")
+        with steps.step("reading the campaign"):
+            document = dict(base.call("nomination", "get_campaign", args.campaign), units=units)
+        with steps.step(f"sending {len(units)} units"):
+            result = base.call("nomination", "load_campaign", document)
     if args.json:
         print_json(dict(result, units=units))
         return

@@ -3,7 +3,6 @@
 ``verify`` reads a file and recomputes; it imports no service and needs no broker.
 """
 import json
-import sys
 from pathlib import Path
 
 from shared.cli import base
@@ -19,14 +18,14 @@ class Mismatch(CliError):
 def cmd_inputs(args):
     """The inputs document of a revision of the list, to a file or standard output."""
     kwargs = {} if args.revision is None else {"revision": args.revision}
-    document = base.call("aggregation", "inputs", args.campaign_id, **kwargs)
+    with base.waiting(f"fetching the inputs of {args.campaign_id}"):
+        document = base.call("aggregation", "inputs", args.campaign_id, **kwargs)
     text = json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    base.write_out(text.encode("utf-8"), args.output,
+                   f"writing {Path(args.output).name if args.output else 'inputs'}")
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
         print(f"{args.output}: revision {document.get('revision')}, "
               f"inputs hash {document.get('inputs_hash')}")
-    else:
-        sys.stdout.write(text)
 
 
 def cmd_verify(args):

@@ -1,5 +1,7 @@
 """``pingxuan panel assign|progress|links|close``: the 集中评审 panels, judges from an Excel or
 CSV list, their personal links sent again or renewed."""
+from pathlib import Path
+
 from shared.cli import base
 from shared.cli.base import add_json_flag, add_yes_flag, confirm, print_json, print_table
 from shared.cli.tables import read_rows
@@ -8,8 +10,11 @@ JUDGE_COLUMNS = ("judge_id", "name", "unit")
 
 
 def cmd_assign(args):
-    judges = read_rows(args.judges, JUDGE_COLUMNS)
-    reply = base.call("scoring", "assign_panel", args.campaign_id, args.category, judges)
+    with base.stages(f"assigning the panel of {args.category}", 2) as steps:
+        with steps.step(f"reading {Path(args.judges).name}"):
+            judges = read_rows(args.judges, JUDGE_COLUMNS)
+        with steps.step(f"sending {len(judges)} judges"):
+            reply = base.call("scoring", "assign_panel", args.campaign_id, args.category, judges)
     if args.json:
         print_json(reply)
         return

@@ -1,5 +1,4 @@
 """``pingxuan results``, ``publish``, ``finalize``, ``rebuild``: aggregation's side of the CLI."""
-import sys
 from pathlib import Path
 
 from shared.cli import base
@@ -16,13 +15,12 @@ def cmd_results(args):
         return
     if args.format == "xlsx" and not args.output:
         raise CliError("xlsx is binary: give --output FILE")
-    report = base.call("aggregation", "report", args.campaign_id, args.category)
-    data = load_plugin(EXPORTERS, args.format)(report, selected_only=args.list)
+    with waiting(f"fetching the results of {args.campaign_id}"):
+        report = base.call("aggregation", "report", args.campaign_id, args.category)
+        data = load_plugin(EXPORTERS, args.format)(report, selected_only=args.list)
+    base.write_out(data, args.output, f"writing {Path(args.output or args.format).name}")
     if args.output:
-        Path(args.output).write_bytes(data)
         print(f"{args.output}: {len(data)} bytes, inputs hash {report['inputs_hash']}")
-    else:
-        sys.stdout.buffer.write(data)
 
 
 def cmd_publish(args):

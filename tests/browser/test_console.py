@@ -319,7 +319,7 @@ def test_the_department_runs_a_selection_in_the_console(system, browser, tmp_pat
     def published_or_refused(driver):
         # The new voting window reaches aggregation as an event: until then it refuses, by name.
         refusal = driver.find_elements(By.ID, "action-refusal")
-        if refusal and "closes" in refusal[0].text:
+        if refusal and "结束后才能发布公示名单" in refusal[0].text:
             driver.find_element(By.ID, "publish-button").click()
             driver.find_element(By.ID, "confirm-publish").click()
             return False

@@ -465,3 +465,39 @@ def test_after_sign_in_only_a_path_of_the_console_is_followed(harness, target, l
     response = harness.service.sign_in(harness.request(
         "POST", "/sign-in", data={"token": ADMIN, "csrf_token": csrf, "next": target}))
     assert response.headers["Location"] == landing
+
+
+def test_a_services_english_refusal_is_shown_in_chinese_beside_its_field_with_the_form_kept(
+        harness):
+    harness.desk.replies.update({
+        "voting.votes_page": {"votes": [], "next": None}, "aggregation.tally": {"rows": []},
+        "voting.fraud_ledger": None, "voting.suspicious": [],
+        "voting.void_votes": ValidationError({
+            "selector.network": ["must be a network in CIDR notation, e.g. 203.0.113.0/24"],
+            "reason": ["must say why: a void needs a reason"]})})
+    harness.sign_in(ADMIN)
+    page = body(harness.service.voting_void(harness.request(
+        "POST", "/campaigns/cb-test/voting/void",
+        data={"csrf_token": harness.csrf(), "network": "10.1.2.300", "reason": " "}),
+        campaign_id="cb-test"))
+    network_field = page[page.index('id="void-network"'):page.index('id="void-from"')]
+    assert 'value="10.1.2.300"' in network_field
+    assert "应为 CIDR 格式的网段，如 203.0.113.0/24。" in network_field
+    assert "作废投票须写明理由。" in page and "网段：" in page
+    assert "服务原文" in page  # the service's own words, folded away
+    harness.service.metrics.untranslated.labels.assert_not_called()
+
+
+def test_a_refusal_the_table_lacks_shows_the_chinese_title_and_is_logged_and_counted(
+        harness, caplog):
+    harness.desk.replies.update({"aggregation.report": None, "aggregation.objections": [],
+                                 "aggregation.publish": InvalidState("the moon is not full")})
+    harness.sign_in(ADMIN)
+    page = body(harness.service.results_action(harness.request(
+        "POST", "/campaigns/cb-test/results/publish",
+        data={"csrf_token": harness.csrf(), "confirm": "yes"}),
+        campaign_id="cb-test", action="publish"))
+    assert "当前状态不允许此操作" in page and "the moon is not full" in page
+    assert "暂无中文" in page
+    harness.service.metrics.untranslated.labels.assert_called_once_with("InvalidState")
+    assert "aggregation.publish" in caplog.text and "the moon is not full" in caplog.text

@@ -124,7 +124,8 @@ def test_a_validation_refusal_is_shown_by_field_in_chinese_words():
                                            "selector.network": ["must be a CIDR"]}))
     assert shown["type"] == "ValidationError" and shown["summary"] == "填写的内容未通过校验"
     assert shown["fields"] == {"opinion": ["此项必填。"], "selector.network": ["must be a CIDR"]}
-    assert "opinion：此项必填。" in shown["message"]
+    assert shown["message"] == "意见：此项必填；网段：must be a CIDR"
+    assert shown["untranslated"] == ["must be a CIDR"]
 
 
 def test_a_refusal_that_is_not_ours_still_has_words():
@@ -349,15 +350,31 @@ def test_ended_sessions_and_spent_links_are_removed_at_the_next_sign_in(store):
     assert store.used_links.count_documents({}) == 0
 
 
-def test_known_refusals_are_put_in_chinese_beside_the_services_words():
+def test_a_refusal_is_shown_in_chinese_and_the_services_words_are_kept_apart():
     from shared.errors import InvalidState
 
-    shown = views.refusal(InvalidState("voting of campaign cb-x closes at 2013-11-20T20:00:00 "
-                                       "(Asia/Shanghai); the list is published after the vote"))
-    assert shown["message"].startswith("网络投票于 2013-11-20T20:00:00 结束，结束后才能发布公示名单。（voting")
+    english = ("voting of campaign cb-x closes at 2013-11-20T20:00:00 (Asia/Shanghai); "
+               "the list is published after the vote")
+    shown = views.refusal(InvalidState(english))
+    assert shown["message"] == ("评选活动 cb-x 的网络投票于 2013-11-20T20:00:00（Asia/Shanghai）结束，"
+                                "结束后才能发布公示名单。")
+    assert shown["original"] == english and shown["untranslated"] == []
     field = views.refusal(ValidationError({"opinion": ["a rejection needs a reason"]}))
     assert field["fields"] == {"opinion": ["不通过须写明理由。"]}
-    assert views.refusal(InvalidState("something new"))["message"] == "something new"
+    assert field["original"] == "opinion: a rejection needs a reason"
+
+
+def test_a_refusal_of_the_whole_request_names_no_field():
+    shown = views.refusal(ValidationError({"_schema": ["public and panel weights must add up to 1"]}))
+    assert shown["message"] == "网络投票与集中评审的权重之和应为1。"
+
+
+def test_a_refusal_without_chinese_keeps_the_chinese_title_and_the_services_words():
+    from shared.errors import InvalidState
+
+    shown = views.refusal(InvalidState("something new"))
+    assert shown["summary"] == "当前状态不允许此操作" and shown["message"] == "something new"
+    assert shown["untranslated"] == ["something new"] and shown["original"] == ""
 
 
 def test_judges_typed_into_the_form_are_refused_by_their_own_line():
