@@ -66,7 +66,7 @@ ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,} [A-Za-z]{2,}")
 FIELD_NAMES = {
     "decision": "审核结论", "opinion": "意见", "leadership_opinion": "领导小组意见",
     "opinion.opinion": "意见", "opinion.signed_by": "签字人", "opinion.date": "日期",
-    "category": "奖项类别", "judges": "评委", "judges_text": "评委名单", "judges_file": "评委名单文件",
+    "category": "奖项类别", "judges": "评委", "judges_text": "评委名单", "judges_file": "评委名单文件", "judge_ids": "评委",
     "candidate_id": "候选对象编号", "selector": "作废范围", "selector.candidate_id": "候选对象编号",
     "selector.network": "网段", "selector.from": "起始时间", "selector.to": "结束时间",
     "selector.vote_ids": "投票编号", "reason": "理由", "restore_reason": "恢复理由",
@@ -272,6 +272,10 @@ SENTENCES = {
         "应为编号（字母、数字、“-”“_”“.”“:”，1至100个字符）。",
     "needs 1–{max:number} judges": "评审组应有1至{max}名评委。",
     "judge_id listed twice: {judges}": "评委编号重复：{judges}。",
+    "not on the panel of {category:category}: {judges}": "不是“{category}”评审组的评委：{judges}。",
+    "name 1–{max:number} judges, or leave it out for all": "请指定1至{max}名评委，或不指定（即全部评委）。",
+    "the panel of {category:category} changed while renewing links; try again":
+        "“{category}”评审组在更换链接时被他人改动，请重试。",
     "is too large": "内容过大。",
     "must be a JSON object": "格式不正确（应为 JSON 对象）。",
     # --- aggregation ----------------------------------------------------------------------

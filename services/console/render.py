@@ -17,7 +17,7 @@ def environment():
                       autoescape=select_autoescape(("html",)), trim_blocks=True,
                       lstrip_blocks=True)
     from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH
-    from services.console import messages_zh
+    from services.console import messages_zh, views
 
     env.filters["sentences"] = messages_zh.joined
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True,
