@@ -364,3 +364,54 @@ def test_a_claim_is_read_back_as_it_was_written(db):
 
 def test_a_crafted_non_ascii_session_is_no_session():
     assert domain.read_session(b"k" * 32, "pxv1.abc.\u00e9", "cb-test", at("2099-11-02T02:00:00")) is None
+
+
+class RecordingCodeStore:
+    """The store verbs ``issue_code`` uses, recording what was taken and given back."""
+
+    def __init__(self, put=True):
+        self.put, self.calls = put, []
+
+    def code_record(self, otp_key):
+        return None
+
+    def take_code_slot(self, slot, limit, now):
+        self.calls.append(("take", slot))
+        return True
+
+    def put_code(self, otp_key, previous, fields):
+        self.calls.append(("put", otp_key))
+        return self.put
+
+    def drop_code(self, otp_key, mac, previous):
+        self.calls.append(("drop", otp_key))
+
+    def release_code_slot(self, slot):
+        self.calls.append(("release", slot))
+
+
+def issue(store, send):
+    return otp.issue_code(store, "cb|voter", {"mobile": "13812345678"}, "ip|slot", 30, NOW,
+                          "2099-11-02", "k" * 20, send)
+
+
+def test_a_code_request_that_lost_the_race_gives_back_the_address_count_only():
+    store = RecordingCodeStore(put=False)
+    with pytest.raises(otp.CodeRequestInProgress):
+        issue(store, lambda code: pytest.fail("sent although the record changed meanwhile"))
+    assert store.calls == [("take", "ip|slot"), ("put", "cb|voter"), ("release", "ip|slot")]
+
+
+def test_a_failed_send_gives_back_the_record_and_the_address_count():
+    store = RecordingCodeStore()
+
+    def send(code):
+        raise TimeoutError("channel down")
+
+    with pytest.raises(TimeoutError):
+        issue(store, send)
+    assert store.calls == [("take", "ip|slot"), ("put", "cb|voter"), ("drop", "cb|voter"),
+                           ("release", "ip|slot")]
+    sent = RecordingCodeStore()
+    assert issue(sent, lambda code: {"status": "sent", "code": code})["status"] == "sent"
+    assert sent.calls == [("take", "ip|slot"), ("put", "cb|voter")]
