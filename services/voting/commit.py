@@ -459,29 +459,39 @@ class GroupEvents(EventDispatcher):
 
 class GroupCommit(DependencyProvider):
     """The container's committer. It owns its store handle, its event dispatcher and its
-    clock (sub-extensions, set up and stopped with it) rather than borrowing a worker's: the
-    worker that happens to be first in a group is only one of the callers waiting on it. A
-    worker gets ``commit(requests)``, which blocks until the votes' group is stored."""
+    clock rather than borrowing a worker's: the worker that happens to be first in a group is
+    only one of the callers waiting on it. A worker gets ``commit(requests)``, which blocks
+    until the votes' group is stored."""
 
-    store = MongoStore(VotingStore)
-    events = GroupEvents()
-    clock = Clock()
+    def bind(self, container, attr_name):
+        # Bound with it rather than declared as sub-extensions: nameko binds a sub-extension
+        # without the attribute name a DependencyProvider needs. Their lifecycle is this one's.
+        instance = super().bind(container, attr_name)
+        instance.store = MongoStore(VotingStore).bind(container, f"{attr_name}.store")
+        instance.events = GroupEvents().bind(container, f"{attr_name}.events")
+        instance.clock = Clock().bind(container, f"{attr_name}.clock")
+        return instance
 
     def setup(self):
+        for own in (self.store, self.events, self.clock):
+            own.setup()
         self.commits = CommitQueue(load_plugins(VOTE_RULES))
 
     def start(self):
-        # Every extension's setup() is done by now; the service's metrics registry is the
-        # one /metrics shows.
+        # Every extension's setup() is done by now: the service's metrics registry (the one
+        # /metrics shows) exists.
         context = CommitContext(self.store.get_dependency(None), self.events.dispatch,
-                                self.clock.now, self.commits.rules, _service_metrics(self.container))
+                                self.clock.now, self.commits.rules,
+                                _service_metrics(self.container))
         self.container.spawn_managed_thread(lambda: self.commits.run(context))
 
     def stop(self):
         self.commits.stop()
+        self.store.stop()
 
     def kill(self):
-        self.stop()
+        self.commits.stop()
+        self.store.kill()
 
     def get_dependency(self, worker_ctx):
         return self.commits.submit
