@@ -9,7 +9,6 @@ import collections
 import logging
 import time
 import uuid
-from datetime import timedelta
 
 from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher
@@ -17,20 +16,19 @@ from nameko.timer import timer
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared import events
-from shared.audit import audit_entry
 from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
 from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, rpc
-from shared.errors import InvalidState, NotFound, PingxuanError, Unauthorized
+from shared.errors import NotFound, PingxuanError, Unauthorized
 from shared.handlers import handles
-from shared.outbox import outbox_entry
 from shared.plugins import SUSPICION_RULES, load_plugins
 from shared.metrics import LATENCY_BUCKETS, Metrics
 from shared.service_rpc import ServiceRpc
 from shared.store import MongoStore
 from shared.timeutil import iso
 from shared.validation import load, require_id
-from services.voting import codes, commit, domain, page, schemas, suspicion, voiding, web
+from services.voting import (codes, commit, domain, page, schemas, suspicion, voiding, voids,
+                             web)
 from services.voting.commit import GroupCommit
 from services.voting.page_api import PAGE_VOTE_SCHEMA, PageApi
 from services.voting.providers import BallotCache, CodeSender, VotingConfig
@@ -40,8 +38,6 @@ from services.voting.store import VotingStore
 log = logging.getLogger(__name__)
 
 OUTBOX_SWEEP_SECONDS = 5
-#: A void left half done by a crash is completed by the sweep after this long.
-VOID_GRACE = timedelta(seconds=30)
 
 
 def define_metrics(registry):
@@ -202,42 +198,13 @@ class VotingService(ResidentPage, PageApi, Audited, FollowsCampaigns, PingxuanSe
 
     @rpc
     def void_votes(self, campaign_id, selector, reason):
-        """Void the counted votes the selector takes; ``{void_id, voided}``.
-
-        The same selector again while its void is in force answers that void; a
-        vote already voided is never voided twice.
-        """
+        """Void the counted votes the selector takes; ``{void_id, voided}`` (``voids.py``)."""
         identity = self.auth.require("admin")
         data = load(schemas.VoidRequest(), {"campaign_id": campaign_id, "selector": selector,
                                             "reason": reason}, "void_votes")
         chosen = schemas.load_selector(data["selector"])
-        campaign = self.campaigns.get(data["campaign_id"])
-        voiding.check_not_published(campaign.id, self._publication(campaign.id))
-        if "candidate_id" in chosen:
-            entry = self.store.candidate(chosen["candidate_id"])
-            if entry is None or entry.get("campaign_id") != campaign.id:
-                raise NotFound(f"no candidate {chosen['candidate_id']} in campaign {campaign.id}")
-        key = voiding.selector_key(campaign.id, chosen)
-        current = self.store.current_void(campaign.id, key)
-        if current is not None:
-            return self._complete_void(current)
-        found = voiding.selected(self.store.votes_for_void(
-            voiding.selector_query(campaign.id, chosen)), chosen)
-        unknown = voiding.unknown_vote_ids(chosen, [row["vote_id"] for row in found])
-        if unknown:
-            raise NotFound(f"{len(unknown)} of the vote ids are no vote of campaign "
-                           f"{campaign.id}: {', '.join(unknown[:5])}")
-        counted = [row for row in found if not row.get("void_id")]
-        if not counted:
-            raise voiding.nothing_to_void(campaign.id)
-        void_id = voiding.void_id_for(key, self.store.count_voids(campaign.id, key))
-        document = {"_id": void_id, "campaign_id": campaign.id, "key": key,
-                    "selector": chosen, "reason": data["reason"], "by": identity.as_actor(),
-                    "at": self.now(), "state": voiding.VOIDING}
-        if not self.store.create_void(document):
-            return self._complete_void(self.store.find_void(void_id))
-        self.store.mark_voided(void_id, [row["_id"] for row in counted])
-        return self._complete_void(self.store.find_void(void_id))
+        return self._voids().void(self.campaigns.get(data["campaign_id"]), chosen,
+                                  data["reason"], identity.as_actor())
 
     @rpc
     def restore_votes(self, void_id, reason):
@@ -245,27 +212,7 @@ class VotingService(ResidentPage, PageApi, Audited, FollowsCampaigns, PingxuanSe
         identity = self.auth.require("admin")
         data = load(schemas.RestoreRequest(), {"void_id": void_id, "reason": reason},
                     "restore_votes")
-        void = self.store.find_void(data["void_id"])
-        voiding.check_restorable(void)
-        voiding.check_not_published(void["campaign_id"], self._publication(void["campaign_id"]))
-        now = self.now()
-        restore = {"at": now, "reason": data["reason"], "by": identity.as_actor()}
-        payload = events.make_event(
-            events.VOTES_RESTORED, void["campaign_id"], now, void_id=void["_id"],
-            reason=data["reason"], restored=void["voided"], counts=void["counts"],
-            vote_ids=void["vote_ids"])
-        audit = audit_entry(identity.as_actor(), "restore_votes", "void", void["_id"],
-                            void["campaign_id"], now,
-                            before={"state": voiding.VOIDED, "voided": void["voided"]},
-                            after={"state": voiding.RESTORED, "restored": void["voided"],
-                                   "counts": void["counts"]},
-                            note=data["reason"])
-        if not self.store.start_restore(void["_id"], restore,
-                                        outbox_entry(events.VOTES_RESTORED, payload, audit, now)):
-            raise InvalidState(f"void {void['_id']} was already restored")
-        self.store.unmark_voided(void["_id"])
-        self._relay_void(void)
-        return {"void_id": void["_id"], "restored": void["voided"]}
+        return self._voids().restore(data["void_id"], data["reason"], identity.as_actor())
 
     @handles(events.AGGREGATION, events.LIST_PUBLISHED)
     def on_list_published(self, payload):
@@ -299,16 +246,7 @@ class VotingService(ResidentPage, PageApi, Audited, FollowsCampaigns, PingxuanSe
         commit.sweep(self.store, self.dispatch, now)
         self.store.purge_expired_codes(now)
         self.store.prune_counters(now)
-        for void in self.store.stale_voids(now - VOID_GRACE):
-            if void["state"] == voiding.VOIDING:
-                try:
-                    self._complete_void(self.store.find_void(void["_id"]))
-                except NotFound:
-                    pass  # another void took every vote: nothing was voided by this one
-                continue
-            if void["state"] == voiding.RESTORED:
-                self.store.unmark_voided(void["_id"])  # a crash between restore and unmark
-            self._relay_void(void)
+        self._voids().sweep(now)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -365,58 +303,9 @@ class VotingService(ResidentPage, PageApi, Audited, FollowsCampaigns, PingxuanSe
             self.ballot_cache.add(campaign_id, candidate_id, count)
         return outcomes
 
-    def _publication(self, campaign_id):
-        """Was the list published? From ``list_published``; if none was heard, aggregation is
-        asked (a voting deployed after 公示 never got the event). If it cannot answer, what
-        the events said stands: voids are rare and an admin's, and the event normally comes."""
-        known = self.store.publication(campaign_id)
-        if known is not None:
-            return known
-        try:
-            state = self.service_rpc("aggregation", "publication", campaign_id)
-        except Exception as exc:  # aggregation down or not deployed
-            log.warning("could not ask aggregation whether %s is published: %s", campaign_id, exc)
-            return None
-        if not isinstance(state, dict) or state.get("phase") in (None, "open"):
-            return None
-        self.store.mark_published(campaign_id, state.get("revision"), state.get("published_at"),
-                                  "asked")
-        return self.store.publication(campaign_id)
-
-    def _complete_void(self, void):
-        """Announce a void once its votes are marked (also after a crash, by a resend or the
-        sweep); answers ``{void_id, voided}``."""
-        if void["state"] != voiding.VOIDING:
-            self._relay_void(void)
-            return voiding.void_reply(void)
-        records = self.store.votes_of_void(void["_id"])
-        if not records:
-            self.store.drop_void(void["_id"])
-            raise voiding.nothing_to_void(void["campaign_id"])
-        now = self.now()
-        counts = voiding.counts_of(records)
-        vote_ids = sorted(record["vote_id"] for record in records)
-        payload = events.make_event(
-            events.VOTES_VOIDED, void["campaign_id"], now, void_id=void["_id"],
-            reason=void["reason"], voided=len(records), counts=counts, vote_ids=vote_ids)
-        audit = audit_entry(void["by"], "void_votes", "void", void["_id"], void["campaign_id"],
-                            now, before={"state": None},
-                            after={"state": voiding.VOIDED, "voided": len(records),
-                                   "counts": counts,
-                                   "selector": voiding.void_view(void)["selector"]},
-                            note=void["reason"])
-        self.store.finish_void(void["_id"], {"voided": len(records), "counts": counts,
-                                             "vote_ids": vote_ids},
-                               outbox_entry(events.VOTES_VOIDED, payload, audit, now))
-        self._relay_void(void)
-        return voiding.void_reply(self.store.find_void(void["_id"]))
-
-    def _relay_void(self, void):
-        try:
-            self.store.relay_void(void["_id"], self.dispatch)
-        except Exception as exc:  # the broker: the sweep relays it later
-            log.warning("event of void %s not published yet: %s", void["_id"], exc)
-        self.ballot_cache.forget(void["campaign_id"])
+    def _voids(self):
+        return voids.Voids(self.store, self.dispatch, self.now, self.service_rpc,
+                           self.ballot_cache)
 
     def _count_invalid(self, error):
         self.metrics.votes.labels(error.exc_type, "unknown").inc()
