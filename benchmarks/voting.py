@@ -377,15 +377,6 @@ def in_process(args):
     return json.loads(done.stdout.splitlines()[-1])
 
 
-class _Container:
-    """What the group commit needs of a nameko container: somewhere to run its thread."""
-
-    def __init__(self):
-        import eventlet
-
-        self.spawn_managed_thread = eventlet.spawn
-
-
 def in_process_child():
     """Call ``cast_many``, ``cast`` and the page API directly, concurrently, on the embedded store.
 
@@ -401,7 +392,7 @@ def in_process_child():
     from werkzeug.wrappers import Request
 
     from services.voting import domain
-    from services.voting.commit import GroupCommit
+    from services.voting.commit import CommitContext, CommitQueue
     from services.voting.providers import BallotCache, Keys
     from services.voting.service import VotingService, define_metrics
     from services.voting.store import VotingStore
@@ -409,6 +400,7 @@ def in_process_child():
     from shared.campaigns import CampaignBook
     from shared.errors import PingxuanError
     from shared.metrics import ServiceMetrics
+    from shared.plugins import VOTE_RULES, load_plugins
     from shared.store import connect
     from shared.timeutil import utcnow
 
@@ -424,11 +416,6 @@ def in_process_child():
     keys = Keys(voter_secret, "log", 5.0, set())
     ballot_cache = BallotCache()
     ballot_cache.setup()
-    group_commit = GroupCommit()
-    group_commit.container = _Container()
-    group_commit.setup()
-    group_commit.start()
-    committer = group_commit.get_dependency(None)
     published = {"events": 0, "votes": 0}
 
     def nomination_down(*args, **kwargs):
@@ -438,8 +425,11 @@ def in_process_child():
         published["events"] += 1
         published["votes"] += len(payload.get("votes", ()))
 
+    # The group commit's queue and greenthread, with the context GroupCommit gives it.
+    commits = CommitQueue(load_plugins(VOTE_RULES))
+    eventlet.spawn(commits.run, CommitContext(store, dispatch, utcnow, commits.rules, metrics))
     dependencies = dict(
-        store=store, now=utcnow, dispatch=dispatch, commit=committer, keys=keys,
+        store=store, now=utcnow, dispatch=dispatch, commit=commits.submit, keys=keys,
         send_code=lambda *args: None, ballot_cache=ballot_cache, service_rpc=nomination_down,
         metrics=metrics, call_ids=None)
     revoked = store.db[REVOKED_COLLECTION]      # as the Auth provider checks each token
@@ -559,7 +549,7 @@ def in_process_child():
          measure(callers, max(1, params["single"] // callers), cast_call)),
         ("in-process page API", measure(callers, max(1, params["page"] // callers), page_call)),
     ]
-    group_commit.stop()
+    commits.stop()
     accepted = sum(row["accepted"] for _, row in rows)
     if published["votes"] != accepted:
         raise SystemExit(f"{accepted} votes accepted but {published['votes']} announced")

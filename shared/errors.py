@@ -6,6 +6,11 @@ that imports this module catches ``ValidationError`` by type, and a caller that
 does not (a township system written from CONTRACT.md) still receives a plain
 ``RemoteError`` whose ``exc_type`` is ``"ValidationError"`` and whose ``value``
 is the JSON of the field messages. Either way ``exc_type`` and ``value`` agree.
+
+Errors carry no page text: a page words a refusal by looking its class up in its own table
+(:func:`describe`). A page that words one kind of refusal in several ways raises a
+*refinement*, a subclass holding the facts the words need (``WrongCode(ValidationError)``
+with the tries left); a refinement answers with the ``exc_type`` of the error it refines.
 """
 import json
 
@@ -18,7 +23,7 @@ class PingxuanError(RemoteError):
     def __init__(self, message=""):
         message = str(message)
         Exception.__init__(self, message)
-        self.exc_type = type(self).__name__
+        self.exc_type = _registered_name(type(self))
         self.value = message
 
     def __str__(self):
@@ -109,14 +114,45 @@ class PanelClosed(PingxuanError):
     """The panel is closed: no more scores."""
 
 
+@deserialize_to_instance
+class Unavailable(PingxuanError):
+    """A fault that is not the caller's (the SMS channel, the store): the public pages answer
+    HTTP 503. Not one of CONTRACT.md's refusals: no RPC method raises it."""
+
+
 #: The errors a service may raise to a caller; pass to ``@rpc(expected_exceptions=...)``.
 EXPECTED = (PingxuanError,)
 
-ALL = {cls.__name__: cls for cls in (
+#: CONTRACT.md's refusals.
+CONTRACT = {cls.__name__: cls for cls in (
     ValidationError, Unauthorized, Forbidden, NotFound, Conflict, DeadlinePassed,
     QuotaExceeded, InvalidState, VotingClosed, DuplicateVote, VoteLimitReached,
     RateLimited, PanelClosed,
 )}
+#: Every registered error type, by the ``exc_type`` it travels as.
+ALL = dict(CONTRACT, Unavailable=Unavailable)
+
+
+def _registered_name(cls):
+    """The ``exc_type`` of an error: its own name, or for a refinement the name of the
+    registered error it refines (a caller written from CONTRACT.md knows only those)."""
+    for base in cls.__mro__:
+        if ALL.get(base.__name__) is base:
+            return base.__name__
+    return cls.__name__
+
+
+def describe(table, error, *context):
+    """What ``table`` says for ``error``: the entry of its class, or of the nearest class it
+    derives from (so a refinement's words win over those of the error it refines, and an
+    entry for ``Exception`` words everything else). An entry is the words, or a function of
+    the error and ``context`` that returns them."""
+    error = typed(error) if isinstance(error, RemoteError) else error
+    for cls in type(error).__mro__:
+        if cls in table:
+            words = table[cls]
+            return words(error, *context) if callable(words) else words
+    raise LookupError(f"no words for {type(error).__name__}")
 
 
 def typed(remote_error):

@@ -5,8 +5,9 @@ The rules (send limits, expiry, wrong-code lockout) are plain functions; the two
 are a mixin for a service's repository that has ``codes`` (one document per number and
 purpose, ``_id`` = the caller's ``otp_key``, holding the plain number only while a code is
 pending) and ``code_requests`` (requests per address and hour) collections. Every limit is one
-conditional update, so instances sharing a store enforce it exactly. Refusals carry ``zh``:
-what the page says, in plain simplified Chinese.
+conditional update, so instances sharing a store enforce it exactly. Each refusal is its own
+class (a refinement of ``RateLimited`` or ``ValidationError``) holding the facts a page's words
+need; :data:`REFUSALS_ZH` holds those words.
 """
 import hashlib
 import hmac
@@ -46,21 +47,122 @@ def mask_mobile(mobile):
     return f"{mobile[:3]}****{mobile[-4:]}"
 
 
+# --- refusals: refinements of RateLimited and ValidationError holding what the pages say ------
+
+class CodeSentRecently(RateLimited):
+    """A code was sent to this number less than ``OTP_RESEND_AFTER`` ago."""
+
+    def __init__(self, wait_seconds):
+        super().__init__(f"a code was sent less than {OTP_RESEND_AFTER.seconds} s ago")
+        self.wait_seconds = wait_seconds
+
+    def __reduce__(self):
+        return (type(self), (self.wait_seconds,))
+
+
+class DailyCodesUsed(RateLimited):
+    """This number was sent ``OTP_MAX_SENDS_PER_DAY`` codes today."""
+
+    def __init__(self):
+        super().__init__(f"at most {OTP_MAX_SENDS_PER_DAY} codes per number per day")
+
+    def __reduce__(self):
+        return (type(self), ())
+
+
+class TooManyCodeRequests(RateLimited):
+    """One address asked for more codes this hour than the campaign allows."""
+
+    def __init__(self, limit):
+        super().__init__(f"at most {limit} code requests per address per hour")
+        self.limit = limit
+
+    def __reduce__(self):
+        return (type(self), (self.limit,))
+
+
+class NumberLocked(RateLimited):
+    """Too many wrong codes: the number is locked for ``minutes`` more."""
+
+    def __init__(self, minutes):
+        super().__init__("too many wrong codes: this number is locked for a while")
+        self.minutes = minutes
+
+    def __reduce__(self):
+        return (type(self), (self.minutes,))
+
+
+class CodeRequestInProgress(RateLimited):
+    """Another request for this number changed its record meanwhile."""
+
+    def __init__(self):
+        super().__init__("another code request for this number is in progress")
+
+    def __reduce__(self):
+        return (type(self), ())
+
+
+class NoPendingCode(ValidationError):
+    """No code is pending for the number (never sent, used, dropped or locked)."""
+
+    def __init__(self):
+        super().__init__({"code": ["no code is pending for this number, or it was used"]})
+
+    def __reduce__(self):
+        return (type(self), ())
+
+
+class CodeExpired(ValidationError):
+    """The pending code is older than ``OTP_VALID``."""
+
+    def __init__(self):
+        super().__init__({"code": ["the code has expired"]})
+
+    def __reduce__(self):
+        return (type(self), ())
+
+
+class WrongCode(ValidationError):
+    """Not the pending code; ``tries_left`` more guesses before the number is locked. The
+    only refusal of a guess that uses up one of the code's tries."""
+
+    def __init__(self, tries_left):
+        super().__init__({"code": ["the code is not correct"]})
+        self.tries_left = tries_left
+
+    def __reduce__(self):
+        return (type(self), (self.tries_left,))
+
+
+#: What a public page says for each refusal of this module, in plain simplified Chinese
+#: (merged into each page's own table: the voting page's and the 公示 page's say the same).
+REFUSALS_ZH = {
+    CodeSentRecently: lambda error, *_: f"验证码已发送，请{error.wait_seconds}秒后再重新获取。",
+    DailyCodesUsed: f"该号码今天获取验证码已达{OTP_MAX_SENDS_PER_DAY}次，请明天再试。",
+    TooManyCodeRequests: "此网络请求验证码过于频繁，请一小时后再试。",
+    NumberLocked: lambda error, *_: f"验证码错误次数过多，该号码已被锁定，请{error.minutes}分钟后再试。",
+    CodeRequestInProgress: "验证码正在发送，请稍候再试。",
+    NoPendingCode: "验证码无效或已使用，请重新获取。",
+    CodeExpired: "验证码已过期，请重新获取。",
+    WrongCode: lambda error, *_: (
+        f"验证码不正确，还可以再试{error.tries_left}次。" if error.tries_left > 0 else
+        f"验证码错误次数过多，该号码已被锁定，请{int(OTP_LOCK.total_seconds() // 60)}分钟后再试。"),
+}
+
+
+# --- the rules --------------------------------------------------------------------------------
+
 def check_code_request(record, now, day):
     """May a new code be sent for this number now? (lockout, resend interval, daily cap)."""
     if not record:
         return 0
     check_not_locked(record, now)
     if record.get("sent_at") and now - record["sent_at"] < OTP_RESEND_AFTER:
-        wait = int((OTP_RESEND_AFTER - (now - record["sent_at"])).total_seconds()) + 1
-        error = RateLimited(f"a code was sent less than {OTP_RESEND_AFTER.seconds} s ago")
-        error.zh = f"验证码已发送，请{wait}秒后再重新获取。"
-        raise error
+        raise CodeSentRecently(
+            int((OTP_RESEND_AFTER - (now - record["sent_at"])).total_seconds()) + 1)
     sends = record.get("sends", 0) if record.get("day") == day else 0
     if sends >= OTP_MAX_SENDS_PER_DAY:
-        error = RateLimited(f"at most {OTP_MAX_SENDS_PER_DAY} codes per number per day")
-        error.zh = f"该号码今天获取验证码已达{OTP_MAX_SENDS_PER_DAY}次，请明天再试。"
-        raise error
+        raise DailyCodesUsed()
     return sends
 
 
@@ -69,18 +171,9 @@ def code_ip_slot(campaign_id, address_key, now):
     return f"ip|{campaign_id}|{address_key}|{int(now.timestamp() // 3600)}"
 
 
-def too_many_codes_from_address(limit):
-    error = RateLimited(f"at most {limit} code requests per address per hour")
-    error.zh = "此网络请求验证码过于频繁，请一小时后再试。"
-    return error
-
-
 def check_not_locked(record, now):
     if record and record.get("locked_until") and now < record["locked_until"]:
-        error = RateLimited("too many wrong codes: this number is locked for a while")
-        minutes = int((record["locked_until"] - now).total_seconds() // 60) + 1
-        error.zh = f"验证码错误次数过多，该号码已被锁定，请{minutes}分钟后再试。"
-        raise error
+        raise NumberLocked(int((record["locked_until"] - now).total_seconds() // 60) + 1)
 
 
 def no_try_left(record, mac, now):
@@ -92,54 +185,42 @@ def no_try_left(record, mac, now):
     return code_problem(None, mac, now)
 
 
-def code_request_in_progress():
-    error = RateLimited("another code request for this number is in progress")
-    error.zh = "验证码正在发送，请稍候再试。"
-    return error
-
-
 def code_problem(record, mac, now):
     """Why a code is not accepted (``None`` when it is): the reason as a typed error."""
     check_not_locked(record, now)
     if not record or not record.get("code_mac"):
-        error = ValidationError({"code": ["no code is pending for this number, or it was used"]})
-        error.zh = "验证码无效或已使用，请重新获取。"
-        return error
+        return NoPendingCode()
     if now >= record["expires_at"]:
-        error = ValidationError({"code": ["the code has expired"]})
-        error.zh = "验证码已过期，请重新获取。"
-        return error
+        return CodeExpired()
     if not hmac.compare_digest(record["code_mac"], mac):
-        left = OTP_MAX_WRONG - record.get("wrong", 0) - 1
-        error = ValidationError({"code": ["the code is not correct"]})
-        error.zh = (f"验证码不正确，还可以再试{left}次。" if left > 0 else
-                    "验证码错误次数过多，该号码已被锁定，请30分钟后再试。")
-        error.wrong = True
-        return error
+        return WrongCode(OTP_MAX_WRONG - record.get("wrong", 0) - 1)
     return None
 
 
 def issue_code(store, otp_key, fields, ip_slot, ip_limit, now, day, code_secret, send):
     """Send a new code for ``otp_key`` (``fields``: what the record keeps while it is pending,
     the plain number among them): the number's limits, the address's, a compare-and-set of the
-    record, then ``send(code)``. A send that raises gives back all it took — the record as it
-    was, the address's count — and the exception goes on to the caller: a refused request
-    changes nothing. Returns what ``send`` returned."""
+    record, then ``send(code)``. A request refused after it took the address's count — the
+    record changed meanwhile, or ``send`` raised — gives back all it took, in one place: the
+    record as it was, the address's count; the exception goes on to the caller. A refused
+    request changes nothing. Returns what ``send`` returned."""
     record = store.code_record(otp_key)
     sends = check_code_request(record, now, day)
     if not store.take_code_slot(ip_slot, ip_limit, now):
-        raise too_many_codes_from_address(ip_limit)
+        raise TooManyCodeRequests(ip_limit)
     code = new_code()
     mac = code_mac(code_secret, otp_key, code)
     pending = dict(fields, code_mac=mac, expires_at=now + OTP_VALID, sent_at=now, day=day,
                    sends=sends + 1, wrong=0)
-    if not store.put_code(otp_key, record, pending):
-        store.release_code_slot(ip_slot)
-        raise code_request_in_progress()
+    put = False
     try:
+        put = store.put_code(otp_key, record, pending)
+        if not put:
+            raise CodeRequestInProgress()
         return send(code)
     except BaseException:
-        store.drop_code(otp_key, mac, record)
+        if put:
+            store.drop_code(otp_key, mac, record)
         store.release_code_slot(ip_slot)
         raise
 
@@ -152,7 +233,7 @@ def redeem_code(store, otp_key, mac, now):
     one locks the number and drops the code."""
     record = store.code_record(otp_key)
     problem = code_problem(record, mac, now)
-    if problem is None or getattr(problem, "wrong", False):
+    if problem is None or isinstance(problem, WrongCode):
         tried = store.take_try(otp_key, record["code_mac"], OTP_MAX_WRONG)
         if tried is None:
             problem = no_try_left(store.code_record(otp_key), mac, now)

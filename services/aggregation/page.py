@@ -9,7 +9,10 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from werkzeug.wrappers import Response
 
+from shared import one_time_codes as otp
 from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH
+from shared.errors import (DeadlinePassed, InvalidState, NotFound, RateLimited, Unavailable,
+                           ValidationError, describe)
 from services.aggregation import domain, objections
 
 HERE = Path(__file__).resolve().parent
@@ -83,25 +86,28 @@ def local_day(day):
     return f"{day.year}年{day.month}月{day.day}日"
 
 
+def _fields_zh(error, *_):
+    names = [FIELD_NAMES_ZH.get(name, name) for name in error.messages]
+    return f"请检查以下内容：{'、'.join(names)}。" if names else "填写的内容有误，请检查后重试。"
+
+
+#: What the page says for each refusal, by its class (the nearest class wins:
+#: ``shared.errors.describe``); the one-time code's refusals say what the voting page says.
+REFUSALS_ZH = {
+    **otp.REFUSALS_ZH,
+    InvalidState: "名单尚未公示，或该操作现在不能进行。",
+    DeadlinePassed: "该候选对象的公示期已结束，不再受理异议。",
+    NotFound: "该候选对象不在公示名单上，或没有找到这条记录。",
+    RateLimited: "操作太频繁了，请稍等几分钟再试。",
+    ValidationError: _fields_zh,
+    Unavailable: "短信验证码发送失败，请稍后再试。",
+    Exception: "系统繁忙，请稍后再试。",
+}
+
+
 def refusal_zh(error):
     """What the page says for a refusal."""
-    if getattr(error, "zh", None):
-        return error.zh
-    kind = getattr(error, "exc_type", type(error).__name__)
-    if kind == "InvalidState":
-        return "名单尚未公示，或该操作现在不能进行。"
-    if kind == "DeadlinePassed":
-        return "该候选对象的公示期已结束，不再受理异议。"
-    if kind == "NotFound":
-        return "该候选对象不在公示名单上，或没有找到这条记录。"
-    if kind == "RateLimited":
-        return "操作太频繁了，请稍等几分钟再试。"
-    if kind == "ValidationError":
-        names = [FIELD_NAMES_ZH.get(name, name) for name in getattr(error, "messages", {})]
-        if names:
-            return f"请检查以下内容：{'、'.join(names)}。"
-        return "填写的内容有误，请检查后重试。"
-    return "系统繁忙，请稍后再试。"
+    return describe(REFUSALS_ZH, error)
 
 
 def period_text(campaign, entry):

@@ -24,7 +24,8 @@ from shared.campaign import CATEGORY_NAMES_ZH, validate_campaign
 from shared.clock import Clock
 from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
 from shared import one_time_codes as otp
-from shared.errors import InvalidState, NotFound, PingxuanError, ValidationError, typed
+from shared.errors import (InvalidState, NotFound, PingxuanError, Unavailable, ValidationError,
+                           typed)
 from shared.handlers import handles
 from shared.metrics import Metrics
 from shared.outbox import outbox_entry
@@ -52,7 +53,7 @@ PAGE_ACTOR = {"role": "public", "name": "公示页面", "unit": None, "token_id"
 #: The approved SMS template of the 公示 page's one-time code.
 CODE_TEMPLATE = "objection_code"
 PAGE_STATUS = {"ValidationError": 400, "NotFound": 404, "InvalidState": 409,
-               "DeadlinePassed": 409, "RateLimited": 429, "TooLarge": 413}
+               "DeadlinePassed": 409, "RateLimited": 429, "TooLarge": 413, "Unavailable": 503}
 
 
 def define_metrics(registry):
@@ -620,9 +621,7 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
                            f"objection-code|{otp_key}|{now.timestamp()}")
             except Exception as exc:
                 log.warning("objection code not sent: %s", type(exc).__name__)
-                error = InvalidState("the one-time code could not be sent")
-                error.zh = "短信验证码发送失败，请稍后再试。"
-                raise error
+                raise Unavailable("the one-time code could not be sent")
 
         otp.issue_code(self.store, otp_key, {"campaign_id": campaign.id, "mobile": mobile}, slot,
                        objections.code_ip_limit(campaign), now,

@@ -277,6 +277,7 @@ SENTENCES = {
     "the panel of {category:category} changed while renewing links; try again":
         "“{category}”评审组在更换链接时被他人改动，请重试。",
     "is too large": "内容过大。",
+    "must be at most {size:number} bytes": "不能超过{size}字节。",
     "must be a JSON object": "格式不正确（应为 JSON 对象）。",
     # --- aggregation ----------------------------------------------------------------------
     "the list of campaign {campaign} is already {phase:phase}; after publication only a "
@@ -379,6 +380,7 @@ SENTENCES = {
     "the {service} service may not call {target}.{method}": "{service} 服务无权调用 {target}.{method}。",
     "role '{role}' may not make this call (needs {needed})": "“{role}”角色无权执行此操作（需要 {needed}）。",
     "no code is pending for this number, or it was used": "该号码没有待验证的验证码，或验证码已用过。",
+    "the one-time code could not be sent: {cause}": "验证码暂时无法发送（{cause}），请稍后再试。",
     "the code has expired": "验证码已过期。",
     "the code is not correct": "验证码不正确。",
     "a code was sent less than {n:number} s ago": "{n} 秒内已发送过验证码，请稍候。",

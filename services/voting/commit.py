@@ -25,13 +25,18 @@ import eventlet
 import pymongo
 from eventlet.event import Event
 from eventlet.queue import LightQueue
+from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 
 from shared import events
+from shared.clock import Clock
 from shared.errors import Conflict, DuplicateVote
+from shared.metrics import Metrics
 from shared.plugins import VOTE_RULES, load_plugins
+from shared.store import MongoStore
 from shared.timeutil import local_day
 from services.voting import domain
+from services.voting.store import VotingStore
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +70,8 @@ class Outcome:
 
 @dataclass
 class CommitContext:
-    """What a group commit needs from the worker that hands it votes."""
+    """What a group commit works with: the committer's own store, event dispatcher and clock
+    (a group holds many callers' votes, so it is no one worker's), the rules, the metrics."""
 
     store: object
     dispatch: object
@@ -75,53 +81,109 @@ class CommitContext:
 
 
 def commit_group(requests, ctx):
-    """Store a group of validated votes; one :class:`Outcome` per request, in order."""
+    """Store a group of validated votes; one :class:`Outcome` per request, in order.
+
+    Reads, then decides, then writes, step by step: the store steps are the functions
+    below taking a store; the decisions are pure (``domain.judge_group``,
+    :func:`answer_resends`, :func:`answer_insert`).
+    """
     if not requests:
         return []
     now = ctx.now()
     first_of = {}
     for index, request in enumerate(requests):
         first_of.setdefault(request.vote_id, index)
-    unique = [requests[index] for index in sorted(set(first_of.values()))]
+    votes = read_votes(ctx.store, [requests[index] for index in sorted(set(first_of.values()))],
+                       now)
+    facts = read_facts(ctx.store, votes)
+    # The rules read counters; taking them is what holds the limits across instances.
+    limits = Held(ctx.store, now, facts.counters)
+    decisions = limits.take(domain.judge_group(votes, facts, ctx.rules), ctx.rules)
+    records, claims = claim_vote_ids(ctx.store, decisions, limits)
 
-    entries = ctx.store.ballot_entries({r.candidate_id for r in unique})
+    known = [d for d in decisions if d.vote.vote_id in claims]
+    outcomes, repairs = answer_resends(
+        known, claims, ctx.store.votes_by_key({claims[d.vote.vote_id]["key"] for d in known}))
+    refusals = [d for d in decisions if d.error is not None and d.vote.vote_id not in claims]
+    fresh = {vote_id: record for vote_id, record in records.items() if vote_id not in claims}
+    fresh.update((record["vote_id"], record) for record in repairs)
+    if fresh:
+        stored, refused_by_key = store_votes(ctx, fresh, decisions, limits, now)
+        outcomes.update(stored)
+        refusals.extend(refused_by_key)
+
+    for decision in refusals:
+        outcomes[decision.vote.vote_id] = _refused(decision.vote, decision.error)
+    ctx.store.record_refusals([domain.ledger_entry(d, now) for d in refusals])
+    return [_for(outcomes[request.vote_id], request, index != first_of[request.vote_id])
+            for index, request in enumerate(requests)]
+
+
+# --- the store steps ---------------------------------------------------------------------------
+
+def read_votes(store, requests, now):
+    """The group's votes as the rules see them: each with its ballot entry (one read for the
+    group, from the store, so every instance sees a disqualification at once) and its day."""
+    entries = store.ballot_entries({r.candidate_id for r in requests})
     days = {}  # campaign zone -> the group's day there (its votes share one instant)
     votes = []
-    for r in unique:
+    for r in requests:
         zone = r.settings.timezone
         day = days.get(zone) or days.setdefault(zone, local_day(now, zone))
         votes.append(domain.Vote(r, now, _entry_for(entries.get(r.candidate_id), r), day))
-    votes_today = ctx.store.votes_today({v.voter_day for v in votes})
-    address_votes = ctx.store.address_votes({v.ip_window for v in votes})
-    decisions = domain.judge(votes, ctx.store.stored_keys({v.key for v in votes}), votes_today,
-                             address_votes, ctx.rules)
-    # The rules read counters; taking them is what holds the limits across instances.
-    limits = Held(ctx.store, now, set(votes_today) | set(address_votes))
-    decisions = limits.take(decisions, ctx.rules)
+    return votes
 
-    outcomes = {}
-    # A vote the rules refuse may be a resend of one already recorded.
+
+def read_facts(store, votes):
+    """What the store knows of the group's voters and addresses, each read once, by ``_id``."""
+    return domain.GroupFacts(stored_keys=store.stored_keys({v.key for v in votes}),
+                             votes_today=store.votes_today({v.voter_day for v in votes}),
+                             address_votes=store.address_votes({v.ip_window for v in votes}))
+
+
+def claim_vote_ids(store, decisions, limits):
+    """Claim the vote_id of each passing vote; ``(records, claims)``: the record each passing
+    vote is stored as, by vote_id, and the claims recorded before this group (of its refused
+    votes, which may be resends, and of the passing votes whose vote_id was taken already)."""
     refused = [d for d in decisions if d.error is not None]
     passed = [d for d in decisions if d.error is None]
-    claims = ctx.store.claims({d.vote.vote_id for d in refused})
+    claims = store.claims({d.vote.vote_id for d in refused})
     # Each passing vote's record is built once: the claim keeps it, the insert stores it.
-    decided = {d.vote.vote_id: domain.vote_record(d.vote, None) for d in passed}
+    records = {d.vote.vote_id: domain.vote_record(d.vote, None) for d in passed}
     # If the store fails from here on, what was taken stays taken: a claim written before the
     # failure lets a resend store its vote without taking again, so giving back could let the
     # voter past the cap; keeping it can only cost the voter a vote of the day.
-    claimed_before = ctx.store.claim_vote_ids(
-        [domain.claim_record(d.vote, decided[d.vote.vote_id]) for d in passed])
+    claimed_before = store.claim_vote_ids(
+        [domain.claim_record(d.vote, records[d.vote.vote_id]) for d in passed])
     # A vote_id claimed before took its share of the limits then.
     limits.give_back(claimed_before)
-    claims.update(ctx.store.claims(claimed_before))
+    claims.update(store.claims(claimed_before))
+    return records, claims
 
-    final_refusals = [d for d in refused if d.vote.vote_id not in claims]
-    known = [d for d in decisions if d.vote.vote_id in claims]
-    fresh = [d for d in passed if d.vote.vote_id not in claims]
 
-    # Resends: answered from what the vote_id stands for.
-    repairs = []
-    held = ctx.store.votes_by_key({claims[d.vote.vote_id]["key"] for d in known})
+def store_votes(ctx, records, decisions, limits, now):
+    """The outbox entry, one insert, one event per campaign; ``(outcomes, refusals)``: the
+    answers of the votes stored or found stored, and the votes the store's key refused."""
+    batch_id = events.new_event_id()
+    batch = [dict(record, batch=batch_id) for record in records.values()]
+    ctx.store.open_batch(batch_id, batch, now)
+    with pymongo.timeout(COMMIT_TIMEOUT_SECONDS):
+        taken = ctx.store.insert_votes(batch)
+    # The store's key refused these: they take nothing from the voter's day or address.
+    limits.give_back(record["vote_id"] for record in batch if record["_id"] in taken)
+    stored, outcomes, refusals = answer_insert(batch, taken, ctx.store.votes_by_key(taken),
+                                               {d.vote.vote_id: d.vote for d in decisions})
+    publish_batch(batch_id, stored, ctx.dispatch, ctx.store)
+    return outcomes, refusals
+
+
+# --- the decisions after the rules (pure) -----------------------------------------------------
+
+def answer_resends(known, claims, held):
+    """The answers to the votes whose vote_id was claimed before, from what the claim stands
+    for and ``held`` (key -> the vote stored under it); ``(outcomes, repairs)``: repairs are
+    the votes an attempt decided and claimed but stopped before storing."""
+    outcomes, repairs = {}, []
     for decision in known:
         vote, claim = decision.vote, claims[decision.vote.vote_id]
         if claim["fingerprint"] != vote.request.fingerprint:
@@ -130,51 +192,34 @@ def commit_group(requests, ctx):
             continue
         stored = held.get(claim["key"])
         if stored is None:
-            # Claimed by an attempt that stopped before storing: store the vote it decided.
             repairs.append(claim["vote"])
         elif stored["vote_id"] == vote.vote_id:
             outcomes[vote.vote_id] = _accepted(vote, stored, resend=True)
         else:
             outcomes[vote.vote_id] = _refused(vote, _duplicate(vote, claim["vote"]["day"]))
+    return outcomes, repairs
 
-    # New votes (and repairs): outbox entry, one insert, one event per campaign.
-    records = {d.vote.vote_id: decided[d.vote.vote_id] for d in fresh}
-    for record in repairs:
-        records[record["vote_id"]] = record
-    stored = []
-    if records:
-        batch_id = events.new_event_id()
-        batch = [dict(record, batch=batch_id) for record in records.values()]
-        ctx.store.open_batch(batch_id, batch, now)
-        with pymongo.timeout(COMMIT_TIMEOUT_SECONDS):
-            taken = ctx.store.insert_votes(batch)
-        # The store's key refused these: they take nothing from the voter's day or address.
-        limits.give_back(record["vote_id"] for record in batch if record["_id"] in taken)
-        holders = ctx.store.votes_by_key(taken)
-        by_id = {d.vote.vote_id: d.vote for d in decisions}
-        for record in batch:
-            vote = by_id[record["vote_id"]]
-            if record["_id"] not in taken:
-                stored.append(record)
-                outcomes[vote.vote_id] = _accepted(vote, record)
-                continue
-            holder = holders.get(record["_id"])
-            if holder is not None and holder["vote_id"] == record["vote_id"]:
-                outcomes[vote.vote_id] = _accepted(vote, holder, resend=True)
-            else:
-                # The store's unique key refused it: another vote took this voter's day.
-                decision = domain.Decision(vote, _duplicate(vote, record["day"]),
-                                           "one_vote_per_candidate_per_day",
-                                           {"enforced_by": "store"})
-                final_refusals.append(decision)
-        publish_batch(batch_id, stored, ctx.dispatch, ctx.store)
 
-    for decision in final_refusals:
-        outcomes[decision.vote.vote_id] = _refused(decision.vote, decision.error)
-    ctx.store.record_refusals([domain.ledger_entry(d, now) for d in final_refusals])
-
-    return [_for(outcomes[request.vote_id], request, index != first_of[request.vote_id])
-            for index, request in enumerate(requests)]
+def answer_insert(batch, taken, holders, votes):
+    """What the insert of ``batch`` means for each of its votes: ``taken`` are the keys the
+    store's unique key refused, ``holders`` the votes stored under them, ``votes`` the group's
+    votes by vote_id; ``(stored records, outcomes, refusals)``."""
+    stored, outcomes, refusals = [], {}, []
+    for record in batch:
+        vote = votes[record["vote_id"]]
+        if record["_id"] not in taken:
+            stored.append(record)
+            outcomes[vote.vote_id] = _accepted(vote, record)
+            continue
+        holder = holders.get(record["_id"])
+        if holder is not None and holder["vote_id"] == record["vote_id"]:
+            outcomes[vote.vote_id] = _accepted(vote, holder, resend=True)
+        else:
+            # The store's unique key refused it: another vote took this voter's day.
+            refusals.append(domain.Decision(vote, _duplicate(vote, record["day"]),
+                                            "one_vote_per_candidate_per_day",
+                                            {"enforced_by": "store"}))
+    return stored, outcomes, refusals
 
 
 #: The rules whose limits are held by counters in the store, and how each is taken.
@@ -344,36 +389,27 @@ def _for(outcome, request, copy):
                    outcome.settings)
 
 
-class GroupCommit(DependencyProvider):
-    """The container's committer: one greenthread that commits whatever is ready, as a group."""
+class CommitQueue:
+    """Commits whatever was queued while it was busy as one group, in one greenthread
+    (:meth:`run`); a caller's :meth:`submit` blocks until its votes' group is stored."""
 
-    def setup(self):
+    def __init__(self, rules):
+        self.rules = rules
         self.queue = LightQueue()
-        self.rules = load_plugins(VOTE_RULES)
-        self.running = False
-
-    def start(self):
+        self.context = None
         self.running = True
-        self.thread = self.container.spawn_managed_thread(self._run)
 
-    def stop(self):
-        self.running = False
-        self.queue.put(None)
-
-    def kill(self):
-        self.stop()
-
-    def get_dependency(self, worker_ctx):
-        return Committer(self)
-
-    def submit(self, requests, ctx):
+    def submit(self, requests):
         if not requests:
             return []
         done = Event()
-        self.queue.put((requests, ctx, done))
+        self.queue.put((requests, done))
         return done.wait()
 
-    def _run(self):
+    def run(self, context):
+        """Commit groups with ``context`` until :meth:`stop`; what was submitted before
+        waits in the queue."""
+        self.context = context
         while self.running:
             item = self.queue.get()
             if item is None:
@@ -389,45 +425,85 @@ class GroupCommit(DependencyProvider):
             self._commit(group)
             eventlet.sleep(0)  # let the answered workers run before the next group
 
+    def stop(self):
+        self.running = False
+        self.queue.put(None)
+
     def _commit(self, group):
         requests = [request for item in group for request in item[0]]
-        ctx = group[0][1]
+        metrics = self.context.metrics
         try:
             started = time.perf_counter()
-            outcomes = commit_group(requests, CommitContext(
-                ctx.store, ctx.dispatch, ctx.now, self.rules, ctx.metrics))
-            if ctx.metrics is not None:
-                ctx.metrics.group_size.observe(len(requests))
-                ctx.metrics.commit_seconds.observe(time.perf_counter() - started)
+            outcomes = commit_group(requests, self.context)
+            if metrics is not None:
+                metrics.group_size.observe(len(requests))
+                metrics.commit_seconds.observe(time.perf_counter() - started)
         except Exception as exc:  # the store failed: nobody is told "accepted"
             log.exception("group commit of %d votes failed", len(requests))
-            for _, _, done in group:
+            for _, done in group:
                 done.send_exception(exc)
             return
         start = 0
-        for requests_, _, done in group:
+        for requests_, done in group:
             done.send(outcomes[start:start + len(requests_)])
             start += len(requests_)
 
 
-class Committer:
-    """What a worker sees: ``commit(requests, ctx)`` blocks until the votes' group is stored."""
+class GroupEvents(EventDispatcher):
+    """Publishes a group's ``vote_cast`` events. A group holds many calls' votes, so no one
+    call's context headers (its call id) travel with them."""
 
-    def __init__(self, provider):
-        self.provider = provider
-
-    @property
-    def rules(self):
-        return self.provider.rules
-
-    def __call__(self, requests, ctx):
-        return self.provider.submit(requests, ctx)
+    def dispatch(self, event_type, payload):
+        self.publisher.publish(payload, exchange=self.exchange, routing_key=event_type)
 
 
-def commit_now(rules):
+class GroupCommit(DependencyProvider):
+    """The container's committer. It owns its store handle, its event dispatcher and its
+    clock rather than borrowing a worker's: the worker that happens to be first in a group is
+    only one of the callers waiting on it. A worker gets ``commit(requests)``, which blocks
+    until the votes' group is stored."""
+
+    def bind(self, container, attr_name):
+        # Bound with it rather than declared as sub-extensions: nameko binds a sub-extension
+        # without the attribute name a DependencyProvider needs. Their lifecycle is this one's.
+        instance = super().bind(container, attr_name)
+        instance.store = MongoStore(VotingStore).bind(container, f"{attr_name}.store")
+        instance.events = GroupEvents().bind(container, f"{attr_name}.events")
+        instance.clock = Clock().bind(container, f"{attr_name}.clock")
+        return instance
+
+    def setup(self):
+        for own in (self.store, self.events, self.clock):
+            own.setup()
+        self.commits = CommitQueue(load_plugins(VOTE_RULES))
+
+    def start(self):
+        # Every extension's setup() is done by now: the service's metrics registry (the one
+        # /metrics shows) exists.
+        context = CommitContext(self.store.get_dependency(None), self.events.dispatch,
+                                self.clock.now, self.commits.rules,
+                                _service_metrics(self.container))
+        self.container.spawn_managed_thread(lambda: self.commits.run(context))
+
+    def stop(self):
+        self.commits.stop()
+        self.store.stop()
+
+    def kill(self):
+        self.commits.stop()
+        self.store.kill()
+
+    def get_dependency(self, worker_ctx):
+        return self.commits.submit
+
+
+def _service_metrics(container):
+    for dependency in container.dependencies:
+        if isinstance(dependency, Metrics):
+            return dependency.get_dependency(None)
+    return None
+
+
+def commit_now(context):
     """A committer without a queue (each call its own group): for worker_factory tests."""
-    def commit(requests, ctx):
-        return commit_group(requests, CommitContext(ctx.store, ctx.dispatch, ctx.now, rules,
-                                                    ctx.metrics))
-    commit.rules = rules
-    return commit
+    return lambda requests: commit_group(requests, context)

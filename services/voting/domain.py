@@ -2,8 +2,8 @@
 
 What a vote is to the rules, how the rules are applied to a group of votes,
 the keyed hashes that stand for voters and addresses, receipts, the page's voter
-session (its one-time code rules are shared: ``shared/one_time_codes.py``), and the
-plain Chinese words of every refusal.
+session (its one-time code rules are shared: ``shared/one_time_codes.py``). The words the
+page says for each refusal are ``messages.py``.
 """
 import base64
 import hashlib
@@ -283,18 +283,34 @@ def first_refusal(vote, history, settings, rules):
     return None, None
 
 
-def judge(votes, stored_keys, votes_today, address_votes, rules):
-    """Apply the rules to each vote of a group in order.
+@dataclass(frozen=True)
+class GroupFacts:
+    """What the store knew of a group's voters and addresses when the group was read.
 
     ``stored_keys`` are the once-a-day keys already voted, ``votes_today`` maps a
     voter-day to the votes taken against its cap and ``address_votes`` an address
-    window to the votes taken in it (all as the store knows them); a vote that
-    passes is added to all three, so the votes of one group see each other
-    exactly as consecutive single casts would.
+    window to the votes taken in it.
     """
-    voted = set(stored_keys)
-    today = dict(votes_today)
-    window = dict(address_votes)
+
+    stored_keys: frozenset = frozenset()
+    votes_today: dict = field(default_factory=dict)
+    address_votes: dict = field(default_factory=dict)
+
+    @property
+    def counters(self):
+        """The day and window counters that existed when the group read them."""
+        return set(self.votes_today) | set(self.address_votes)
+
+
+def judge_group(votes, facts, rules):
+    """The rules' decisions on a group of votes, in order, from the facts read before.
+
+    A vote that passes is added to the facts, so the votes of one group see each
+    other exactly as consecutive single casts would.
+    """
+    voted = set(facts.stored_keys)
+    today = dict(facts.votes_today)
+    window = dict(facts.address_votes)
     candidates = {}  # voter_day -> candidates already voted among this group's
     for vote in votes:
         if vote.key in voted:
@@ -411,50 +427,6 @@ def read_session(secret, token, campaign_id, now):
     if payload.get("c") != campaign_id or not isinstance(payload.get("exp"), int):
         return None
     return payload.get("v")
-
-
-# --- the plain Chinese words of each refusal (the page and its JSON API) --------------------
-
-FIELD_NAMES_ZH = {
-    "vote_id": "投票编号", "campaign_id": "活动编号", "candidate_id": "候选对象",
-    "mobile": "手机号码", "code": "验证码", "voter.id": "投票人", "voter.channel": "投票渠道",
-    "client.ip": "IP地址", "body": "请求内容", "category": "评选类别", "receipt": "回执编号",
-}
-
-
-def refusal_zh(error, settings=None):
-    """What the voting page says for a refusal, in plain simplified Chinese."""
-    if getattr(error, "zh", None):
-        return error.zh
-    kind = getattr(error, "exc_type", type(error).__name__)
-    if kind == "VotingClosed":
-        if settings is not None:
-            return (f"现在不在投票时间内。投票时间为{_local(settings.opens, settings)}至"
-                    f"{_local(settings.closes, settings)}（北京时间）。")
-        return "现在不在投票时间内。"
-    if kind == "DuplicateVote":
-        return "您今天已经为这位候选对象投过票了，每人每天只能为同一候选对象投一票，请明天再来。"
-    if kind == "VoteLimitReached":
-        limit = f"{settings.daily_limit}票" if settings and settings.daily_limit else "上限"
-        return f"您今天的投票次数已达到{limit}，请明天再来。"
-    if kind == "RateLimited":
-        return "操作太频繁了，请稍等几分钟再试。"
-    if kind == "NotFound":
-        return "没有找到该候选对象或活动，可能已不在本次投票名单中。"
-    if kind == "Conflict":
-        return "这次投票的编号已用于另一张选票，请刷新页面后重新投票。"
-    if kind == "Unauthorized":
-        return "请先用手机号码验证身份，再投票。"
-    if kind == "ValidationError":
-        names = [FIELD_NAMES_ZH.get(name, name) for name in getattr(error, "messages", {})]
-        return f"填写的内容有误：{'、'.join(names)}。请检查后重试。" if names else "填写的内容有误，请检查后重试。"
-    return "系统繁忙，请稍后再试。"
-
-
-def _local(moment, settings):
-    from zoneinfo import ZoneInfo
-
-    return moment.astimezone(ZoneInfo(settings.timezone)).strftime("%Y年%m月%d日 %H:%M")
 
 
 def category_name_zh(category):

@@ -1,14 +1,12 @@
 """HTTP plumbing of the voting page and its JSON API: bounded bodies, the client's address,
-refusals as 4xx with a Chinese message (never a 500 for bad input)."""
+each refusal's HTTP status (never a 500 for bad input; the words are ``messages.py``)."""
 import ipaddress
 import json
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from shared.entrypoints import json_response
 from shared.errors import ValidationError
-from services.voting import domain
 
 #: A vote, a number or a code fits in far less; anything bigger is refused unread.
 MAX_BODY = 16 * 1024
@@ -21,12 +19,34 @@ STATUS = {
 
 
 class TooLarge(ValidationError):
-    """A request body over ``MAX_BODY`` (HTTP 413)."""
+    """A request body over ``MAX_BODY`` (HTTP 413; the JSON API names it ``TooLarge``)."""
 
-    def __init__(self, messages=None):
-        super().__init__(messages or {"body": [f"must be at most {MAX_BODY} bytes"]})
+    def __init__(self):
+        super().__init__({"body": [f"must be at most {MAX_BODY} bytes"]})
         self.exc_type = "TooLarge"
-        self.zh = "提交的内容过大，请检查后重试。"
+
+    def __reduce__(self):
+        return (type(self), ())
+
+
+class NotJson(ValidationError):
+    """A body that is not JSON text at all."""
+
+    def __init__(self):
+        super().__init__({"body": ["must be a JSON object"]})
+
+    def __reduce__(self):
+        return (type(self), ())
+
+
+class NotAnObject(ValidationError):
+    """A body that is JSON, but not an object."""
+
+    def __init__(self):
+        super().__init__({"body": ["must be a JSON object"]})
+
+    def __reduce__(self):
+        return (type(self), ())
 
 
 def status_of(error):
@@ -51,13 +71,9 @@ def json_body(request):
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        error = ValidationError({"body": ["must be a JSON object"]})
-        error.zh = "提交的内容不是有效的JSON。"
-        raise error
+        raise NotJson()
     if not isinstance(data, dict):
-        error = ValidationError({"body": ["must be a JSON object"]})
-        error.zh = "提交的内容必须是一个JSON对象。"
-        raise error
+        raise NotAnObject()
     return data
 
 
@@ -85,15 +101,6 @@ def client_ip(request, trusted_proxies):
 def bearer(request):
     header = request.headers.get("Authorization", "")
     return header[7:].strip() if header.startswith("Bearer ") else None
-
-
-def refusal(error, settings=None):
-    """A refusal as the JSON API answers it."""
-    body = {"error": getattr(error, "exc_type", type(error).__name__),
-            "message": domain.refusal_zh(error, settings)}
-    if getattr(error, "messages", None):
-        body["fields"] = error.messages
-    return json_response(body, status_of(error))
 
 
 def html(body, status=200, cookies=()):

@@ -11,10 +11,10 @@ import requests
 from nameko.events import event_handler
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
-from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+from nameko.testing.services import entrypoint_hook, entrypoint_waiter, replace_dependencies
 
 from services.voting import domain
-from services.voting.commit import BATCH_GRACE
+from services.voting.commit import BATCH_GRACE, GroupCommit
 from services.voting.service import VotingService
 from services.voting.store import VotingStore
 from shared import events
@@ -60,6 +60,11 @@ def voting(container_factory, config, vote_log):
     """A running voting service that has heard of an open campaign and two candidates."""
     container = container_factory(VotingService, config)
     container.start()
+    return hear_campaign(container, config)
+
+
+def hear_campaign(container, config):
+    """Tell the container of an open campaign and two candidates, as nomination would."""
     today = datetime.now(timezone.utc)
     local = lambda moment: (moment + timedelta(hours=8)).replace(microsecond=0, tzinfo=None)
     document = campaign_document(
@@ -90,6 +95,30 @@ def vote(vote_id, candidate_id="nom-a", mobile="13812345678"):
     return {"vote_id": vote_id, "campaign_id": "cb-test", "candidate_id": candidate_id,
             "voter": {"channel": "mobile", "id": mobile},
             "client": {"ip": "203.0.113.7", "user_agent": "test"}}
+
+
+def test_the_group_commit_stores_and_announces_with_its_own_store_dispatcher_and_clock(
+        container_factory, config, vote_log):
+    """A group holds many callers' votes: it is stored and announced by the committer's own
+    store handle and dispatcher, not the first waiting worker's."""
+    container = container_factory(VotingService, config)
+    workers_dispatch = replace_dependencies(container, "dispatch")
+    container.start()
+    hear_campaign(container, config)
+    committer = next(ext for ext in container.extensions if isinstance(ext, GroupCommit))
+    assert committer.store not in container.dependencies
+    assert committer.events not in container.dependencies
+    with entrypoint_waiter(vote_log, "on_vote_cast"):
+        with rpc(config, token("frontend", "wechat-backend")) as proxy:
+            assert proxy.voting.cast_many([vote("own-1"), vote("own-2", "nom-b")])[1][
+                "status"] == "accepted"
+    assert set(VoteLog.counted) == {"own-1", "own-2"}
+    assert not [call for call in workers_dispatch.call_args_list
+                if call.args and call.args[0] == events.VOTE_CAST]
+    assert store_of(config).votes.count_documents({}) == 2
+    registry = committer.commits.context.metrics.registry
+    assert registry.get_sample_value("pingxuan_vote_group_size_count") == 1
+    assert registry.get_sample_value("pingxuan_vote_group_size_sum") == 2
 
 
 def store_of(config):

@@ -513,3 +513,15 @@ def test_a_bad_number_gets_a_plain_message_and_no_sms(harness):
     response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "85291234567"})
     assert response.status_code == 400 and "手机号码" in text(response)
     assert harness.sent == []
+
+
+def test_a_code_notification_cannot_send_is_a_503_and_keeps_nothing(harness):
+    publish(harness)
+    harness.notification_down = True
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13812345678"})
+    assert response.status_code == 503 and "短信验证码发送失败" in text(response)
+    assert harness.store.codes.count_documents({"code_mac": {"$exists": True}}) == 0
+    # The refused request used up neither the resend wait nor the address's count.
+    harness.notification_down = False
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13812345678"})
+    assert response.status_code == 200 and len(harness.sent) == 1

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request
 
 from services.voting import commit as commit_module
 from services.voting import domain
-from services.voting.commit import commit_now
+from services.voting.commit import CommitContext, commit_now
 from services.voting.providers import BallotCache, Keys
 from services.voting.service import VotingService, define_metrics
 from services.voting.store import VotingStore
@@ -55,7 +55,9 @@ class Harness:
         self.cache = BallotCache()
         self.cache.setup()
         self.keys = Keys("voter-secret-0123456789abcdef", "log", 0, set())
-        self.commit = commit_now(load_plugins(VOTE_RULES))
+        # The committer has its own store handle, dispatcher and clock (here: the test's).
+        self.commit = commit_now(CommitContext(self.store, self.dispatch, lambda: self.now,
+                                               load_plugins(VOTE_RULES), self.metrics))
         self.listed = []        # what nomination.list answers (every nomination)
 
     def nomination(self, service, method, campaign_id, **filters):

@@ -34,6 +34,7 @@ NOT_REFUSALS = {
     "CampaignFileError": "its problems are the campaign schema's messages, collected as such",
     "AssertionError": "a bug", "RuntimeError": "a deployment mistake, at start",
     "ValueError": "caught inside the service", "TypeError": "a bug", "KeyError": "a bug",
+    "LookupError": "a page's table of words lacks an error class: a bug, caught by its tests",
 }
 #: Functions whose errors are no refusal of the console's calls, and why.
 NOT_REFUSING = {
@@ -45,6 +46,7 @@ PASSED_ON = {
     "services/voting/schemas.py exc.messages": "the selector schema's messages, collected here",
     "services/voting/schemas.py value": "the same messages, filed under selector.",
     "services/notification/service.py str(exc)": "BadRecipient's words, collected here",
+    "shared/errors.py text": "ValidationError's field messages, collected where it is raised",
     "shared/validation.py flatten_messages(exc.messages)": "every schema's messages, collected",
     "shared/validation.py _unwrap_mapping_errors(exc.messages)": "the same messages, re-keyed",
 }
@@ -149,6 +151,11 @@ def collect(source, where):
     the arguments that are no literal, the error names nobody has classified."""
     tree = ast.parse(source)
     collector = Collector(tree)
+    # A refusal's subclass says its words in its own __init__: super().__init__("...").
+    refusing_inits = {id(item) for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+                      and any(_name(base) in REFUSALS for base in node.bases)
+                      for item in node.body
+                      if isinstance(item, ast.FunctionDef) and item.name == "__init__"}
     found, unread, undecided = [], [], []
     for node, function in _with_functions(tree):
         if not isinstance(node, ast.Call) or \
@@ -156,7 +163,9 @@ def collect(source, where):
             continue
         name = _name(node.func)
         arguments = []
-        if name in REFUSALS or (name.endswith("_error") and name not in NOT_REFUSALS):
+        if name == "__init__" and id(function) in refusing_inits:
+            arguments = node.args[:1]
+        elif name in REFUSALS or (name.endswith("_error") and name not in NOT_REFUSALS):
             arguments = node.args[:1]
         elif name.endswith("Error") and name not in NOT_REFUSALS:
             undecided.append(f"{where}:{node.lineno} {name}")

@@ -6,13 +6,15 @@ import pytest
 from nameko.exceptions import RemoteError, deserialize, serialize
 
 from shared import errors
-from shared.errors import ALL, PingxuanError, ValidationError, typed
+from shared.errors import ALL, CONTRACT, PingxuanError, ValidationError, describe, typed
 
 CONTRACT_NAMES = {
     "ValidationError", "Unauthorized", "Forbidden", "NotFound", "Conflict", "DeadlinePassed",
     "QuotaExceeded", "InvalidState", "VotingClosed", "DuplicateVote", "VoteLimitReached",
     "RateLimited", "PanelClosed",
 }
+#: Beyond the contract: the public pages' HTTP 503 (no RPC method raises it).
+REGISTERED = CONTRACT_NAMES | {"Unavailable"}
 MESSAGES = {"recommendation.sealed": ["must be true: the form must carry the unit's seal"],
             "mobile": ["must be a mainland China mobile number", "第二条"]}
 
@@ -27,7 +29,8 @@ def over_the_wire(exc):
 
 
 def test_all_lists_exactly_the_contracts_errors():
-    assert set(ALL) == CONTRACT_NAMES
+    assert set(CONTRACT) == CONTRACT_NAMES
+    assert set(ALL) == REGISTERED
     for name, cls in ALL.items():
         assert cls.__name__ == name
         assert issubclass(cls, PingxuanError)
@@ -35,7 +38,7 @@ def test_all_lists_exactly_the_contracts_errors():
     assert errors.EXPECTED == (PingxuanError,)
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT_NAMES))
+@pytest.mark.parametrize("name", sorted(REGISTERED))
 def test_round_trip_is_typed_and_a_remote_error(name):
     cls = ALL[name]
     original = example(cls)
@@ -47,7 +50,7 @@ def test_round_trip_is_typed_and_a_remote_error(name):
     assert str(received) == original.value
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT_NAMES))
+@pytest.mark.parametrize("name", sorted(REGISTERED))
 def test_serialised_form_has_contract_exc_type_and_value(name):
     original = example(ALL[name])
     data = serialize(original)
@@ -56,7 +59,7 @@ def test_serialised_form_has_contract_exc_type_and_value(name):
     assert data["value"] == original.value
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT_NAMES - {"ValidationError"}))
+@pytest.mark.parametrize("name", sorted(REGISTERED - {"ValidationError"}))
 def test_message_is_the_plain_words(name):
     exc = ALL[name]("the nomination deadline has passed")
     assert exc.value == "the nomination deadline has passed"
@@ -64,7 +67,7 @@ def test_message_is_the_plain_words(name):
     assert exc.exc_type == name
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT_NAMES))
+@pytest.mark.parametrize("name", sorted(REGISTERED))
 def test_pickle_round_trip(name):
     original = example(ALL[name])
     copy = pickle.loads(pickle.dumps(original))
@@ -103,7 +106,7 @@ def test_plain_remote_error_is_what_an_untyped_caller_sees():
     assert json.loads(plain.value) == MESSAGES
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT_NAMES))
+@pytest.mark.parametrize("name", sorted(REGISTERED))
 def test_typed_converts_a_plain_remote_error(name):
     original = example(ALL[name])
     plain = RemoteError(exc_type=name, value=original.value)
@@ -127,3 +130,36 @@ def test_typed_never_raises_on_a_non_json_validation_error():
     plain = RemoteError(exc_type="ValidationError", value="{'mobile': ['bad']}")
     result = typed(plain)
     assert result is plain or isinstance(result, ValidationError)
+
+
+class _Refined(errors.RateLimited):
+    """A refinement, as a page words one kind of RateLimited apart from the others."""
+
+    def __init__(self, wait_seconds):
+        super().__init__("wait")
+        self.wait_seconds = wait_seconds
+
+
+def test_a_refinement_answers_as_the_error_it_refines():
+    error = _Refined(30)
+    assert error.exc_type == "RateLimited"
+    assert typed(error) is error
+    assert isinstance(error, errors.RateLimited)
+
+
+def test_describe_takes_the_nearest_class_of_the_error():
+    table = {errors.RateLimited: "太频繁", _Refined: lambda error, unit: f"{error.wait_seconds}{unit}",
+             Exception: "系统繁忙"}
+    assert describe(table, _Refined(30), "秒") == "30秒"
+    assert describe(table, errors.RateLimited("x"), "秒") == "太频繁"
+    assert describe(table, errors.NotFound("x"), "秒") == "系统繁忙"
+    # A plain RemoteError of a registered type is worded as that type.
+    assert describe(table, RemoteError("RateLimited", "x"), "秒") == "太频繁"
+    with pytest.raises(LookupError):
+        describe({errors.RateLimited: "太频繁"}, errors.NotFound("x"))
+
+
+def test_errors_carry_no_page_text():
+    for cls in ALL.values():
+        error = example(cls)
+        assert not hasattr(error, "zh") and not hasattr(error, "wrong")

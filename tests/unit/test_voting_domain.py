@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
-from services.voting import domain, schemas
+from services.voting import domain, messages, schemas, web
 from shared import one_time_codes as otp
 from shared.campaign import validate_campaign
 from shared.errors import RateLimited, ValidationError
@@ -68,21 +68,50 @@ def test_code_problems():
     mac = domain.code_mac("k" * 20, "key", "123456")
     pending = {"code_mac": mac, "expires_at": NOW + timedelta(minutes=1), "wrong": 0}
     assert otp.code_problem(pending, mac, NOW) is None
-    assert "已使用" in otp.code_problem({}, mac, NOW).zh
-    assert "过期" in otp.code_problem(dict(pending, expires_at=NOW), mac, NOW).zh
-    wrong = otp.code_problem(pending, domain.code_mac("k" * 20, "key", "654321"), NOW)
-    assert wrong.wrong and "code" in wrong.messages
-    with pytest.raises(RateLimited):
+    assert type(otp.code_problem({}, mac, NOW)) is otp.NoPendingCode
+    assert type(otp.code_problem(dict(pending, expires_at=NOW), mac, NOW)) is otp.CodeExpired
+    wrong = otp.code_problem(dict(pending, wrong=1), domain.code_mac("k" * 20, "key", "654321"),
+                             NOW)
+    assert type(wrong) is otp.WrongCode and wrong.tries_left == otp.OTP_MAX_WRONG - 2
+    assert "code" in wrong.messages and wrong.exc_type == "ValidationError"
+    with pytest.raises(otp.NumberLocked) as locked:
         otp.code_problem(dict(pending, locked_until=NOW + timedelta(minutes=5)), mac, NOW)
+    assert locked.value.minutes == 6 and locked.value.exc_type == "RateLimited"
+
+
+def test_each_code_refusal_is_worded_from_its_facts():
+    assert "已使用" in messages.refusal_zh(otp.NoPendingCode())
+    assert "过期" in messages.refusal_zh(otp.CodeExpired())
+    assert messages.refusal_zh(otp.WrongCode(3)) == "验证码不正确，还可以再试3次。"
+    assert "锁定" in messages.refusal_zh(otp.WrongCode(0))
+    assert "12分钟" in messages.refusal_zh(otp.NumberLocked(12))
+    assert "42秒" in messages.refusal_zh(otp.CodeSentRecently(42))
+    # The refined words win over those of the error refined; an unrefined one keeps its own.
+    assert messages.refusal_zh(otp.TooManyCodeRequests(30)) != messages.refusal_zh(
+        RateLimited("x"))
+    assert "填写的内容有误：验证码" in messages.refusal_zh(ValidationError({"code": ["bad"]}))
+
+
+def test_the_two_public_pages_say_the_same_for_a_code_refusal():
+    from services.aggregation import page as publicity_page
+
+    for cls, words in otp.REFUSALS_ZH.items():
+        assert messages.REFUSALS_ZH[cls] is words
+        assert publicity_page.REFUSALS_ZH[cls] is words
 
 
 def test_every_refusal_has_plain_chinese_words():
     from shared.errors import ALL
 
-    for name, cls in ALL.items():
-        error = cls({"vote_id": ["bad"]}) if name == "ValidationError" else cls("x")
-        text = domain.refusal_zh(error)
-        assert any("\u4e00" <= ch <= "\u9fff" for ch in text), name
+    refinements = [otp.CodeSentRecently(5), otp.DailyCodesUsed(), otp.TooManyCodeRequests(30),
+                   otp.NumberLocked(3), otp.CodeRequestInProgress(), otp.NoPendingCode(),
+                   otp.CodeExpired(), otp.WrongCode(2), web.TooLarge(), web.NotJson(),
+                   web.NotAnObject()]
+    for error in refinements + [cls({"vote_id": ["bad"]}) if name == "ValidationError"
+                                else cls("x") for name, cls in ALL.items()]:
+        text = messages.refusal_zh(error)
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in text), type(error).__name__
+    assert len({messages.refusal_zh(error) for error in refinements}) == len(refinements)
 
 
 @pytest.mark.parametrize("voter, field", [
@@ -335,3 +364,54 @@ def test_a_claim_is_read_back_as_it_was_written(db):
 
 def test_a_crafted_non_ascii_session_is_no_session():
     assert domain.read_session(b"k" * 32, "pxv1.abc.\u00e9", "cb-test", at("2099-11-02T02:00:00")) is None
+
+
+class RecordingCodeStore:
+    """The store verbs ``issue_code`` uses, recording what was taken and given back."""
+
+    def __init__(self, put=True):
+        self.put, self.calls = put, []
+
+    def code_record(self, otp_key):
+        return None
+
+    def take_code_slot(self, slot, limit, now):
+        self.calls.append(("take", slot))
+        return True
+
+    def put_code(self, otp_key, previous, fields):
+        self.calls.append(("put", otp_key))
+        return self.put
+
+    def drop_code(self, otp_key, mac, previous):
+        self.calls.append(("drop", otp_key))
+
+    def release_code_slot(self, slot):
+        self.calls.append(("release", slot))
+
+
+def issue(store, send):
+    return otp.issue_code(store, "cb|voter", {"mobile": "13812345678"}, "ip|slot", 30, NOW,
+                          "2099-11-02", "k" * 20, send)
+
+
+def test_a_code_request_that_lost_the_race_gives_back_the_address_count_only():
+    store = RecordingCodeStore(put=False)
+    with pytest.raises(otp.CodeRequestInProgress):
+        issue(store, lambda code: pytest.fail("sent although the record changed meanwhile"))
+    assert store.calls == [("take", "ip|slot"), ("put", "cb|voter"), ("release", "ip|slot")]
+
+
+def test_a_failed_send_gives_back_the_record_and_the_address_count():
+    store = RecordingCodeStore()
+
+    def send(code):
+        raise TimeoutError("channel down")
+
+    with pytest.raises(TimeoutError):
+        issue(store, send)
+    assert store.calls == [("take", "ip|slot"), ("put", "cb|voter"), ("drop", "cb|voter"),
+                           ("release", "ip|slot")]
+    sent = RecordingCodeStore()
+    assert issue(sent, lambda code: {"status": "sent", "code": code})["status"] == "sent"
+    assert sent.calls == [("take", "ip|slot"), ("put", "cb|voter")]

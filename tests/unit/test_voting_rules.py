@@ -93,10 +93,10 @@ def test_a_campaign_chooses_its_rules_in_order():
     window_first = settings_with(["voting_window", "candidate_on_ballot",
                                   "one_vote_per_candidate_per_day"])
     rules = load_plugins(VOTE_RULES)
-    assert domain.judge([make_vote(candidate=None, cast_at=early, settings=ballot_first)],
-                        set(), {}, {}, rules)[0].rule == "candidate_on_ballot"
-    assert domain.judge([make_vote(candidate=None, cast_at=early, settings=window_first)],
-                        set(), {}, {}, rules)[0].rule == "voting_window"
+    assert domain.judge_group([make_vote(candidate=None, cast_at=early, settings=ballot_first)],
+                              domain.GroupFacts(), rules)[0].rule == "candidate_on_ballot"
+    assert domain.judge_group([make_vote(candidate=None, cast_at=early, settings=window_first)],
+                              domain.GroupFacts(), rules)[0].rule == "voting_window"
 
 
 # --- the group judgement: a group is judged as the same votes cast one at a time -----------
@@ -118,7 +118,7 @@ def _votes(spec):
 @hsettings(max_examples=150, deadline=None)
 @given(votes_strategy)
 def test_the_rules_hold_for_any_sequence_of_votes(spec):
-    decisions = domain.judge(_votes(spec), set(), {}, {}, load_plugins(VOTE_RULES))
+    decisions = domain.judge_group(_votes(spec), domain.GroupFacts(), load_plugins(VOTE_RULES))
     accepted = [d.vote for d in decisions if d.error is None]
     keys = [v.key for v in accepted]
     assert len(keys) == len(set(keys))                      # once per voter, candidate, day
@@ -141,10 +141,11 @@ def test_the_rules_hold_for_any_sequence_of_votes(spec):
 def test_a_group_is_judged_as_single_casts_would_be(spec):
     votes = _votes(spec)
     plugins = load_plugins(VOTE_RULES)
-    together = [d.error is None for d in domain.judge(votes, set(), {}, {}, plugins)]
+    together = [d.error is None for d in domain.judge_group(votes, domain.GroupFacts(), plugins)]
     stored, today, windows, one_by_one = set(), {}, {}, []
     for vote in votes:
-        [decision] = domain.judge([vote], stored, today, windows, plugins)
+        [decision] = domain.judge_group([vote], domain.GroupFacts(stored, today, windows),
+                                        plugins)
         one_by_one.append(decision.error is None)
         if decision.error is None:
             stored.add(vote.key)
