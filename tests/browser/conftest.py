@@ -63,7 +63,7 @@ def screenshot(browser, tmp_path):
     return save
 
 
-def styled_colour(browser, selector, prop):
+def computed_style(browser, selector, prop):
     """The computed CSS ``prop`` of the first element matching ``selector`` (proof that the
     page's style sheet was served and applied, not only its HTML)."""
     return browser.execute_script(

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from selenium.webdriver.common.by import By
 
-from tests.browser.conftest import styled_colour
+from tests.browser.conftest import computed_style
 from tests.browser.test_voting_page import client, open_campaign
 from tests.conftest import nomination_form
 
@@ -75,7 +75,7 @@ def test_receipts_of_a_voided_vote_and_of_a_disqualified_candidate(system, brows
     assert "已被作废，不计入票数" in status.text and "经核实为刷票" in status.text
     assert "已计入" not in status.find_element(By.ID, "status-h").text
     assert "large" in browser.find_element(By.TAG_NAME, "body").get_attribute("class")
-    assert styled_colour(browser, "#receipt-status", "backgroundColor") == "rgb(255, 255, 255)"
+    assert computed_style(browser, "#receipt-status", "backgroundColor") == "rgb(255, 255, 255)"
     screenshot("receipt-voided")
 
     browser.get(f"{base}?code={receipts[1]}&size=normal")

@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.conftest import styled_colour
+from tests.browser.conftest import computed_style
 from tests.conftest import OPEN_CAMPAIGN, nomination_form
 
 UNIT = "城关镇党委"
@@ -45,7 +45,7 @@ def test_a_judge_scores_a_candidate_through_the_personal_link(system, browser, t
     label = browser.find_element(By.CSS_SELECTOR, f"label[for='s-{cid}-organisation']")
     assert "组织领导" in label.text and "30%" in label.text and "0–100" in label.text
     results = browser.find_element(By.ID, f"s-{cid}-results")
-    assert styled_colour(browser, "header", "backgroundColor") == "rgb(139, 26, 26)"
+    assert computed_style(browser, "header", "backgroundColor") == "rgb(139, 26, 26)"
     screenshot("judge-1-sheet")
 
     # Out of range: told in Chinese next to the field, nothing sent.
@@ -70,7 +70,7 @@ def test_a_judge_scores_a_candidate_through_the_personal_link(system, browser, t
     button.click()
     assert "large" in browser.find_element(By.TAG_NAME, "html").get_attribute("class")
     assert button.get_attribute("aria-pressed") == "true"
-    assert styled_colour(browser, "html", "fontSize") == "24px"
+    assert computed_style(browser, "html", "fontSize") == "24px"
     screenshot("judge-3-saved-large")
 
     with client(system, admin_token) as admin:

@@ -19,7 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.conftest import styled_colour
+from tests.browser.conftest import computed_style
 from tests.conftest import OPEN_CAMPAIGN, nomination_form
 from tests.system import running_system
 
@@ -96,13 +96,16 @@ def test_a_resident_verifies_votes_sees_the_receipt_and_the_refusal(system, brow
     assert "“书香机关”" in card.text                                  # the deeds summary
     assert browser.find_element(By.CSS_SELECTOR, "label[for='mobile']").text == "手机号码"
     assert not browser.find_elements(By.CSS_SELECTOR, "img")        # no image captcha
-    assert styled_colour(browser, "header", "backgroundColor") == "rgb(183, 28, 28)"
+    assert computed_style(browser, "header", "backgroundColor") == "rgb(183, 28, 28)"
+    # The style sheet's own base size (the inline style it replaced was escaped, so its quoted
+    # font list made the whole `font` rule invalid and the page fell back to 16 px).
+    assert computed_style(browser, "body", "fontSize") == "18px"
     screenshot("voting-1-ballot")
 
     # Large text for older residents.
     browser.find_element(By.ID, "large-text").click()
     assert "large" in browser.find_element(By.TAG_NAME, "body").get_attribute("class")
-    assert styled_colour(browser, "body", "fontSize") == "24px"
+    assert computed_style(browser, "body", "fontSize") == "24px"
 
     # A malformed number is refused in Chinese.
     browser.find_element(By.ID, "mobile").send_keys("12345")

@@ -70,7 +70,7 @@ def test_the_receipt_page_shows_a_void_with_its_reason():
 
 
 @pytest.mark.parametrize("module, name, content_type, text", [
-    (voting_page, "voting.css", "text/css; charset=utf-8", "body.large{font-size:24px}"),
+    (voting_page, "voting.css", "text/css; charset=utf-8", 'font:18px/1.6 -apple-system,"PingFang SC"'),
     (judge_page, "app.css", "text/css; charset=utf-8", "html.large { font-size: 24px; }"),
     (judge_page, "app.js", "text/javascript; charset=utf-8", "X-Judge-Link"),
     (publicity_page, "publicity.css", "text/css; charset=utf-8", "body.large{font-size:24px}"),
