@@ -6,24 +6,20 @@ the context, and rows carry only the public fields of the list.
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from werkzeug.wrappers import Response
 
 from shared import one_time_codes as otp
 from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH
 from shared.errors import (DeadlinePassed, InvalidState, NotFound, RateLimited, Unavailable,
                            ValidationError, describe)
+from shared.pages import Pages
 from services.aggregation import domain, objections
 
-HERE = Path(__file__).resolve().parent
-STATIC = HERE / "static"
-#: The files ``/publicity/static/<name>`` serves (nothing else is read from disk).
-STATIC_FILES = {"publicity.css": "text/css; charset=utf-8"}
+#: ``/publicity/static/<name>`` serves ``publicity.css`` and nothing else.
+PAGES = Pages(Path(__file__).resolve().parent, static_files=["publicity.css"],
+              optional_context={"message": None, "kind": None})
 SIZE_COOKIE = "pxsize"
 MAX_BODY = 16 * 1024
-
-_env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
-                   autoescape=select_autoescape(default=True, default_for_string=True))
 
 STATUS_ZH = {objections.RECEIVED: "已受理，正在核实", objections.UPHELD: "异议成立",
              objections.REJECTED: "异议不成立"}
@@ -35,7 +31,7 @@ FIELD_NAMES_ZH = {"objector.name": "真实姓名", "objector.mobile": "手机号
 
 
 def render(template, **context):
-    return _env.get_template(template).render(**context)
+    return PAGES.render(template, **context)
 
 
 def html(body, status=200, large=None):
@@ -54,11 +50,7 @@ def redirect(location):
 
 
 def static_file(name):
-    if name not in STATIC_FILES:
-        return Response("没有这个文件", status=404, content_type="text/plain; charset=utf-8")
-    response = Response((STATIC / name).read_bytes(), content_type=STATIC_FILES[name])
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    return PAGES.static_file(name)
 
 
 def large_text(request):

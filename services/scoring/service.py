@@ -12,7 +12,6 @@ from nameko.events import EventDispatcher
 from nameko.timer import timer
 from nameko.web.handlers import http
 from prometheus_client import Counter, Gauge
-from werkzeug.wrappers import Response
 
 from shared import events, plugins
 from shared.audit import audit_entry
@@ -278,16 +277,15 @@ class ScoringService(Audited, FollowsCampaigns, FollowsBallot, PingxuanService):
 
     @http("GET", "/judge")
     def judge_page(self, request):
-        return Response(page.HTML, content_type="text/html; charset=utf-8", headers=page.HEADERS)
+        return page.judge_page()
 
     @http("GET", "/judge/app.js")
     def judge_script(self, request):
-        return Response(page.JS, content_type="text/javascript; charset=utf-8",
-                        headers=page.HEADERS)
+        return page.static_file("app.js")
 
     @http("GET", "/judge/app.css")
     def judge_style(self, request):
-        return Response(page.CSS, content_type="text/css; charset=utf-8", headers=page.HEADERS)
+        return page.static_file("app.css")
 
     @http("GET", "/judge/api/worksheet")
     def judge_api_worksheet(self, request):

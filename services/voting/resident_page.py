@@ -34,6 +34,10 @@ class ResidentPage:
                                     publicity=page.publicity_base(self.config)),
                         cookies=_size_cookie(request))
 
+    @http("GET", "/static/<name>")
+    def page_static(self, request, name):
+        return page.static_file(name)
+
     @http("GET", "/campaigns/<campaign_id>")
     def page_campaign(self, request, campaign_id):
         notice = {"1": ("验证成功，现在可以投票了。", "ok"), "0": ("已退出验证。", "ok")}.get(

@@ -5,6 +5,7 @@ tests/browser`` (``make test-browser``), because nameko's plugin monkey-patches 
 """
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,24 @@ def browser(tmp_path):
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def screenshot(browser, tmp_path):
+    """``screenshot(name)`` saves the window as ``<name>.png`` in ``PINGXUAN_SCREENSHOTS`` (to
+    look at the pages after a change) or the test's own folder."""
+    folder = Path(os.environ.get("PINGXUAN_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save(name):
+        browser.save_screenshot(str(folder / f"{name}.png"))
+
+    return save
+
+
+def computed_style(browser, selector, prop):
+    """The computed CSS ``prop`` of the first element matching ``selector`` (proof that the
+    page's style sheet was served and applied, not only its HTML)."""
+    return browser.execute_script(
+        "return getComputedStyle(document.querySelector(arguments[0]))[arguments[1]];",
+        selector, prop)

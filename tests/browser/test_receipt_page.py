@@ -12,6 +12,7 @@ import pytest
 import yaml
 from selenium.webdriver.common.by import By
 
+from tests.browser.conftest import computed_style
 from tests.browser.test_voting_page import client, open_campaign
 from tests.conftest import nomination_form
 
@@ -38,7 +39,8 @@ def eventually(probe, what, timeout=30):
     raise AssertionError(what)
 
 
-def test_receipts_of_a_voided_vote_and_of_a_disqualified_candidate(system, browser, tmp_path):
+def test_receipts_of_a_voided_vote_and_of_a_disqualified_candidate(system, browser, tmp_path,
+                                                                   screenshot):
     campaign_file = tmp_path / "campaign.yml"
     campaign_file.write_text(yaml.safe_dump(open_campaign(), allow_unicode=True), encoding="utf-8")
     system.pingxuan("campaign", "load", str(campaign_file))
@@ -73,10 +75,10 @@ def test_receipts_of_a_voided_vote_and_of_a_disqualified_candidate(system, brows
     assert "已被作废，不计入票数" in status.text and "经核实为刷票" in status.text
     assert "已计入" not in status.find_element(By.ID, "status-h").text
     assert "large" in browser.find_element(By.TAG_NAME, "body").get_attribute("class")
-    browser.save_screenshot(str(tmp_path / "receipt-voided.png"))
+    assert computed_style(browser, "#receipt-status", "backgroundColor") == "rgb(255, 255, 255)"
+    screenshot("receipt-voided")
 
     browser.get(f"{base}?code={receipts[1]}&size=normal")
     status = browser.find_element(By.ID, "receipt-status")
     assert "已被取消参评资格" in status.text and "事迹材料不实" in status.text
-    browser.save_screenshot(str(tmp_path / "receipt-disqualified.png"))
-    print(f"screenshots in {tmp_path}")
+    screenshot("receipt-disqualified")

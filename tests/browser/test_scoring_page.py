@@ -12,6 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser.conftest import computed_style
 from tests.conftest import OPEN_CAMPAIGN, nomination_form
 
 UNIT = "城关镇党委"
@@ -23,7 +24,8 @@ def client(system, auth_token):
                            timeout=30)
 
 
-def test_a_judge_scores_a_candidate_through_the_personal_link(system, browser, tmp_path):
+def test_a_judge_scores_a_candidate_through_the_personal_link(system, browser, tmp_path,
+                                                              screenshot):
     campaign_file = tmp_path / "campaign.yml"
     campaign_file.write_text(yaml.safe_dump(OPEN_CAMPAIGN, allow_unicode=True), encoding="utf-8")
     system.pingxuan("campaign", "load", str(campaign_file))
@@ -43,6 +45,8 @@ def test_a_judge_scores_a_candidate_through_the_personal_link(system, browser, t
     label = browser.find_element(By.CSS_SELECTOR, f"label[for='s-{cid}-organisation']")
     assert "组织领导" in label.text and "30%" in label.text and "0–100" in label.text
     results = browser.find_element(By.ID, f"s-{cid}-results")
+    assert computed_style(browser, "header", "backgroundColor") == "rgb(139, 26, 26)"
+    screenshot("judge-1-sheet")
 
     # Out of range: told in Chinese next to the field, nothing sent.
     organisation.send_keys("120")
@@ -51,6 +55,7 @@ def test_a_judge_scores_a_candidate_through_the_personal_link(system, browser, t
     error = browser.find_element(By.ID, f"e-s-{cid}-organisation")
     assert "0–100" in error.text
     assert organisation.get_attribute("aria-invalid") == "true"
+    screenshot("judge-2-out-of-range")
 
     organisation.clear()
     organisation.send_keys("90")
@@ -65,6 +70,8 @@ def test_a_judge_scores_a_candidate_through_the_personal_link(system, browser, t
     button.click()
     assert "large" in browser.find_element(By.TAG_NAME, "html").get_attribute("class")
     assert button.get_attribute("aria-pressed") == "true"
+    assert computed_style(browser, "html", "fontSize") == "24px"
+    screenshot("judge-3-saved-large")
 
     with client(system, admin_token) as admin:
         rows = admin.scoring.scores("cb-test", "advanced_unit")["scores"]

@@ -19,6 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser.conftest import computed_style
 from tests.conftest import OPEN_CAMPAIGN, nomination_form
 from tests.system import running_system
 
@@ -69,7 +70,8 @@ def one_time_code(system, deadline=30):
     raise AssertionError(f"no one-time code in {log}")
 
 
-def test_a_resident_verifies_votes_sees_the_receipt_and_the_refusal(system, browser, tmp_path):
+def test_a_resident_verifies_votes_sees_the_receipt_and_the_refusal(system, browser, tmp_path,
+                                                                   screenshot):
     campaign_file = tmp_path / "campaign.yml"
     campaign_file.write_text(yaml.safe_dump(open_campaign(), allow_unicode=True), encoding="utf-8")
     system.pingxuan("campaign", "load", str(campaign_file))
@@ -94,10 +96,16 @@ def test_a_resident_verifies_votes_sees_the_receipt_and_the_refusal(system, brow
     assert "“书香机关”" in card.text                                  # the deeds summary
     assert browser.find_element(By.CSS_SELECTOR, "label[for='mobile']").text == "手机号码"
     assert not browser.find_elements(By.CSS_SELECTOR, "img")        # no image captcha
+    assert computed_style(browser, "header", "backgroundColor") == "rgb(183, 28, 28)"
+    # The style sheet's own base size (the inline style it replaced was escaped, so its quoted
+    # font list made the whole `font` rule invalid and the page fell back to 16 px).
+    assert computed_style(browser, "body", "fontSize") == "18px"
+    screenshot("voting-1-ballot")
 
     # Large text for older residents.
     browser.find_element(By.ID, "large-text").click()
     assert "large" in browser.find_element(By.TAG_NAME, "body").get_attribute("class")
+    assert computed_style(browser, "body", "fontSize") == "24px"
 
     # A malformed number is refused in Chinese.
     browser.find_element(By.ID, "mobile").send_keys("12345")
@@ -113,6 +121,7 @@ def test_a_resident_verifies_votes_sees_the_receipt_and_the_refusal(system, brow
     browser.find_element(By.ID, "verify-button").click()
     verified = wait.until(EC.visibility_of_element_located((By.ID, "verified")))
     assert "138****5678" in verified.text
+    screenshot("voting-2-verified")
 
     # Vote: the receipt.
     vote_button = browser.find_element(By.CSS_SELECTOR, f"#candidate-{cid} button.vote")
@@ -122,6 +131,7 @@ def test_a_resident_verifies_votes_sees_the_receipt_and_the_refusal(system, brow
     assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", receipt)
     assert "投票成功" in browser.find_element(By.ID, "message").text
     assert "当前票数：1" in browser.find_element(By.ID, f"candidate-{cid}").text
+    screenshot("voting-3-receipt")
 
     # Vote again for the same candidate today: refused, in plain Chinese.
     browser.find_element(By.CSS_SELECTOR, f"#candidate-{cid} button.vote").click()
@@ -135,6 +145,7 @@ def test_a_resident_verifies_votes_sees_the_receipt_and_the_refusal(system, brow
     browser.find_element(By.ID, "check-receipt").click()
     status = wait.until(EC.visibility_of_element_located((By.ID, "receipt-status")))
     assert "已计入" in status.text and NOMINEE in status.text
+    screenshot("voting-4-receipt-checked")
 
     # One vote counted, as the ballot says to anyone.
     with client(system, None) as anyone:

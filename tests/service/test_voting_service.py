@@ -630,6 +630,17 @@ def test_the_page_renders_in_chinese_and_refuses_outside_the_window(harness):
     assert receipt.status_code == 400 and "格式" in receipt.get_data(as_text=True)
 
 
+def test_the_page_links_its_style_sheet_which_is_served_and_nothing_else(harness):
+    index = harness.service().page_index(request("GET", "/")).get_data(as_text=True)
+    assert '<link rel="stylesheet" href="/static/voting.css">' in index
+    style = harness.service().page_static(request("GET", "/static/voting.css"), "voting.css")
+    assert style.status_code == 200 and style.content_type == "text/css; charset=utf-8"
+    assert "body.large{font-size:24px}" in style.get_data(as_text=True)
+    assert "max-age" in style.headers["Cache-Control"]
+    other = harness.service().page_static(request("GET", "/static/config.yml"), "config.yml")
+    assert other.status_code == 404
+
+
 def test_the_openapi_document_is_generated_from_the_schemas(harness):
     status, document = answer(harness.service().api_openapi(request("GET", "/")))
     assert status == 200 and document["openapi"].startswith("3.")

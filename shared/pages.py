@@ -1,0 +1,46 @@
+"""A service's server-rendered pages: Jinja2 templates and static files beside its package.
+
+Each page-serving service (voting's ``/``, scoring's ``/judge``, aggregation's ``/publicity``)
+keeps ``templates/`` and ``static/`` next to its ``page.py`` and builds one ``Pages`` from that
+folder. Templates autoescape every value and fail on an undefined name (``StrictUndefined``),
+so a context key misspelt in a view is an error in the tests, not a blank on a voter's phone.
+Only the static files a service lists are served: a name from the URL never reaches the disk.
+"""
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from werkzeug.wrappers import Response
+
+CONTENT_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".html": "text/html; charset=utf-8"}
+
+
+class Pages:
+    """The templates and the listed static files of the service package in ``folder``."""
+
+    def __init__(self, folder, static_files, optional_context=None, static_headers=None):
+        folder = Path(folder)
+        #: The names a template may be rendered without, with the value each then has (no
+        #: message, no code sent yet); any other name must be given.
+        self.optional_context = dict(optional_context or {})
+        self.static_folder = folder / "static"
+        unknown = [name for name in static_files if Path(name).suffix not in CONTENT_TYPES]
+        if unknown:
+            raise ValueError(f"static_files: no content type for {', '.join(unknown)}")
+        self.static_files = frozenset(static_files)
+        self.static_headers = dict(static_headers or {"Cache-Control": "public, max-age=3600"})
+        self.environment = Environment(
+            loader=FileSystemLoader(str(folder / "templates")), undefined=StrictUndefined,
+            autoescape=select_autoescape(default=True, default_for_string=True))
+
+    def render(self, template, **context):
+        return self.environment.get_template(template).render(
+            **dict(self.optional_context, **context))
+
+    def static_file(self, name):
+        """The listed file ``name`` with its content type, else a plain 404."""
+        if name not in self.static_files:
+            return Response("没有这个文件", status=404, content_type="text/plain; charset=utf-8")
+        return Response((self.static_folder / name).read_bytes(),
+                        content_type=CONTENT_TYPES[Path(name).suffix],
+                        headers=self.static_headers)
