@@ -56,6 +56,7 @@ import yaml  # noqa: E402
 
 from benchmarks.voting import campaign_document as voting_campaign_document  # noqa: E402
 from benchmarks.voting import raw_rate  # noqa: E402
+from benchmarks.profiling import Profile  # noqa: E402
 from shared.campaign import validate_campaign  # noqa: E402
 from tests.system import running_system  # noqa: E402
 
@@ -411,6 +412,15 @@ def peak_rss(home):
     return rows
 
 
+def profiling(args, home, slug, services):
+    """py-spy on each of ``services`` while a phase runs (none without ``--profile``)."""
+    if not args.profile:
+        return []
+    return [Profile(int((home / "run" / f"{name}.pid").read_text()),
+                    Path(args.profile) / f"{slug}-{name}.txt", f"{slug}: the {name} process")
+            for name in services]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=10, help="candidates on the ballot")
@@ -429,6 +439,8 @@ def main():
                         help="probe candidates for vote-to-result latency (one vote in flight each)")
     parser.add_argument("--seconds", type=float, default=30, help="time bound of each phase")
     parser.add_argument("--raw", type=int, default=20000, help="raw kombu messages")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="record py-spy summaries of each path into DIR (pip install -e .[bench])")
     parser.add_argument("--tally-cache-seconds", type=float,
                         help="AGGREGATION_TALLY_CACHE_SECONDS (default: the service's, 2)")
     args = parser.parse_args()
@@ -483,9 +495,12 @@ def run(args, system, home, tmp):
                 (system.http("voting"), job, candidates, args.inflight, deadline)
                 for job in split(sessions, args.clients)]),
         )
-        for name, worker, jobs in paths:
+        for (name, worker, jobs), slug in zip(paths, ("cast", "cast_many", "page_api")):
             before = sum(row["accepted"] for row in rows)
+            profiles = profiling(args, home, slug, ("voting",))
             rows.append(phase(pool, probes, name, jobs(time.time() + args.seconds), worker, before))
+            for profile in profiles:
+                profile.stop()
             print(f"  {name}: {rows[-1]['accepted']} accepted in {rows[-1]['seconds']:.1f}s, "
                   f"all counted by aggregation after {rows[-1]['counted_after']:.1f}s", flush=True)
     finally:
@@ -495,7 +510,10 @@ def run(args, system, home, tmp):
 
     accepted = sum(row["accepted"] for row in rows) + probes.accepted
     with proxy(system.amqp_uri, system.token("admin", "宣传部"), timeout=120) as admin:
+        profiles = profiling(args, home, "rebuild", ("aggregation", "voting"))
         rebuild = admin.aggregation.rebuild(CAMPAIGN)
+        for profile in profiles:
+            profile.stop()
     counted = sum(tally(system).values())
     memory = peak_rss(home)
 
