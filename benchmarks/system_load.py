@@ -69,7 +69,7 @@ CODE_LINE = re.compile(r"otp_code sms to (\d{3}\*{4}\d{4}): .*?验证码为(\d{6
 RPC_TIMEOUT = 60
 PROBE_POLL_SECONDS = 0.05
 PROBE_GIVE_UP_SECONDS = 60
-DEFAULT_TALLY_CACHE_SECONDS = 2.0  # services/aggregation/config.yml
+DEFAULT_TALLY_CACHE_SECONDS = 0.5  # services/aggregation/config.yml
 
 
 def campaign_document():
@@ -442,7 +442,7 @@ def main():
     parser.add_argument("--profile", metavar="DIR",
                         help="record py-spy summaries of each path into DIR (pip install -e .[bench])")
     parser.add_argument("--tally-cache-seconds", type=float,
-                        help="AGGREGATION_TALLY_CACHE_SECONDS (default: the service's, 2)")
+                        help="AGGREGATION_TALLY_CACHE_SECONDS (default: the service's, 0.5)")
     args = parser.parse_args()
     if args.page_voters > 10000:
         parser.error("--page-voters: at most 10,000 (masked numbers must be distinct)")

@@ -129,6 +129,8 @@ class AggregationService(Audited, FollowsCampaigns, PingxuanService):
                                             self._day_of(campaign_id))
         self.metrics.votes.inc(counted)
         self.store.mark_dirty(campaign_id, {vote["category"] for vote in event["votes"]})
+        if counted:
+            self.tallies.changed(campaign_id)
         note = f"{counted} of {len(event['votes'])} votes counted"
         self._late(event, events.VOTE_CAST, "counted in the tallies, not in the published list")
         self._done(event, events.VOTE_CAST, "applied", note)

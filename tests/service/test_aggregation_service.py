@@ -584,7 +584,7 @@ def test_the_refresh_writes_each_results_document_and_announces_each_category_on
 
 
 def test_the_live_tally_is_served_from_a_short_cache(harness):
-    harness.cache = ExpiringCache(60)
+    harness.cache = ExpiringCache(60, min_age=60)
     harness.deliver(events.NOMINATION_REVIEWED, reviewed("a"))
     harness.deliver(events.NOMINATION_REVIEWED, reviewed("b"))
     harness.deliver(events.VOTE_CAST, vote_batch({"a": 1, "b": 2}))
@@ -599,6 +599,22 @@ def test_the_live_tally_is_served_from_a_short_cache(harness):
     assert harness.service(token("judge", "j1")).tally(CAMPAIGN)["rows"][0] == {
         "candidate_id": "a", "category": CATEGORY, "nominee_name": "a单位党组织",
         "org_type": "agency", "votes": 6}
+
+
+def test_a_counted_vote_marks_the_cached_tally_changed(harness):
+    clock = [0.0]
+    harness.cache = ExpiringCache(60, min_age=0.25, clock=lambda: clock[0])
+    harness.deliver(events.NOMINATION_REVIEWED, reviewed("a"))
+    reader = harness.service(token("frontend", "小程序"))
+    assert reader.tally(CAMPAIGN)["rows"][0]["votes"] == 0
+    clock[0] = 1.0
+    assert reader.tally(CAMPAIGN)["rows"][0]["votes"] == 0  # unchanged: cached (ttl 60)
+    harness.deliver(events.VOTE_CAST, vote_batch({"a": 3}))
+    assert reader.tally(CAMPAIGN)["rows"][0]["votes"] == 3  # changed and old enough: afresh
+    harness.deliver(events.VOTE_CAST, vote_batch({"a": 1}))
+    assert reader.tally(CAMPAIGN)["rows"][0]["votes"] == 3  # the floor: not twice at once
+    clock[0] = 1.3
+    assert reader.tally(CAMPAIGN)["rows"][0]["votes"] == 4
 
 
 def test_anyone_can_recompute_the_hash_from_the_reported_inputs(harness):
