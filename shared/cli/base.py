@@ -149,9 +149,18 @@ def print_table(rows, columns):
                         for value, width in zip(line, widths)).rstrip())
 
 
+#: How often a progress line asks how far a long call got.
+PROGRESS_POLL_SECONDS = 0.5
+
+
 @contextmanager
-def waiting(label):
-    """A progress line while a long call runs, on a terminal only (none when output is piped)."""
+def waiting(label, progress=None):
+    """A progress line while a long call runs, on a terminal only (none when output is piped).
+
+    ``progress()``, when given, is asked every half second from a thread of its own and
+    answers ``(done, total)`` (a bar then) or ``None`` (not known yet: the elapsed time only);
+    a failing ``progress()`` leaves the line at the elapsed time, it never stops the call.
+    """
     if not sys.stderr.isatty():
         yield
         return
@@ -160,7 +169,18 @@ def waiting(label):
     done = threading.Event()
     with tqdm(desc=label, bar_format="{desc}: {elapsed}", file=sys.stderr, leave=False) as bar:
         def tick():
-            while not done.wait(0.5):
+            while not done.wait(PROGRESS_POLL_SECONDS):
+                try:
+                    known = progress() if progress else None
+                except Exception:
+                    known = None
+                if known is not None:
+                    count, total = known
+                    bar.bar_format = ("{desc}: {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} "
+                                      "{unit} [{elapsed}, {rate_fmt}]")
+                    bar.unit = "votes"
+                    bar.total = max(total, count)
+                    bar.n = count
                 bar.refresh()
 
         ticker = threading.Thread(target=tick, daemon=True)
