@@ -24,6 +24,18 @@ and prints accepted votes/s per path, p50/p99 accept latency, p99 vote-to-result
 latency, each service's peak RSS (VmHWM) and each rate's ratio to the raw rate.
 Every phase is bounded by a vote count and by ``--seconds``; all traffic is 127.0.0.1.
 
+Then every target of issue 14 as PASS/FAIL against its baseline in the same run: ``cast``
+and the page API against a no-op service (``benchmarks/noop_service.py``: one nameko RPC,
+one ``@http`` request) driven by the same clients just before them; the page API's p99 at
+``--clients`` × ``--inflight`` (32) connections; vote → result with the shipped cache; a
+rebuild once voting holds ``--rebuild-votes`` votes (cast_many adds what the phases left
+short); ``--soak SECONDS`` (RSS of voting and aggregation after 2 minutes and at the end,
+queue depths from the management API); and why a second voting process is not shown.
+``--profile DIR`` keeps a py-spy summary per path (``benchmarks/profiling.py``).
+
+    .venv/bin/python benchmarks/system_load.py --rebuild-votes 1000000     # the rebuild target
+    .venv/bin/python benchmarks/system_load.py --soak 600                  # the 10-minute flood
+
     .venv/bin/python benchmarks/system_load.py                       # ≈ 1.5 minutes
     .venv/bin/python benchmarks/system_load.py --many-voters 500 --page-voters 50 --seconds 10
     .venv/bin/python benchmarks/system_load.py --tally-cache-seconds 0   # tally without its cache
