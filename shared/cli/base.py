@@ -90,7 +90,7 @@ def admin_token():
     return auth.issue_token(issuer_key(), "admin", "pingxuan-cli", ttl=CLI_TOKEN_TTL)[0]
 
 
-def call(service, method, *args, **kwargs):
+def call(service, method, *args, timeout=RPC_TIMEOUT_SECONDS, **kwargs):
     """One RPC as the CLI's admin; refusals become ``Refused`` with the service's words."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -98,7 +98,7 @@ def call(service, method, *args, **kwargs):
     token = admin_token()
     try:
         with ClusterRpcProxy(config, context_data={auth.CONTEXT_KEY: token},
-                             timeout=RPC_TIMEOUT_SECONDS) as proxy:
+                             timeout=timeout) as proxy:
             return getattr(getattr(proxy, service), method)(*args, **kwargs)
     except PingxuanError as exc:
         raise Refused(f"{exc.exc_type}: {exc.value}")

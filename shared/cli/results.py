@@ -37,9 +37,15 @@ def cmd_finalize(args):
     _print_reply(args, reply, f"{args.campaign_id}: finalized")
 
 
+#: A rebuild reads every vote: a million take tens of seconds, more than any other call's
+#: 30 s (the progress line shows that it is moving meanwhile).
+REBUILD_TIMEOUT_SECONDS = 900
+
+
 def cmd_rebuild(args):
     with waiting(f"rebuilding {args.campaign_id}", lambda: rebuild_progress(args.campaign_id)):
-        reply = base.call("aggregation", "rebuild", args.campaign_id)
+        reply = base.call("aggregation", "rebuild", args.campaign_id,
+                          timeout=REBUILD_TIMEOUT_SECONDS)
     _print_reply(args, reply, f"{args.campaign_id}: rebuilt")
 
 
