@@ -24,6 +24,18 @@ and prints accepted votes/s per path, p50/p99 accept latency, p99 vote-to-result
 latency, each service's peak RSS (VmHWM) and each rate's ratio to the raw rate.
 Every phase is bounded by a vote count and by ``--seconds``; all traffic is 127.0.0.1.
 
+Then every target of issue 14 as PASS/FAIL against its baseline in the same run: ``cast``
+and the page API against a no-op service (``benchmarks/noop_service.py``: one nameko RPC,
+one ``@http`` request) driven by the same clients just before them; the page API's p99 at
+``--clients`` × ``--inflight`` (32) connections; vote → result with the shipped cache; a
+rebuild once voting holds ``--rebuild-votes`` votes (cast_many adds what the phases left
+short); ``--soak SECONDS`` (RSS of voting and aggregation after 2 minutes and at the end,
+queue depths from the management API); and why a second voting process is not shown.
+``--profile DIR`` keeps a py-spy summary per path (``benchmarks/profiling.py``).
+
+    .venv/bin/python benchmarks/system_load.py --rebuild-votes 1000000     # the rebuild target
+    .venv/bin/python benchmarks/system_load.py --soak 600                  # the 10-minute flood
+
     .venv/bin/python benchmarks/system_load.py                       # ≈ 1.5 minutes
     .venv/bin/python benchmarks/system_load.py --many-voters 500 --page-voters 50 --seconds 10
     .venv/bin/python benchmarks/system_load.py --tally-cache-seconds 0   # tally without its cache
@@ -32,6 +44,7 @@ import argparse
 import itertools
 import json
 import multiprocessing
+import subprocess
 import os
 import random
 import re
@@ -56,8 +69,9 @@ import yaml  # noqa: E402
 
 from benchmarks.voting import campaign_document as voting_campaign_document  # noqa: E402
 from benchmarks.voting import raw_rate  # noqa: E402
+from benchmarks.profiling import Profile  # noqa: E402
 from shared.campaign import validate_campaign  # noqa: E402
-from tests.system import running_system  # noqa: E402
+from tests.system import MANAGEMENT, GUEST, free_port, running_system  # noqa: E402
 
 CAMPAIGN = "cb-load"
 CATEGORY = "advanced_unit"
@@ -68,7 +82,7 @@ CODE_LINE = re.compile(r"otp_code sms to (\d{3}\*{4}\d{4}): .*?验证码为(\d{6
 RPC_TIMEOUT = 60
 PROBE_POLL_SECONDS = 0.05
 PROBE_GIVE_UP_SECONDS = 60
-DEFAULT_TALLY_CACHE_SECONDS = 2.0  # services/aggregation/config.yml
+DEFAULT_TALLY_CACHE_SECONDS = 0.5  # services/aggregation/config.yml
 
 
 def campaign_document():
@@ -215,7 +229,8 @@ def run_rpc_client(args):
     Votes are (voter, candidate) pairs given by index: voter ``index // len(candidates)``
     votes for candidate ``index % len(candidates)``, so no vote is a duplicate.
     """
-    amqp_uri, token, prefix, indexes, candidates, per_call, inflight, stop_at = args
+    amqp_uri, token, prefix, indexes, candidates, per_call, inflight, stop_at = args[:8]
+    service = args[8] if len(args) > 8 else "voting"  # "noop": the baseline
     latencies, accepted, refused = [], 0, {}
     calls = [indexes[i:i + per_call] for i in range(0, len(indexes), per_call)]
 
@@ -228,8 +243,9 @@ def run_rpc_client(args):
         while sent < len(calls) or pending:
             while sent < len(calls) and len(pending) < inflight and time.time() < stop_at:
                 votes = votes_of(calls[sent])
-                reply = (client.voting.cast.call_async(votes[0]) if per_call == 1 else
-                         client.voting.cast_many.call_async(votes))
+                target = getattr(client, service)
+                reply = (target.cast.call_async(votes[0]) if per_call == 1 else
+                         target.cast_many.call_async(votes))
                 pending.append((time.perf_counter(), reply))
                 sent += 1
             if not pending:
@@ -387,6 +403,57 @@ def phase(pool, probes, name, jobs, worker, accepted_before):
             "calls": len(latencies), "to_result": to_result, "counted_after": counted_after}
 
 
+def baseline(pool, jobs, worker):
+    """The same clients against the no-op service: votes/s and p99 per call (nothing counted)."""
+    started = time.perf_counter()
+    results = pool.map(worker, jobs)
+    elapsed = time.perf_counter() - started
+    latencies = [value for result in results for value in result[0]]
+    accepted = sum(result[1] for result in results)
+    return {"votes_per_s": accepted / elapsed if elapsed else 0.0, "accepted": accepted,
+            "p99_ms": 1000 * percentile(latencies, 0.99)}
+
+
+class NoopService:
+    """``benchmarks/noop_service.py`` run with ``nameko run`` on the system's broker."""
+
+    def __init__(self, system, tmp):
+        self.http = f"127.0.0.1:{free_port()}"
+        config = Path(tmp) / "noop.yml"
+        config.write_text(yaml.safe_dump({
+            "AMQP_URI": system.amqp_uri, "WEB_SERVER_ADDRESS": self.http,
+            "max_workers": 100,  # voting's (services/voting/config.yml)
+            "LOGGING": {"version": 1, "root": {"level": "WARNING"}}}), encoding="utf-8")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("nameko")), "run", "--config", str(config),
+             "benchmarks.noop_service:NoopService"], cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        until("the no-op service", lambda: requests.post(
+            f"http://{self.http}/api/votes", json={}, timeout=2).status_code == 200, 60)
+        with proxy(system.amqp_uri, "none", timeout=5) as client:
+            until("the no-op service's RPC", lambda: client.noop.cast({}), 60)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def queue_depths(amqp_uri):
+    """``{queue: messages ready + unacknowledged}`` of the run's vhost (management API)."""
+    vhost = amqp_uri.rsplit("/", 1)[1]
+    reply = requests.get(f"{MANAGEMENT}/queues/{requests.utils.quote(vhost, safe='')}",
+                         auth=GUEST, timeout=10)
+    reply.raise_for_status()
+    return {queue["name"]: queue.get("messages", 0) for queue in reply.json()}
+
+
+def rss(home, names):
+    return {name: values[2] for name, values in peak_rss(home).items() if name in names}
+
+
 def split(items, parts):
     return [items[k::parts] for k in range(parts)]
 
@@ -411,6 +478,15 @@ def peak_rss(home):
     return rows
 
 
+def profiling(args, home, slug, services):
+    """py-spy on each of ``services`` while a phase runs (none without ``--profile``)."""
+    if not args.profile:
+        return []
+    return [Profile(int((home / "run" / f"{name}.pid").read_text()),
+                    Path(args.profile) / f"{slug}-{name}.txt", f"{slug}: the {name} process")
+            for name in services]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=10, help="candidates on the ballot")
@@ -429,8 +505,16 @@ def main():
                         help="probe candidates for vote-to-result latency (one vote in flight each)")
     parser.add_argument("--seconds", type=float, default=30, help="time bound of each phase")
     parser.add_argument("--raw", type=int, default=20000, help="raw kombu messages")
+    parser.add_argument("--rebuild-votes", type=int, default=100_000,
+                        help="votes voting holds when aggregation.rebuild runs: cast_many adds "
+                             "what the phases left short (1,000,000 for the target itself)")
+    parser.add_argument("--soak", type=float, default=0, metavar="SECONDS",
+                        help="then a flood of cast_many for SECONDS: RSS of voting and "
+                             "aggregation after 2 minutes and at the end, queue depths")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="record py-spy summaries of each path into DIR (pip install -e .[bench])")
     parser.add_argument("--tally-cache-seconds", type=float,
-                        help="AGGREGATION_TALLY_CACHE_SECONDS (default: the service's, 2)")
+                        help="AGGREGATION_TALLY_CACHE_SECONDS (default: the service's, 0.5)")
     args = parser.parse_args()
     if args.page_voters > 10000:
         parser.error("--page-voters: at most 10,000 (masked numbers must be distinct)")
@@ -473,32 +557,110 @@ def run(args, system, home, tmp):
                      for job in split(list(range(args.cast_voters)), args.clients)]
         many_jobs = split(list(range(args.many_voters * k)), args.clients)
         paths = (
-            ("cast (1 vote/call)", run_rpc_client, lambda deadline: [
-                (system.amqp_uri, frontend, f"c{c}", job, candidates, 1, args.inflight, deadline)
-                for c, job in enumerate(cast_jobs)]),
-            (f"cast_many ({args.batch}/call)", run_rpc_client, lambda deadline: [
+            ("cast (1 vote/call)", "cast", run_rpc_client, lambda deadline, service="voting": [
+                (system.amqp_uri, frontend, f"c{c}", job, candidates, 1, args.inflight, deadline,
+                 service) for c, job in enumerate(cast_jobs)]),
+            (f"cast_many ({args.batch}/call)", "cast_many", run_rpc_client, lambda deadline: [
                 (system.amqp_uri, frontend, f"m{c}", job, candidates, args.batch, 2, deadline)
                 for c, job in enumerate(many_jobs)]),
-            ("page API (1 vote/request)", run_page_client, lambda deadline: [
-                (system.http("voting"), job, candidates, args.inflight, deadline)
-                for job in split(sessions, args.clients)]),
+            ("page API (1 vote/request)", "page_api", run_page_client,
+             lambda deadline, http=system.http("voting"): [
+                 (http, job, candidates, args.inflight, deadline)
+                 for job in split(sessions, args.clients)]),
         )
-        for name, worker, jobs in paths:
+        noop = NoopService(system, tmp)
+        baselines = {}
+        try:
+            for name, slug, worker, jobs in paths:
+                if slug == "cast":  # the same clients, one no-op nameko RPC per vote
+                    baselines[slug] = baseline(pool, jobs(time.time() + args.seconds / 2,
+                                                          service="noop"), worker)
+                elif slug == "page_api":  # the same clients, one no-op @http request per vote
+                    baselines[slug] = baseline(pool, jobs(time.time() + args.seconds / 2,
+                                                          http=noop.http), worker)
+                if slug in baselines:
+                    print(f"  no-op baseline for {name}: "
+                          f"{baselines[slug]['votes_per_s']:,.0f} calls/s", flush=True)
+                before = sum(row["accepted"] for row in rows)
+                profiles = profiling(args, home, slug, ("voting",))
+                rows.append(phase(pool, probes, name, jobs(time.time() + args.seconds), worker,
+                                  before))
+                for profile in profiles:
+                    profile.stop()
+                print(f"  {name}: {rows[-1]['accepted']} accepted in {rows[-1]['seconds']:.1f}s, "
+                      f"all counted by aggregation after {rows[-1]['counted_after']:.1f}s",
+                      flush=True)
+        finally:
+            noop.stop()
+        # Votes for the rebuild: cast_many from voters of their own until voting holds enough.
+        short = args.rebuild_votes - sum(row["accepted"] for row in rows) - probes.accepted
+        if short > 0:
+            fill = split(list(range(short)), args.clients)
             before = sum(row["accepted"] for row in rows)
-            rows.append(phase(pool, probes, name, jobs(time.time() + args.seconds), worker, before))
-            print(f"  {name}: {rows[-1]['accepted']} accepted in {rows[-1]['seconds']:.1f}s, "
-                  f"all counted by aggregation after {rows[-1]['counted_after']:.1f}s", flush=True)
+            rows.append(phase(pool, probes, f"cast_many (rebuild fill)", [
+                (system.amqp_uri, frontend, f"r{c}", job, candidates, args.batch, 2,
+                 time.time() + 3600) for c, job in enumerate(fill)], run_rpc_client, before))
+            print(f"  rebuild fill: {rows[-1]['accepted']} accepted in "
+                  f"{rows[-1]['seconds']:.1f}s", flush=True)
+        soak = run_soak(args, system, home, pool, frontend, candidates) if args.soak else None
     finally:
         pool.close()
         pool.join()
     probes.close()
 
-    accepted = sum(row["accepted"] for row in rows) + probes.accepted
-    with proxy(system.amqp_uri, system.token("admin", "宣传部"), timeout=120) as admin:
+    accepted = sum(row["accepted"] for row in rows) + probes.accepted + (
+        soak["accepted"] if soak else 0)
+    if soak:
+        until("aggregation to count the soak's votes",
+              lambda: sum(tally(system).values()) >= accepted, 600)
+    aggregation_before = rss(home, ("aggregation",)).get("aggregation")
+    with proxy(system.amqp_uri, system.token("admin", "宣传部"), timeout=600) as admin:
+        profiles = profiling(args, home, "rebuild", ("aggregation", "voting"))
+        began = time.perf_counter()
         rebuild = admin.aggregation.rebuild(CAMPAIGN)
+        rebuild_seconds = time.perf_counter() - began
+        for profile in profiles:
+            profile.stop()
+        progress = admin.aggregation.rebuild_progress(CAMPAIGN)
     counted = sum(tally(system).values())
     memory = peak_rss(home)
+    report(args, raw, rows, baselines, probes, rebuild, rebuild_seconds, progress, counted,
+           accepted, memory, aggregation_before, soak)
 
+
+def run_soak(args, system, home, pool, frontend, candidates):
+    """A flood of cast_many for ``--soak`` seconds; RSS and queue depths after two minutes
+    (half the soak when it is shorter) and at the end."""
+    mark = min(120.0, args.soak / 2)
+    voters = int(args.soak * 6000 / len(candidates)) + 1  # more than this machine can cast
+    jobs = split(list(range(voters * len(candidates))), args.clients)
+    samples = {}
+
+    def sample_at(seconds, label):
+        if not stop.wait(seconds):
+            samples[label] = (rss(home, ("voting", "aggregation")), queue_depths(system.amqp_uri))
+
+    stop = threading.Event()
+    started = time.time()
+    sampler = threading.Thread(target=sample_at, args=(mark, "mark"), daemon=True)
+    sampler.start()
+    results = pool.map(run_rpc_client, [
+        (system.amqp_uri, frontend, f"s{c}", job, candidates, args.batch, 2, started + args.soak)
+        for c, job in enumerate(jobs)])
+    stop.set()
+    sampler.join()
+    samples["end"] = (rss(home, ("voting", "aggregation")), queue_depths(system.amqp_uri))
+    accepted = sum(result[1] for result in results)
+    print(f"  soak: {accepted} accepted in {time.time() - started:.0f}s", flush=True)
+    return {"accepted": accepted, "mark": mark, "samples": samples}
+
+
+def verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def report(args, raw, rows, baselines, probes, rebuild, rebuild_seconds, progress, counted,
+           accepted, memory, aggregation_before, soak):
     print()
     print(f"{'path':<27}{'accepted':>9}{'refused':>8}{'s':>6}{'votes/s':>9}{'p50 ms':>8}"
           f"{'p99 ms':>8}{'÷ raw':>7}{'counted/s':>10}{'to result p50/p99 ms (n)':>26}")
@@ -519,15 +681,74 @@ def run(args, system, home, tmp):
           f"÷ raw: votes/s over the raw rate;\ncounted/s: the phase's votes over the time until "
           f"aggregation's tally had them all; to result: probe votes, accepted -> tally shows it")
     print(f"raw RabbitMQ publish+consume (kombu, persistent, same vhost): {raw:,.0f} msg/s")
+    p99_to_result = 1000 * percentile(every, 0.99)
     print(f"vote-to-result over all phases (GET /tally, cache {cache} s, polled every "
           f"{PROBE_POLL_SECONDS * 1000:.0f} ms): p50 {1000 * percentile(every, 0.5):.0f} ms, "
-          f"p99 {1000 * percentile(every, 0.99):.0f} ms, max {1000 * max(every, default=0):.0f} ms "
+          f"p99 {p99_to_result:.0f} ms, max {1000 * max(every, default=0):.0f} ms "
           f"over {len(every)} probe votes ({probes.lost} not seen within {PROBE_GIVE_UP_SECONDS}s)")
+    read = rebuild["votes"]["read"]
     print(f"aggregation counted {counted} of {accepted} accepted votes; rebuild: "
-          f"equal={rebuild['equal']}, votes {rebuild['votes']}, {rebuild['duration_seconds']}s")
+          f"equal={rebuild['equal']}, votes {rebuild['votes']}, {rebuild['duration_seconds']}s "
+          f"in the service, {rebuild_seconds:.1f}s for the caller, {progress['pages']} pages "
+          f"(progress: {progress['state']}, {progress['votes_read']}/{progress['votes_expected']})")
     print("peak RSS (VmHWM) per service process:")
-    for name, (pid, hwm, rss) in memory.items():
-        print(f"    {name:<13} pid {pid:<8} peak {hwm:7.1f} MiB   now {rss:7.1f} MiB")
+    for name, (pid, hwm, now) in memory.items():
+        print(f"    {name:<13} pid {pid:<8} peak {hwm:7.1f} MiB   now {now:7.1f} MiB")
+
+    by_name = {row["name"].split(" (")[0]: row for row in rows}
+    cast, many, page = by_name["cast"], by_name["cast_many"], by_name["page API"]
+    rate_1m = read / rebuild_seconds if rebuild_seconds else 0
+    print()
+    print("issue 14 targets (one run, this machine; every rule, ledger, outbox and metric on):")
+    targets = [
+        (f"cast_many ≥ 2.0× raw", f"{many['votes_per_s']:,.0f} votes/s = "
+         f"{many['votes_per_s'] / raw:.2f}× raw {raw:,.0f}", many["votes_per_s"] >= 2.0 * raw),
+        (f"cast ≥ 0.9× no-op nameko RPC", f"{cast['votes_per_s']:,.0f} votes/s = "
+         f"{cast['votes_per_s'] / max(baselines['cast']['votes_per_s'], 1e-9):.2f}× no-op "
+         f"{baselines['cast']['votes_per_s']:,.0f} calls/s",
+         cast["votes_per_s"] >= 0.9 * baselines["cast"]["votes_per_s"]),
+        (f"page API ≥ 0.8× no-op @http", f"{page['votes_per_s']:,.0f} votes/s = "
+         f"{page['votes_per_s'] / max(baselines['page_api']['votes_per_s'], 1e-9):.2f}× no-op "
+         f"{baselines['page_api']['votes_per_s']:,.0f} requests/s",
+         page["votes_per_s"] >= 0.8 * baselines["page_api"]["votes_per_s"]),
+        (f"page API p99 ≤ 100 ms at {args.clients * args.inflight} connections",
+         f"p99 {page['p99_ms']:.0f} ms (no-op: {baselines['page_api']['p99_ms']:.0f} ms)",
+         page["p99_ms"] <= 100),
+        ("vote → result p99 ≤ 1 s", f"p99 {p99_to_result:.0f} ms (cache {cache} s)",
+         p99_to_result <= 1000),
+        (f"rebuild of 1,000,000 votes ≤ 60 s", f"{read:,} votes in {rebuild_seconds:.1f} s = "
+         f"{rate_1m:,.0f} votes/s" + ("" if read >= 1_000_000 else
+                                      f" (judged by rate: ≥ 16,667 votes/s; "
+                                      f"--rebuild-votes 1000000 for the figure itself)"),
+         rebuild["equal"] and rate_1m >= 1_000_000 / 60),
+        ("rebuild memory bounded", f"aggregation RSS {aggregation_before:.0f} → "
+         f"{memory['aggregation'][2]:.0f} MiB over {read:,} votes (pages of "
+         f"{progress['votes_read'] // max(progress['pages'], 1):,})",
+         memory["aggregation"][2] - aggregation_before < 100),
+    ]
+    if soak:
+        mark_rss, mark_queues = soak["samples"].get("mark", ({}, {}))
+        end_rss, end_queues = soak["samples"]["end"]
+        within = all(end_rss.get(n, 0) <= 1.1 * mark_rss.get(n, float("inf"))
+                     for n in ("voting", "aggregation"))
+        grown = {q: (mark_queues.get(q, 0), n) for q, n in end_queues.items()
+                 if n > max(2 * mark_queues.get(q, 0), 1000)}
+        targets.append((f"soak {args.soak:.0f} s: RSS at end within 10% of at {soak['mark']:.0f} s",
+                        ", ".join(f"{n} {mark_rss.get(n, 0):.0f} → {end_rss.get(n, 0):.0f} MiB"
+                                  for n in ("voting", "aggregation"))
+                        + " (the embedded store holds every vote in voting's memory)", within))
+        targets.append(("soak: no queue grows without bound",
+                        f"deepest at end {max(end_queues.values(), default=0):,} messages"
+                        + (f"; grown: {grown}" if grown else ""), not grown))
+    else:
+        targets.append(("soak (--soak SECONDS)", "not run", None))
+    targets.append(("a second voting process (cast, page API)",
+                    "not shown: the embedded store is per process, so a second voting would "
+                    "hold other votes (it needs MONGO_URI=mongodb://…), and these "
+                    f"{os.cpu_count()} cores already carry the clients, RabbitMQ and five "
+                    "services", None))
+    for name, figure, ok in targets:
+        print(f"  {'N/A ' if ok is None else verdict(ok)}  {name:<48} {figure}")
 
 
 if __name__ == "__main__":

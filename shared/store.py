@@ -34,6 +34,15 @@ Where the two differ, and how the code stays on the common ground:
   store the same ``_id`` lookup (:func:`_iter_by_id`), so a verb whose filter
   names ``_id`` (equality or ``$in``) costs the same few reads on both. Any
   other filter still scans in mongomock: the hot paths filter on ``_id`` only.
+* **Pages in ``_id`` order.** ``find(filter).sort("_id", 1).limit(n)``, with the
+  filter's ``_id`` absent or a range (``$gt``, ``$gte``, ``$lt``, ``$lte``), is a
+  walk of MongoDB's ``_id`` index that stops after ``n`` matches; mongomock 4.3
+  reads, sorts and copies every matching document and only then cuts ``n``
+  (each page of a million votes read the million: a rebuild was quadratic).
+  The embedded store keeps its string ``_id``\ s sorted (:func:`_ordered_pages`,
+  re-sorted only after a change) and walks them from the range's start,
+  applying the whole filter and stopping after ``n`` (same results, same order:
+  Python orders ``str`` by code point, MongoDB by UTF-8 bytes, which agree).
 * **Unique keys.** A unique secondary index makes mongomock re-read the whole
   collection on every insert; a compound ``_id`` (``campaign|voter|day``) is a
   real unique key in MongoDB and a dictionary key in mongomock. Hot
@@ -73,6 +82,8 @@ Where the two differ, and how the code stays on the common ground:
   stored time for equality with one computed in Python except after a
   round trip through the store (``put_code`` compares the stored value).
 """
+import bisect
+import datetime
 import threading
 
 import pymongo
@@ -232,6 +243,207 @@ def _iter_by_id(original):
     return _iter_documents
 
 
+# --- the embedded store's pages in _id order --------------------------------------------------
+
+#: The ``_id`` conditions a page may carry: where in the sorted keys the walk starts and ends.
+RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+
+
+class _SortedIds:
+    """One collection's string ``_id``\ s in order, kept beside mongomock's insertion-ordered
+    documents: keys added since the last read are merged in at the next read (timsort merges
+    the sorted run and the new keys in about one pass); a removal re-sorts once."""
+
+    def __init__(self, documents):
+        self.documents = documents  # mongomock's dict; ``drop()`` swaps in a new one
+        self.keys = None
+        self.added = []
+        self.lock = threading.Lock()
+
+    def sorted_keys(self):
+        """The keys in order, or ``None`` when some ``_id`` is not a string (then: scan)."""
+        with self.lock:
+            if self.keys is not None and self.added:
+                self.keys += self.added
+                self.added = []
+                self.keys = self.keys if all(type(k) is str for k in self.keys) else None
+                if self.keys is not None:
+                    self.keys.sort()
+            if self.keys is None:
+                keys, self.added = list(self.documents), []
+                if not all(type(key) is str for key in keys):
+                    return None
+                self.keys = sorted(keys)
+            return self.keys
+
+    def added_key(self, key):
+        with self.lock:
+            if self.keys is not None:
+                self.added.append(key)
+
+    def removed_key(self):
+        with self.lock:
+            self.keys, self.added = None, []
+
+
+def _sorted_ids(store):
+    index = store.__dict__.get("_pingxuan_sorted_ids")
+    if index is None or index.documents is not store._documents:
+        index = store._pingxuan_sorted_ids = _SortedIds(store._documents)
+    return index
+
+
+def _tracking_keys(collection_store):
+    """``__setitem__``/``__delitem__`` of mongomock's collection store tell the sorted ids."""
+    set_item, del_item = collection_store.__setitem__, collection_store.__delitem__
+
+    def __setitem__(self, key, value):
+        index = self.__dict__.get("_pingxuan_sorted_ids")
+        new = index is not None and key not in self._documents
+        set_item(self, key, value)
+        if new and index.documents is self._documents:
+            index.added_key(key)
+
+    def __delitem__(self, key):
+        del_item(self, key)
+        index = self.__dict__.get("_pingxuan_sorted_ids")
+        if index is not None:
+            index.removed_key()
+
+    __setitem__.pingxuan_sorted_ids = True
+    return __setitem__, __delitem__
+
+
+def _id_range(cursor):
+    """``(bounds, count)`` when ``cursor`` is a page in ``_id`` order, else ``None``."""
+    sort = cursor._sort
+    if isinstance(sort, dict):
+        sort = list(sort.items())
+    if not sort or [tuple(item) for item in sort] != [("_id", 1)] or not cursor._limit:
+        return None
+    condition = cursor._spec.get("_id") if isinstance(cursor._spec, dict) else None
+    if condition is None and "_id" not in (cursor._spec or {}):
+        return {}, cursor._skip + abs(cursor._limit)
+    if (not isinstance(condition, dict) or not condition or set(condition) - RANGE_OPERATORS
+            or not all(type(value) is str for value in condition.values())):
+        return None
+    return condition, cursor._skip + abs(cursor._limit)
+
+
+#: Values a page copies as they are (immutable); a datetime gets its UTC zone back.
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _matcher(spec, filter_applies):
+    """``spec`` as a test of one document: plain string equalities compared directly (a page
+    walks many documents), anything else, or a field that is not a plain string, by
+    mongomock's own ``filter_applies``. The ``_id`` range is the walk's bounds."""
+    plain = {name: value for name, value in spec.items()
+             if name != "_id" and type(value) is str and not name.startswith("$")
+             and "." not in name}
+    if len(plain) + ("_id" in spec) != len(spec):
+        return lambda document: filter_applies(spec, document)
+
+    def matches(document):
+        for name, value in plain.items():
+            field = document.get(name)
+            if type(field) is not str:
+                return filter_applies(spec, document)
+            if field != value:
+                return False
+        return True
+
+    return matches
+
+
+def _plain_projector(projection, tz_aware, utc):
+    """A copier for a projection that names top-level fields to include: it copies a
+    document whose named values are immutable (a datetime gets its UTC zone back), and
+    answers ``None`` for any other document (mongomock copies that one). ``None`` for any
+    other projection."""
+    if not isinstance(projection, dict):
+        return None
+    wanted = [name for name in projection if name != "_id"]
+    with_id = projection.get("_id", 1)
+    if (not wanted or with_id not in (0, 1) or any(
+            projection[name] not in (1, True) or "." in name or name.startswith("$")
+            for name in wanted)):
+        return None
+    with_id = bool(with_id)
+
+    def copy(document):
+        copied = {"_id": document["_id"]} if with_id else {}
+        for name in wanted:
+            if name in document:
+                value = document[name]
+                if isinstance(value, datetime.datetime):
+                    if tz_aware:
+                        value = value.replace(tzinfo=utc)
+                elif not isinstance(value, _PLAIN):
+                    return None
+                copied[name] = value
+        return copied
+
+    return copy
+
+
+def _ordered_pages(original):
+    from mongomock import helpers
+    from mongomock.filtering import filter_applies
+
+    def _compute_results(self, with_limit_and_skip=False):
+        # Called once per document a cursor yields: the page is computed once.
+        key = (self._factory, self._skip, self._limit)
+        cached = self.__dict__.get("_pingxuan_page")
+        if with_limit_and_skip and cached is not None and cached[0] == key:
+            return cached[1]
+        plan = _id_range(self) if with_limit_and_skip else None
+        if plan is None:
+            return original(self, with_limit_and_skip)
+        store = self.collection._store
+        store._remove_expired_documents()
+        keys = _sorted_ids(store).sorted_keys()
+        if keys is None:
+            return original(self, with_limit_and_skip)
+        bounds, wanted = plan
+        if "$gt" in bounds:
+            start = bisect.bisect_right(keys, bounds["$gt"])
+        elif "$gte" in bounds:
+            start = bisect.bisect_left(keys, bounds["$gte"])
+        else:
+            start = 0
+        if "$gte" in bounds and "$gt" in bounds:
+            start = max(start, bisect.bisect_left(keys, bounds["$gte"]))
+        end = len(keys)
+        if "$lt" in bounds:
+            end = min(end, bisect.bisect_left(keys, bounds["$lt"]))
+        if "$lte" in bounds:
+            end = min(end, bisect.bisect_right(keys, bounds["$lte"]))
+        documents, found = store._documents, []
+        matches = _matcher(self._spec, filter_applies)
+        for position in range(start, end):
+            document = documents.get(keys[position])
+            if document is not None and matches(document):
+                found.append(document)
+                if len(found) == wanted:
+                    break
+        tz_aware = self.collection.codec_options.tz_aware
+        plain = _plain_projector(self._projection, tz_aware, helpers.utc)
+        results = []
+        for document in found[self._skip:]:
+            copied = plain(document) if plain else None
+            if copied is None:  # mongomock's own copy, for everything but plain fields
+                copied = self.collection._copy_only_fields(document, self._projection, dict)
+                if tz_aware:
+                    copied = helpers.make_datetime_timezone_aware_in_document(copied)
+            results.append(copied)
+        self._pingxuan_page = (key, results)
+        return results
+
+    _compute_results.pingxuan_ordered_pages = True
+    return _compute_results
+
+
 class ConflictingUpdatePaths(ValueError):
     """An update names one path (or a path and its prefix) twice: MongoDB refuses it."""
 
@@ -265,14 +477,21 @@ def _refusing_conflicts(original):
 
 
 def _give_mongomock_an_id_index(mongomock):
-    """Answer ``_id`` filters by lookup, as MongoDB's ``_id`` index does (same results), and
-    refuse conflicting update paths, as MongoDB does."""
+    """Answer ``_id`` filters by lookup and pages in ``_id`` order by a walk of the sorted keys,
+    as MongoDB's ``_id`` index does (same results), and refuse conflicting update paths, as
+    MongoDB does."""
     collection = mongomock.collection.Collection
     with _embedded_lock:
         if not getattr(collection._iter_documents, "pingxuan_id_index", False):
             collection._iter_documents = _iter_by_id(collection._iter_documents)
         if not getattr(collection._update, "pingxuan_conflicts", False):
             collection._update = _refusing_conflicts(collection._update)
+        cursor, collection_store = mongomock.collection.Cursor, mongomock.store.CollectionStore
+        if not getattr(cursor._compute_results, "pingxuan_ordered_pages", False):
+            cursor._compute_results = _ordered_pages(cursor._compute_results)
+        if not getattr(collection_store.__setitem__, "pingxuan_sorted_ids", False):
+            collection_store.__setitem__, collection_store.__delitem__ = _tracking_keys(
+                collection_store)
 
 
 # --- counters: limits that hold across instances --------------------------------------------

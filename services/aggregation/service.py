@@ -8,6 +8,7 @@ rebuild everything from the other services' records to check it.
 import json
 import logging
 import time
+import uuid
 from datetime import timezone
 from zoneinfo import ZoneInfo
 
@@ -131,6 +132,8 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
                                             self._day_of(campaign_id))
         self.metrics.votes.inc(counted)
         self.store.mark_dirty(campaign_id, {vote["category"] for vote in event["votes"]})
+        if counted:
+            self.tallies.changed(campaign_id)
         note = f"{counted} of {len(event['votes'])} votes counted"
         self._late(event, events.VOTE_CAST, "counted in the tallies, not in the published list")
         self._done(event, events.VOTE_CAST, "applied", note)
@@ -686,8 +689,38 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
         self.auth.require("admin", SERVICE_ROLE)
         campaign = self._campaign(campaign_id)
         started = time.perf_counter()
+        rebuild_id = uuid.uuid4().hex
+        self.store.start_rebuild(campaign.id, rebuild_id, self.store.votes_held(campaign.id),
+                                 self.now())
+        try:
+            report = self._rebuild(campaign, started, rebuild_id)
+        except Exception as exc:
+            self.store.finish_rebuild(campaign.id, rebuild_id, self.now(),
+                                      error=f"{type(exc).__name__}: {exc}")
+            raise
+        self.store.finish_rebuild(campaign.id, rebuild_id, self.now())
+        return report
+
+    @rpc
+    def rebuild_progress(self, campaign_id):
+        """How far the campaign's latest rebuild got, whichever instance runs it (the CLI's
+        progress bar polls this while its ``rebuild`` call runs)."""
+        self.auth.require("admin", SERVICE_ROLE)
+        record = self.store.rebuild_progress(require_id(campaign_id, "campaign_id"))
+        if record is None:
+            raise NotFound(f"no rebuild of {campaign_id} has run")
+        return {"campaign_id": record["_id"], "rebuild_id": record["rebuild_id"],
+                "state": record["state"], "votes_read": record["votes_read"],
+                "votes_expected": record["votes_expected"], "pages": record["pages"],
+                "started_at": iso(record["started_at"]), "updated_at": iso(record["updated_at"]),
+                "finished_at": iso(record["finished_at"]), "error": record["error"]}
+
+    def _rebuild(self, campaign, started, rebuild_id):
+        def page_read(votes_read, pages):
+            self.store.rebuild_read(campaign.id, rebuild_id, votes_read, pages, self.now())
+
         records = self._peer_candidates(campaign.id)
-        vote_counts, voided_counts, minutes, votes_read = self._peer_votes(campaign.id)
+        vote_counts, voided_counts, minutes, votes_read = self._peer_votes(campaign.id, page_read)
         scores = self._peer_scores(campaign.id)
         rebuilt = domain.live_from_records(
             records, vote_counts, scores, domain.daily_from_minutes(minutes, campaign.timezone),
@@ -1044,8 +1077,10 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
                                                "nomination.list"))
         return records
 
-    def _peer_votes(self, campaign_id):
-        counts, voided, minutes, read, cursor = {}, {}, {}, 0, None
+    def _peer_votes(self, campaign_id, page_read):
+        """Counts of every vote voting holds, one page at a time: only the counts are kept
+        (per candidate, per minute), never the votes, so memory does not grow with them."""
+        counts, voided, minutes, read, cursor, pages = {}, {}, {}, 0, None, 0
         page_size = self.settings[REBUILD_PAGE_SIZE]
         while True:
             page = self._peer_load(schemas.VotesPage(), self.peers(
@@ -1058,6 +1093,8 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
                 raise InvalidState("voting.votes_page returned a vote without a candidate_id "
                                    "or cast_at")
             read += len(page["votes"])
+            pages += 1
+            page_read(read, pages)
             cursor = page["next"]
             if cursor is None or not page["votes"]:
                 return counts, voided, minutes, read

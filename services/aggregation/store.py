@@ -19,6 +19,9 @@ Collections:
   grounds, the verdict, the notice's state and the outbox of its events.
 * ``objection_codes``, ``objection_code_requests`` — the 公示 page's one-time codes.
 * ``vote_voids`` — per void of voting's (票數清零): which of its two events arrived.
+* ``rebuild_progress`` — per campaign (``_id`` = campaign id): how far its latest rebuild
+  got (votes read, pages, running / done / failed), for ``rebuild_progress``; any
+  instance's rebuild writes it, any instance's RPC reads it.
 * ``void_marks`` — one document per vote and void in force
   (``_id`` = campaign|vote_id|void_id), completed with the vote's candidate and
   local day once the vote is counted, whichever of the two events came first.
@@ -89,6 +92,7 @@ class AggregationStore(OneTimeCodeStore, Repository):
         # while a code is pending; requests per address and hour.
         self.codes = db["objection_codes"]
         self.code_requests = db["objection_code_requests"]
+        self.rebuilds = db["rebuild_progress"]
 
     def ensure_indexes(self):
         self.results.create_index([("campaign_id", ASCENDING), ("category", ASCENDING)])
@@ -141,6 +145,33 @@ class AggregationStore(OneTimeCodeStore, Repository):
         if category is not None:
             query["category"] = category
         return list(self.results.find(query, BOOKKEEPING).sort("_id", ASCENDING))
+
+    def votes_held(self, campaign_id):
+        """Votes the incremental state counted, voided ones included: what a rebuild reads."""
+        return sum(doc.get("votes", 0) for doc in self.results.find(
+            {"campaign_id": campaign_id}, {"votes": 1}))
+
+    # --- rebuild progress --------------------------------------------------------------------
+
+    def start_rebuild(self, campaign_id, rebuild_id, votes_expected, at):
+        """The campaign's latest rebuild is this one (an older one's progress is replaced)."""
+        self.rebuilds.replace_one({"_id": campaign_id}, {
+            "_id": campaign_id, "rebuild_id": rebuild_id, "state": "running", "votes_read": 0,
+            "pages": 0, "votes_expected": votes_expected, "started_at": at, "updated_at": at,
+            "finished_at": None, "error": None}, upsert=True)
+
+    def rebuild_read(self, campaign_id, rebuild_id, votes_read, pages, at):
+        """One more page read (only while this rebuild is the campaign's latest)."""
+        self.rebuilds.update_one({"_id": campaign_id, "rebuild_id": rebuild_id}, {"$set": {
+            "votes_read": votes_read, "pages": pages, "updated_at": at}})
+
+    def finish_rebuild(self, campaign_id, rebuild_id, at, error=None):
+        self.rebuilds.update_one({"_id": campaign_id, "rebuild_id": rebuild_id}, {"$set": {
+            "state": "failed" if error else "done", "error": error, "updated_at": at,
+            "finished_at": at}})
+
+    def rebuild_progress(self, campaign_id):
+        return self.rebuilds.find_one({"_id": campaign_id})
 
     def orphans(self, campaign_id):
         """Votes or scores held for ids that are not known candidates.

@@ -277,6 +277,7 @@ SENTENCES = {
     "the panel of {category:category} changed while renewing links; try again":
         "“{category}”评审组在更换链接时被他人改动，请重试。",
     "is too large": "内容过大。",
+    "no rebuild of {campaign} has run": "活动 {campaign} 尚未运行过重算核对。",
     "must be at most {size:number} bytes": "不能超过{size}字节。",
     "must be a JSON object": "格式不正确（应为 JSON 对象）。",
     # --- aggregation ----------------------------------------------------------------------

@@ -90,7 +90,7 @@ def admin_token():
     return auth.issue_token(issuer_key(), "admin", "pingxuan-cli", ttl=CLI_TOKEN_TTL)[0]
 
 
-def call(service, method, *args, **kwargs):
+def call(service, method, *args, timeout=RPC_TIMEOUT_SECONDS, **kwargs):
     """One RPC as the CLI's admin; refusals become ``Refused`` with the service's words."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -98,7 +98,7 @@ def call(service, method, *args, **kwargs):
     token = admin_token()
     try:
         with ClusterRpcProxy(config, context_data={auth.CONTEXT_KEY: token},
-                             timeout=RPC_TIMEOUT_SECONDS) as proxy:
+                             timeout=timeout) as proxy:
             return getattr(getattr(proxy, service), method)(*args, **kwargs)
     except PingxuanError as exc:
         raise Refused(f"{exc.exc_type}: {exc.value}")
@@ -151,6 +151,8 @@ def print_table(rows, columns):
 
 #: Bytes written between two updates of an export's progress bar.
 WRITE_CHUNK = 64 * 1024
+#: How often a progress line is redrawn, and asks how far a long call got.
+PROGRESS_POLL_SECONDS = 0.5
 
 
 class NoBar:
@@ -167,10 +169,15 @@ class NoBar:
 
 
 @contextmanager
-def progress(**options):
+def progress(how_far=None, **options):
     """A tqdm bar on standard error while the block runs, redrawn twice a second (so that its
     elapsed time moves during a long call); on a terminal only: none when stderr is piped
-    or redirected, so a script reading the output sees only the output and its errors."""
+    or redirected, so a script reading the output sees only the output and its errors.
+
+    ``how_far()``, when given, is asked at each redraw from a thread of its own and answers
+    ``(done, total)`` (a bar of votes then) or ``None`` (not known yet: the elapsed time
+    only); a failing ``how_far()`` leaves the line as it was, it never stops the call.
+    """
     if not sys.stderr.isatty():
         yield NoBar()
         return
@@ -179,7 +186,18 @@ def progress(**options):
     done = threading.Event()
     with tqdm(file=sys.stderr, leave=False, **options) as bar:
         def tick():
-            while not done.wait(0.5):
+            while not done.wait(PROGRESS_POLL_SECONDS):
+                try:
+                    known = how_far() if how_far else None
+                except Exception:
+                    known = None
+                if known is not None:
+                    count, total = known
+                    bar.bar_format = ("{desc}: {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} "
+                                      "{unit} [{elapsed}, {rate_fmt}]")
+                    bar.unit = "votes"
+                    bar.total = max(total, count)
+                    bar.n = count
                 bar.refresh()
 
         ticker = threading.Thread(target=tick, daemon=True)
@@ -192,9 +210,10 @@ def progress(**options):
 
 
 @contextmanager
-def waiting(label):
-    """A progress line while a long call runs, on a terminal only (none when output is piped)."""
-    with progress(desc=label, bar_format="{desc}: {elapsed}") as bar:
+def waiting(label, how_far=None):
+    """A progress line while a long call runs (see ``progress``): its elapsed time, and how
+    far it got when ``how_far`` can say."""
+    with progress(how_far, desc=label, bar_format="{desc}: {elapsed}") as bar:
         yield bar
 
 

@@ -35,10 +35,29 @@ def cmd_finalize(args):
     _print_reply(args, reply, f"{args.campaign_id}: finalized")
 
 
+#: A rebuild reads every vote: a million take tens of seconds, more than any other call's
+#: 30 s (the progress line shows that it is moving meanwhile).
+REBUILD_TIMEOUT_SECONDS = 900
+
+
 def cmd_rebuild(args):
-    with waiting(f"rebuilding {args.campaign_id}"):
-        reply = base.call("aggregation", "rebuild", args.campaign_id)
+    with waiting(f"rebuilding {args.campaign_id}", lambda: rebuild_progress(args.campaign_id)):
+        reply = base.call("aggregation", "rebuild", args.campaign_id,
+                          timeout=REBUILD_TIMEOUT_SECONDS)
     _print_reply(args, reply, f"{args.campaign_id}: rebuilt")
+
+
+def rebuild_progress(campaign_id):
+    """``(votes read, votes expected)`` of the campaign's running rebuild, else ``None``.
+
+    Asked of ``aggregation.rebuild_progress`` while ``rebuild`` runs: the rebuilding
+    instance writes its progress to the store, so whichever instance answers knows it.
+    A finished one is an earlier rebuild's (ours is running until its call returns).
+    """
+    progress = base.call("aggregation", "rebuild_progress", campaign_id)
+    if progress["state"] != "running":
+        return None
+    return progress["votes_read"], progress["votes_expected"]
 
 
 def _print_reply(args, reply, headline):

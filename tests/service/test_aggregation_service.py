@@ -586,7 +586,7 @@ def test_the_refresh_writes_each_results_document_and_announces_each_category_on
 
 
 def test_the_live_tally_is_served_from_a_short_cache(harness):
-    harness.cache = ExpiringCache(60)
+    harness.cache = ExpiringCache(60, min_age=60)
     harness.deliver(events.NOMINATION_REVIEWED, reviewed("a"))
     harness.deliver(events.NOMINATION_REVIEWED, reviewed("b"))
     harness.deliver(events.VOTE_CAST, vote_batch({"a": 1, "b": 2}))
@@ -603,6 +603,22 @@ def test_the_live_tally_is_served_from_a_short_cache(harness):
         "org_type": "agency", "votes": 6}
 
 
+def test_a_counted_vote_marks_the_cached_tally_changed(harness):
+    clock = [0.0]
+    harness.cache = ExpiringCache(60, min_age=0.25, clock=lambda: clock[0])
+    harness.deliver(events.NOMINATION_REVIEWED, reviewed("a"))
+    reader = harness.service(token("frontend", "小程序"))
+    assert reader.tally(CAMPAIGN)["rows"][0]["votes"] == 0
+    clock[0] = 1.0
+    assert reader.tally(CAMPAIGN)["rows"][0]["votes"] == 0  # unchanged: cached (ttl 60)
+    harness.deliver(events.VOTE_CAST, vote_batch({"a": 3}))
+    assert reader.tally(CAMPAIGN)["rows"][0]["votes"] == 3  # changed and old enough: afresh
+    harness.deliver(events.VOTE_CAST, vote_batch({"a": 1}))
+    assert reader.tally(CAMPAIGN)["rows"][0]["votes"] == 3  # the floor: not twice at once
+    clock[0] = 1.3
+    assert reader.tally(CAMPAIGN)["rows"][0]["votes"] == 4
+
+
 def test_anyone_can_recompute_the_hash_from_the_reported_inputs(harness):
     load_forty(harness)
     harness.deliver(events.SCORE_SUBMITTED, score("A01", "评委-1", 88.5, at("2099-11-20T10:00:00")))
@@ -615,3 +631,74 @@ def test_anyone_can_recompute_the_hash_from_the_reported_inputs(harness):
         "J1": {"results": "88.5"}}
     assert "评委-1" not in text
     assert domain.inputs_hash(report["inputs"]) == report["live_inputs_hash"]
+
+
+def test_rebuild_progress_tells_how_far_the_latest_rebuild_got(harness):
+    load_forty(harness)
+    mirror_peers(harness)
+    with pytest.raises(NotFound):
+        harness.as_admin().rebuild_progress(CAMPAIGN)
+    seen = []
+    paging = harness.peer_data[("voting", "votes_page")]
+
+    def votes_page(campaign_id, after=None, limit=10000):
+        # What the CLI's bar reads while the rebuild runs (any instance: it is in the store).
+        seen.append(harness.as_admin().rebuild_progress(campaign_id))
+        return paging(campaign_id, after, limit)
+
+    harness.peer_data[("voting", "votes_page")] = votes_page
+    report = harness.as_admin().rebuild(CAMPAIGN)
+    total = report["votes"]["read"]
+    assert [(p["state"], p["votes_read"], p["pages"]) for p in seen[:3]] == [
+        ("running", 0, 0), ("running", 7, 1), ("running", 14, 2)]
+    assert {p["votes_expected"] for p in seen} == {report["votes"]["incremental"]}
+    done = harness.as_admin().rebuild_progress(CAMPAIGN)
+    assert (done["state"], done["votes_read"], done["pages"], done["error"]) == (
+        "done", total, len(seen), None)
+    assert done["finished_at"] is not None
+    with pytest.raises(Forbidden):
+        harness.service(token("frontend", "小程序")).rebuild_progress(CAMPAIGN)
+
+
+def test_a_failed_rebuild_says_so_in_its_progress(harness):
+    load_forty(harness)
+    mirror_peers(harness)
+    harness.peer_data[("voting", "votes_page")] = {"rows": []}
+    with pytest.raises(InvalidState):
+        harness.as_admin().rebuild(CAMPAIGN)
+    progress = harness.as_admin().rebuild_progress(CAMPAIGN)
+    assert progress["state"] == "failed" and "votes_page" in progress["error"]
+
+
+class Votes(list):
+    """A page's votes that a weak reference can watch (a plain list cannot be)."""
+
+
+def test_rebuild_asks_one_page_at_a_time_and_keeps_no_page(harness):
+    """Memory bounded: each page is asked after the previous one's ``next``, never more than
+    REBUILD_PAGE_SIZE votes, and a page is let go once counted (the counts are kept)."""
+    import gc
+    import weakref
+
+    load_forty(harness)
+    mirror_peers(harness)
+    paging = harness.peer_data[("voting", "votes_page")]
+    asked, pages = [], []
+
+    def votes_page(campaign_id, after=None, limit=10000):
+        gc.collect()
+        # The page before the last one is gone (the last one is still the caller's variable).
+        assert all(page() is None for page in pages[:-1])
+        assert after == (None if not asked else asked[-1]["next"])
+        reply = paging(campaign_id, after, limit)
+        asked.append(reply)
+        votes = Votes(reply["votes"])
+        pages.append(weakref.ref(votes))
+        return {"votes": votes, "next": reply["next"]}
+
+    harness.peer_data[("voting", "votes_page")] = votes_page
+    report = harness.as_admin().rebuild(CAMPAIGN)
+    assert report["equal"] is True and len(asked) > 3
+    assert all(len(reply["votes"]) <= 7 for reply in asked)  # REBUILD_PAGE_SIZE
+    gc.collect()
+    assert all(page() is None for page in pages)

@@ -96,3 +96,57 @@ def test_the_rebuild_benchmark_runs_on_a_small_number_of_votes(capsys):
     assert benchmark.main(["--votes", "3000", "--page-size", "700"]) == 0
     out = capsys.readouterr().out
     assert "rebuild of 3,000 votes" in out and "equal to the incremental state: True" in out
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def rebuild_calls(monkeypatch, progress):
+    """``rebuild`` runs until the bar asked ``rebuild_progress`` twice (or a second passed)."""
+    import threading
+
+    asked, made = threading.Event(), []
+
+    def fake_call(service, method, *args, **kwargs):
+        made.append(method)
+        if method == "rebuild":  # a million votes outlast the 30 s of every other call
+            assert kwargs == {"timeout": 900}
+        if method == "rebuild_progress":
+            if made.count("rebuild_progress") >= 2:
+                asked.set()
+            return progress
+        asked.wait(1)
+        return {"campaign_id": args[0], "equal": True}
+
+    monkeypatch.setattr(cli.base, "call", fake_call)
+    monkeypatch.setattr(cli.base, "PROGRESS_POLL_SECONDS", 0.01)
+    return made
+
+
+def test_rebuild_on_a_terminal_shows_the_votes_read_of_the_running_rebuild(monkeypatch, capsys):
+    made = rebuild_calls(monkeypatch, {"state": "running", "votes_read": 420000,
+                                       "votes_expected": 1000000})
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert cli.main(["rebuild", "cb-test"]) == 0
+    assert "420000/1000000 votes" in terminal.getvalue() and " 42%|" in terminal.getvalue()
+    assert made[-1] == "rebuild" or "rebuild" in made
+    assert capsys.readouterr().out.splitlines()[0] == "cb-test: rebuilt"
+
+
+def test_rebuild_shows_only_the_time_while_no_rebuild_of_ours_runs(monkeypatch):
+    rebuild_calls(monkeypatch, {"state": "done", "votes_read": 5, "votes_expected": 5})
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert cli.main(["rebuild", "cb-test"]) == 0
+    assert "rebuilding cb-test: 00:0" in terminal.getvalue() and "votes" not in terminal.getvalue()
+
+
+def test_rebuild_piped_prints_the_answer_and_asks_for_no_progress(monkeypatch, capsys):
+    made = rebuild_calls(monkeypatch, {"state": "running", "votes_read": 1, "votes_expected": 2})
+    assert cli.main(["rebuild", "cb-test"]) == 0
+    captured = capsys.readouterr()
+    assert made == ["rebuild"] and captured.err == ""
+    assert captured.out.startswith("cb-test: rebuilt")

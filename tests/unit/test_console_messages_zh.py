@@ -38,6 +38,8 @@ NOT_REFUSALS = {
 }
 #: Functions whose errors are no refusal of the console's calls, and why.
 NOT_REFUSING = {
+    "services/aggregation/service.py::rebuild":
+        "error= there is the failure kept in the rebuild's progress record (data, not a refusal)",
     "services/voting/service.py::_unavailable":
         "the voting page's 503 when a channel or the store fails, with its own Chinese",
 }

@@ -129,3 +129,66 @@ def test_the_embedded_store_refuses_conflicting_update_paths_as_mongodb_does():
     collection.update_one({"_id": "a"}, {"$set": {"doc.m": 2}, "$inc": {"doc.n": 1},
                                          "$push": {"listing": 3}})
     assert collection.find_one({"_id": "a"})["doc"] == {"n": 2, "m": 2}
+
+
+PAGE_IDS = st.text(alphabet="ab|cé中", min_size=1, max_size=4)
+BOUNDS = st.dictionaries(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), PAGE_IDS, max_size=2)
+CHANGES = st.lists(st.tuples(st.sampled_from(["insert", "delete", "update"]), PAGE_IDS,
+                             st.sampled_from(["x", "y"])), max_size=30)
+
+
+def reference_page(documents, filter, projection, skip, limit):
+    """What MongoDB's _id-ordered walk answers, written out in Python."""
+    wanted = [doc for _, doc in sorted(documents.items())
+              if mongomock.filtering.filter_applies(filter, doc)][skip:skip + limit]
+    return [{name: doc[name] for name in doc if name in projection or name == "_id"}
+            for doc in wanted]
+
+
+@settings(max_examples=300, deadline=None)
+@given(CHANGES, CHANGES, BOUNDS, st.sampled_from([None, "x", "y"]), st.integers(0, 2),
+       st.integers(1, 6))
+def test_a_page_in_id_order_is_what_sorting_everything_gives(before, after, bounds, campaign,
+                                                             skip, limit):
+    """Pages read between inserts, deletes and updates (the sorted ids are kept, not rebuilt,
+    between reads) answer what sorting every matching document and cutting the page answers."""
+    collection = connect("mongomock://pages/")["pages"]["votes"]
+    collection.delete_many({})
+    documents = {}
+    filter = dict({"_id": bounds} if bounds else {}, **({"campaign_id": campaign} if campaign
+                                                         else {}))
+    projection = {"campaign_id": 1, "at": 1}
+    for changes in (before, after):
+        for change, key, value in changes:
+            if change == "insert" and key not in documents:
+                documents[key] = {"_id": key, "campaign_id": value, "at": None, "n": [1]}
+                collection.insert_one(dict(documents[key]))
+            elif change == "delete" and key in documents:
+                del documents[key]
+                collection.delete_one({"_id": key})
+            elif change == "update" and key in documents:
+                documents[key]["campaign_id"] = value
+                collection.update_one({"_id": key}, {"$set": {"campaign_id": value}})
+        page = list(collection.find(filter, projection).sort("_id", 1).skip(skip).limit(limit))
+        assert page == reference_page(documents, filter, projection, skip, limit)
+
+
+def test_a_page_in_id_order_gives_stored_times_their_utc_zone_and_copies():
+    from datetime import datetime, timezone
+
+    collection = connect("mongomock://pages/")["pages"]["times"]
+    collection.delete_many({})
+    at = datetime(2013, 11, 5, 2, 0, 0, 123000, tzinfo=timezone.utc)
+    collection.insert_many([{"_id": f"k{n}", "at": at, "tags": ["a"]} for n in range(3)])
+    plain = list(collection.find({"_id": {"$gte": "k1"}}, {"at": 1}).sort("_id", 1).limit(1))
+    assert plain == [{"_id": "k1", "at": at}] and plain[0]["at"].utcoffset().total_seconds() == 0
+    nested = list(collection.find({}, {"tags": 1}).sort("_id", 1).limit(2))
+    nested[0]["tags"].append("changed")  # a copy, as mongomock's own: the store is untouched
+    assert collection.find_one({"_id": "k0"})["tags"] == ["a"]
+
+
+def test_a_page_in_id_order_falls_back_to_mongomock_for_ids_that_are_not_strings():
+    collection = connect("mongomock://pages/")["pages"]["numbers"]
+    collection.delete_many({})
+    collection.insert_many([{"_id": n} for n in (3, 1, 2)])
+    assert [doc["_id"] for doc in collection.find({}).sort("_id", 1).limit(2)] == [1, 2]
