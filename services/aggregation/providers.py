@@ -4,15 +4,10 @@ import time
 
 from nameko.extensions import DependencyProvider
 
+from shared import config as cfg
 from shared import signing
 from shared.auth import own_service_key
-
-#: Config keys (services/aggregation/config.yml).
-TALLY_CACHE_SECONDS = "TALLY_CACHE_SECONDS"
-REBUILD_PAGE_SIZE = "REBUILD_PAGE_SIZE"
-
-DEFAULT_TALLY_CACHE_SECONDS = 2.0
-DEFAULT_REBUILD_PAGE_SIZE = 10000
+from shared.config import REBUILD_PAGE_SIZE, TALLY_CACHE_SECONDS
 
 
 class Settings(DependencyProvider):
@@ -20,11 +15,8 @@ class Settings(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.values = {
-            TALLY_CACHE_SECONDS: float(config.get(TALLY_CACHE_SECONDS)
-                                       or DEFAULT_TALLY_CACHE_SECONDS),
-            REBUILD_PAGE_SIZE: int(config.get(REBUILD_PAGE_SIZE) or DEFAULT_REBUILD_PAGE_SIZE),
-        }
+        self.values = {key: cfg.read(config, key)
+                       for key in (TALLY_CACHE_SECONDS, REBUILD_PAGE_SIZE)}
 
     def get_dependency(self, worker_ctx):
         return dict(self.values)
@@ -60,9 +52,7 @@ class TallyCache(DependencyProvider):
     """Live tallies are read far more often than they change: serve them from memory briefly."""
 
     def setup(self):
-        ttl = self.container.config.get(TALLY_CACHE_SECONDS)
-        self.cache = ExpiringCache(float(ttl) if ttl not in (None, "") else
-                                   DEFAULT_TALLY_CACHE_SECONDS)
+        self.cache = ExpiringCache(cfg.read(self.container.config, TALLY_CACHE_SECONDS))
 
     def get_dependency(self, worker_ctx):
         return self.cache
