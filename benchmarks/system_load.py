@@ -70,6 +70,7 @@ import yaml  # noqa: E402
 from benchmarks.voting import campaign_document as voting_campaign_document  # noqa: E402
 from benchmarks.voting import raw_rate  # noqa: E402
 from benchmarks.profiling import Profile  # noqa: E402
+from shared import config as cfg  # noqa: E402
 from shared.campaign import validate_campaign  # noqa: E402
 from tests.system import MANAGEMENT, GUEST, free_port, running_system  # noqa: E402
 
@@ -82,7 +83,7 @@ CODE_LINE = re.compile(r"otp_code sms to (\d{3}\*{4}\d{4}): .*?验证码为(\d{6
 RPC_TIMEOUT = 60
 PROBE_POLL_SECONDS = 0.05
 PROBE_GIVE_UP_SECONDS = 60
-DEFAULT_TALLY_CACHE_SECONDS = 0.5  # services/aggregation/config.yml
+DEFAULT_TALLY_CACHE_SECONDS = cfg.read({}, cfg.TALLY_CACHE_SECONDS)  # shared/config.py
 
 
 def campaign_document():

@@ -106,14 +106,15 @@ class TrustedKeys:
     @classmethod
     def from_config(cls, config):
         """From ``TOKEN_PUBLIC_KEYS`` and ``SERVICE_PUBLIC_KEYS``; a private key is refused."""
-        issuer_text = config.get(cfg.TOKEN_PUBLIC_KEYS) or ""
+        issuer_text = cfg.read(config, cfg.TOKEN_PUBLIC_KEYS)
+        services_text = cfg.read(config, cfg.SERVICE_PUBLIC_KEYS)
         for key, text in ((cfg.TOKEN_PUBLIC_KEYS, issuer_text),
-                          (cfg.SERVICE_PUBLIC_KEYS, config.get(cfg.SERVICE_PUBLIC_KEYS) or "")):
+                          (cfg.SERVICE_PUBLIC_KEYS, services_text)):
             if signing.PRIVATE_PREFIX in str(text):
                 raise RuntimeError(f"{key} holds a private key: a service needs public keys only")
         try:
             issuer = signing.PublicKeys.parse(issuer_text)
-            services = signing.PublicKeys.parse_owned(config.get(cfg.SERVICE_PUBLIC_KEYS) or "")
+            services = signing.PublicKeys.parse_owned(services_text)
         except ValueError as exc:
             raise RuntimeError(f"{cfg.TOKEN_PUBLIC_KEYS} / {cfg.SERVICE_PUBLIC_KEYS}: {exc}")
         if not len(issuer):
@@ -228,7 +229,7 @@ def own_service_key(config, service_name):
     The entries serve several services run in one process (the fault tier, the
     tests); a deployed service is given its own key only.
     """
-    text = str(config.get(cfg.SERVICE_KEY) or "").strip()
+    text = cfg.read(config, cfg.SERVICE_KEY).strip()
     if "=" in text:
         entries = dict(item.strip().partition("=")[::2] for item in text.split(",") if item.strip())
         text = entries.get(service_name, "").strip()

@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from shared import config as cfg
 from shared.campaign import Campaign
 from shared.errors import NotFound
-from shared.service_rpc import ServiceCaller
+from shared.service_rpc import ServiceCalls
 from shared.store import connect, release, store_uri
 from shared.validation import require_id
 
@@ -61,11 +61,12 @@ class Campaigns(DependencyProvider):
 
     def __init__(self, fetch_missing=True):
         self.fetch_missing = fetch_missing
+        if fetch_missing:
+            # A sub-extension only where it is used: the owner of campaigns calls nobody.
+            self.calls = ServiceCalls()
 
     def setup(self):
         config = self.container.config
-        self.caller = (ServiceCaller(config, self.container.service_name)
-                       if self.fetch_missing else None)
         self.uri = store_uri(config)
         self.client = connect(self.uri)
         db = self.client[cfg.database_name(config, self.container.service_name)]
@@ -78,4 +79,4 @@ class Campaigns(DependencyProvider):
         self.stop()
 
     def get_dependency(self, worker_ctx):
-        return CampaignBook(self.collection, self.caller.call if self.caller else None)
+        return CampaignBook(self.collection, self.calls.call if self.fetch_missing else None)

@@ -42,8 +42,8 @@ class Clock(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.offset = rehearsal_offset(config.get(cfg.CLOCK_START) or "",
-                                       config.get(cfg.CLOCK_ANCHOR) or "", time.time())
+        self.offset = rehearsal_offset(cfg.read(config, cfg.CLOCK_START),
+                                       cfg.read(config, cfg.CLOCK_ANCHOR), time.time())
 
     def get_dependency(self, worker_ctx):
         return self.now

@@ -150,11 +150,19 @@ class VotesRestored(Envelope):
 
 
 class ScoreSubmitted(Envelope):
+    """One judge's score; with it, scoring's provisional panel score of every candidate of the
+    category once it is stored (membership, recusal, the campaign's method and scoring's
+    rounding applied; ``None``: nobody who counts has scored that candidate), and the panel
+    version it was computed on (the highest version is the newest figure). Both optional: an
+    event from before they were added carries neither."""
+
     candidate_id = fields.String(required=True)
     category = fields.String(required=True)
     judge_id = fields.String(required=True)
     scores = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
     total = fields.Float(required=True)
+    panel_scores = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
+    panel_version = fields.Integer(strict=True, validate=validate.Range(min=1))
 
 
 class PanelClosed(Envelope):

@@ -54,11 +54,9 @@ PROCESSED_COLLECTION = "processed_events"
 APPLIED, DUPLICATE, RETRIED, PARKED = "applied", "duplicate", "retried", "parked"
 OUTCOMES = (APPLIED, DUPLICATE, RETRIED, PARKED)
 
-DEFAULT_ATTEMPTS = 5
-DEFAULT_RETRY_SECONDS = 1.0
-DEFAULT_RETRY_MAX_SECONDS = 300.0
 #: An error text longer than this is cut in the parked message's header.
 ERROR_TEXT_LIMIT = 500
+
 
 def retry_queue_name(queue_name):
     return f"{queue_name}.retry"
@@ -160,10 +158,9 @@ class ReliableEventHandler(EventHandler):
     def setup(self):
         super().setup()
         config = self.container.config
-        self.max_attempts = max(1, int(config.get(cfg.EVENT_HANDLER_ATTEMPTS) or DEFAULT_ATTEMPTS))
-        self.retry_base = float(config.get(cfg.EVENT_RETRY_SECONDS) or DEFAULT_RETRY_SECONDS)
-        self.retry_cap = float(config.get(cfg.EVENT_RETRY_MAX_SECONDS)
-                               or DEFAULT_RETRY_MAX_SECONDS)
+        self.max_attempts = cfg.read(config, cfg.EVENT_HANDLER_ATTEMPTS)
+        self.retry_base = cfg.read(config, cfg.EVENT_RETRY_SECONDS)
+        self.retry_cap = cfg.read(config, cfg.EVENT_RETRY_MAX_SECONDS)
         service_name = self.container.service_name
         self.retry_exchange = retry_exchange(service_name)
         self.retry_queue = retry_queue(service_name, self.queue.name)

@@ -143,7 +143,7 @@ def store_uri(config):
     An empty URI never falls back to the embedded store: a service that would
     silently keep its data in memory must not start.
     """
-    uri = str(config.get(cfg.MONGO_URI) or "").strip()
+    uri = cfg.read(config, cfg.MONGO_URI) or ""
     if not uri:
         raise StoreNotConfigured(NOT_CONFIGURED)
     if not (uri.startswith(EMBEDDED_SCHEME) or uri.startswith("mongodb://")

@@ -7,11 +7,13 @@ store (incremental) or from the other services' records (rebuild)::
                                    nominee_unit, submitted_at, status, disqualification_reason}},
      "votes": {candidate_id: count},          # counted: voided votes left out
      "voided": {candidate_id: count},         # 票數清零: voided votes, shown beside
-     "judge_scores": {candidate_id: {judge_id: weighted total}},
      "panels": {category: {"closed": bool, "method": str, "panel_scores": {candidate_id: score}}},
-     # only where an inputs document is built:
+     # panel_scores: scoring's figures, final (closed) or provisional (open); never ours.
+     # only where an inputs document is built, or read back from one:
      "daily_votes": {candidate_id: [{day, counted, voided}]},
-     "criterion_scores": {candidate_id: {judge_id: {criterion: score}}}}
+     "criterion_scores": {candidate_id: {judge_id: {criterion: score}}},
+     # only read back from an inputs document (pingxuan verify recomputes closed panels):
+     "judge_scores": {candidate_id: {judge_label: weighted total}}}
 
 ``status`` is ``accepted`` (standing) or ``disqualified``; nominations in any other
 state are not candidates and are left out by whoever builds ``live``.
@@ -167,19 +169,30 @@ def vote_scores(campaign, votes_by_candidate):
     return normaliser(campaign)({cid: int(count) for cid, count in votes_by_candidate.items()})
 
 
-def panel_scores(campaign, category, panel, judge_scores, candidate_ids):
-    """Final panel scores once the panel is closed; provisional ones (the campaign's method
-    over the judges' totals so far) while it is open."""
-    if panel and panel.get("closed"):
-        final = panel.get("panel_scores") or {}
-        return {cid: final.get(cid) for cid in candidate_ids}
-    by_judge = {}
-    for cid in candidate_ids:
-        for judge_id, total in (judge_scores.get(cid) or {}).items():
-            by_judge.setdefault(judge_id, {})[cid] = total
-    provisional = panel_method(campaign)(
-        by_judge, score_range(campaign, category), campaign.document.get("panel_options") or {})
-    return {cid: provisional.get(cid) for cid in candidate_ids}
+def panel_scores(panel, candidate_ids):
+    """Each candidate's panel score as scoring gave it: final once the panel is closed
+    (``panel_closed``), provisional (the latest ``score_submitted``) while it is open. Never
+    recomputed here, so live results show what ``scoring.scores`` shows."""
+    given = (panel or {}).get("panel_scores") or {}
+    return {cid: given.get(cid) for cid in candidate_ids}
+
+
+def provisional_panel_scores(score_records, panels):
+    """``{category: {candidate_id: score}}``: scoring's newest provisional figures of each
+    category whose panel has not closed, from the ``score_submitted`` records.
+
+    The newest is the one computed on the highest panel version (scoring stores each score
+    conditionally on that version), whatever order the events arrived in. Records without
+    figures (events from before they were carried) and scores after the close are skipped.
+    """
+    newest = {}
+    for record in score_records:
+        category = record["category"]
+        if record.get("panel_scores") is None or is_closed(panels.get(category)):
+            continue
+        if category not in newest or record["panel_version"] > newest[category]["panel_version"]:
+            newest[category] = record
+    return {category: dict(record["panel_scores"]) for category, record in newest.items()}
 
 
 def current_judge_scores(score_records, panels, field="total"):
@@ -203,9 +216,14 @@ def current_judge_scores(score_records, panels, field="total"):
     return result
 
 
+def is_closed(panel):
+    """Whether a category's panel has closed (the state keeps an entry once it has)."""
+    return bool(panel) and panel.get("closed", True)
+
+
 def after_close(panel, key):
     """Whether an event ordered by ``key`` happened after its category's panel closed."""
-    return bool(panel) and panel.get("closed", True) and key > panel["closed_key"]
+    return is_closed(panel) and key > panel["closed_key"]
 
 
 # --- ranking -----------------------------------------------------------------------------
@@ -254,8 +272,7 @@ def rank_category(campaign, category, live):
     votes = live.get("votes") or {}
     standing_ids = [c["candidate_id"] for c in standing]
     v_scores = vote_scores(campaign, {cid: votes.get(cid, 0) for cid in standing_ids})
-    p_scores = panel_scores(campaign, category, (live.get("panels") or {}).get(category),
-                            live.get("judge_scores") or {}, standing_ids)
+    p_scores = panel_scores((live.get("panels") or {}).get(category), standing_ids)
     scored, unscored, disqualified = [], [], []
     for candidate in members:
         cid = candidate["candidate_id"]
@@ -753,22 +770,20 @@ def live_from_records(records, vote_counts, scores_reply, daily_votes=None,
             "nominee_unit": candidate.nominee_unit,
             "submitted_at": canonical_time(candidate.submitted_at), "status": candidate.status,
             "disqualification_reason": candidate.disqualification_reason}
-    judge_scores, criterion_scores = {}, {}
+    criterion_scores = {}
     for score in scores_reply["scores"]:
         if score["candidate_id"] in candidates:
-            judge_scores.setdefault(score["candidate_id"], {})[score["judge_id"]] = score["total"]
             criterion_scores.setdefault(score["candidate_id"], {})[score["judge_id"]] = dict(
                 score.get("scores") or {})
-    panels = {category: {"closed": True, "method": panel.get("method"),
+    # Open panels too: their provisional scores are scoring's, as the incremental side's.
+    panels = {category: {"closed": bool(panel.get("closed")), "method": panel.get("method"),
                          "panel_scores": dict(panel.get("panel_scores") or {})}
-              for category, panel in (scores_reply.get("panels") or {}).items()
-              if panel.get("closed")}
+              for category, panel in (scores_reply.get("panels") or {}).items()}
     voided_counts = voided_counts or {}
     live = {"candidates": candidates,
             "votes": {cid: vote_counts.get(cid, 0) for cid in candidates},
             "voided": {cid: voided_counts.get(cid, 0) for cid in candidates},
-            "judge_scores": judge_scores, "criterion_scores": criterion_scores,
-            "panels": panels}
+            "criterion_scores": criterion_scores, "panels": panels}
     if daily_votes is not None:
         live["daily_votes"] = {cid: daily_votes.get(cid, []) for cid in candidates}
     return live

@@ -4,22 +4,17 @@ import time
 
 from nameko.extensions import DependencyProvider
 
+from shared import config as cfg
 from shared import signing
 from shared.auth import own_service_key
+from shared.config import REBUILD_PAGE_SIZE, TALLY_CACHE_SECONDS
 
-#: Config keys (services/aggregation/config.yml).
-TALLY_CACHE_SECONDS = "TALLY_CACHE_SECONDS"
-REBUILD_PAGE_SIZE = "REBUILD_PAGE_SIZE"
-
-#: The longest a live tally is served from memory: what a vote counted by *another*
-#: instance waits at most before this one shows it (vote → result ≤ 1 s, issue 14).
-DEFAULT_TALLY_CACHE_SECONDS = 0.5
 #: A vote this instance counted marks its campaign's tally changed, and a changed tally is
 #: recomputed once it is this old: under a flood of votes and of readers the tally is still
 #: computed at most four times a second per instance (the cache's purpose), yet a vote shows
-#: within about this long.
+#: within about this long. (The longest a tally is served unchanged is TALLY_CACHE_SECONDS,
+#: 0.5 s by default: what a vote counted by *another* instance waits at most, issue 14.)
 TALLY_REFRESH_AFTER_CHANGE_SECONDS = 0.25
-DEFAULT_REBUILD_PAGE_SIZE = 10000
 
 
 class Settings(DependencyProvider):
@@ -27,11 +22,8 @@ class Settings(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.values = {
-            TALLY_CACHE_SECONDS: float(config.get(TALLY_CACHE_SECONDS)
-                                       or DEFAULT_TALLY_CACHE_SECONDS),
-            REBUILD_PAGE_SIZE: int(config.get(REBUILD_PAGE_SIZE) or DEFAULT_REBUILD_PAGE_SIZE),
-        }
+        self.values = {key: cfg.read(config, key)
+                       for key in (TALLY_CACHE_SECONDS, REBUILD_PAGE_SIZE)}
 
     def get_dependency(self, worker_ctx):
         return dict(self.values)
@@ -84,9 +76,7 @@ class TallyCache(DependencyProvider):
     (``TALLY_CACHE_SECONDS``), and sooner afresh after this instance counted a vote."""
 
     def setup(self):
-        ttl = self.container.config.get(TALLY_CACHE_SECONDS)
-        self.cache = ExpiringCache(float(ttl) if ttl not in (None, "") else
-                                   DEFAULT_TALLY_CACHE_SECONDS,
+        self.cache = ExpiringCache(cfg.read(self.container.config, TALLY_CACHE_SECONDS),
                                    min_age=TALLY_REFRESH_AFTER_CHANGE_SECONDS)
 
     def get_dependency(self, worker_ctx):

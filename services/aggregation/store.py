@@ -385,13 +385,15 @@ class AggregationStore(OneTimeCodeStore, Repository):
     # --- judge scores ------------------------------------------------------------------------
 
     def record_score(self, campaign_id, event_id, score, key):
-        """One document per ``score_submitted``; the latest before the close counts."""
+        """One document per ``score_submitted``; the latest before the close counts. It keeps
+        scoring's provisional panel scores the event carried, when it carried them."""
         self.judge_scores.update_one(
             {"_id": event_id},
             {"$setOnInsert": {"campaign_id": campaign_id, "candidate_id": score["candidate_id"],
                               "category": score["category"], "judge_id": score["judge_id"],
                               "total": score["total"], "scores": score["scores"],
-                              "order_key": key}},
+                              "order_key": key, "panel_scores": score.get("panel_scores"),
+                              "panel_version": score.get("panel_version")}},
             upsert=True)
 
     def score_records(self, campaign_id):
@@ -587,16 +589,17 @@ class AggregationStore(OneTimeCodeStore, Repository):
             voided[doc["_id"]] = off.get(doc["_id"], 0)
             votes[doc["_id"]] = doc.get("votes", 0) - voided[doc["_id"]]
         records = self.score_records(campaign_id)
-        judge_scores = domain.current_judge_scores(records, panels)
         criterion_scores = domain.current_judge_scores(records, panels, "scores")
+        provisional = domain.provisional_panel_scores(records, panels)
         return {
             "candidates": candidates, "votes": votes, "voided": voided,
-            "judge_scores": {cid: scores for cid, scores in judge_scores.items()
-                             if cid in candidates},
             "criterion_scores": {cid: scores for cid, scores in criterion_scores.items()
                                  if cid in candidates},
-            "panels": {category: {"closed": True, "closed_key": panel["closed_key"],
-                                  "method": panel.get("method"),
-                                  "panel_scores": dict(panel.get("panel_scores") or [])}
-                       for category, panel in panels.items()},
+            "panels": dict(
+                {category: {"closed": False, "panel_scores": scores}
+                 for category, scores in provisional.items()},
+                **{category: {"closed": True, "closed_key": panel["closed_key"],
+                              "method": panel.get("method"),
+                              "panel_scores": dict(panel.get("panel_scores") or [])}
+                   for category, panel in panels.items()}),
         }

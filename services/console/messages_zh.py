@@ -274,6 +274,8 @@ SENTENCES = {
     "judge_id listed twice: {judges}": "评委编号重复：{judges}。",
     "not on the panel of {category:category}: {judges}": "不是“{category}”评审组的评委：{judges}。",
     "name 1–{max:number} judges, or leave it out for all": "请指定1至{max}名评委，或不指定（即全部评委）。",
+    "scores kept arriving in the panel of {category:category}; send this one again":
+        "“{category}”评审组正有其他评分同时提交，请再提交一次。",
     "the panel of {category:category} changed while renewing links; try again":
         "“{category}”评审组在更换链接时被他人改动，请重试。",
     "is too large": "内容过大。",

@@ -10,13 +10,9 @@ import eventlet
 from nameko.extensions import DependencyProvider
 from nameko.rpc import ReplyListener, ServiceProxy
 
+from shared import config as cfg
 from shared import signing
 from shared.auth import CONTEXT_KEY, Auth, TrustedKeys, own_service_key
-
-RPC_TIMEOUT_SECONDS = 30
-RPC_TIMEOUT_KEY = "CONSOLE_RPC_TIMEOUT"
-#: "true": cookies are Secure even without X-Forwarded-Proto (TLS ends at a proxy that omits it).
-SECURE_COOKIES_KEY = "CONSOLE_SECURE_COOKIES"
 
 
 class Unavailable(Exception):
@@ -69,7 +65,7 @@ class DeskProvider(DependencyProvider):
     rpc_reply_listener = ReplyListener()
 
     def setup(self):
-        self.timeout = float(self.container.config.get(RPC_TIMEOUT_KEY) or RPC_TIMEOUT_SECONDS)
+        self.timeout = cfg.read(self.container.config, cfg.CONSOLE_RPC_TIMEOUT)
 
     def get_dependency(self, worker_ctx):
         return Desk(worker_ctx, self.rpc_reply_listener, self.timeout)
@@ -90,7 +86,7 @@ class ConsoleSettings(DependencyProvider):
         config = self.container.config
         secret = signing.derive_key(own_service_key(config, self.container.service_name),
                                     "console-csrf").hex()
-        secure = str(config.get(SECURE_COOKIES_KEY) or "").strip().lower() in ("1", "true", "yes")
+        secure = cfg.read(config, cfg.CONSOLE_SECURE_COOKIES)
         self.settings = Settings(secret, secure, TrustedKeys.from_config(config))
 
     def get_dependency(self, worker_ctx):

@@ -13,6 +13,7 @@ from nameko.timer import Timer
 from services.notification import domain
 from services.notification.channels import ChannelConfigError, Outgoing, load_channel
 from services.notification.render import Renderer
+from shared import config as cfg
 from shared.auth import own_service_key
 from shared.plugins import PluginNotFound
 
@@ -96,9 +97,7 @@ class ConfiguredTimer(Timer):
         super().__init__(interval, **kwargs)
 
     def setup(self):
-        value = self.container.config.get(self.config_key)
-        if value not in (None, ""):
-            self.interval = float(value)
+        self.interval = cfg.read(self.container.config, self.config_key)
 
 
 configured_timer = ConfiguredTimer.decorator

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from shared import config as cfg
 from shared import events
 from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH
 from shared.errors import Conflict, InvalidState, RateLimited
@@ -68,17 +69,20 @@ CONTACT_WAIT = timedelta(seconds=60)
 HISTORY_LIMIT = 20
 
 # --- config keys (``config.yml``; filled from the environment by nameko) ---------------------
+# The scalar settings are in shared/config.py's table; these are structured documents
+# (routes, channels, lists) whose own validation, and whose empty values, are this service's
+# (an empty RETRY_DELAYS_SECONDS means no retry; an empty ADMIN_RECIPIENTS, nobody).
 
 ROUTES = "ROUTES"
 DIRECT_CHANNELS = "DIRECT_CHANNELS"
 CHANNELS = "CHANNELS"
 ADMIN_RECIPIENTS = "ADMIN_RECIPIENTS"
 RETRY_DELAYS_SECONDS = "RETRY_DELAYS_SECONDS"
-DIRECT_LIMIT = "DIRECT_LIMIT"
-DIRECT_WINDOW_SECONDS = "DIRECT_WINDOW_SECONDS"
-SEND_LEASE_SECONDS = "SEND_LEASE_SECONDS"
-SWEEP_SECONDS = "SWEEP_SECONDS"
-SWEEP_BATCH = "SWEEP_BATCH"
+DIRECT_LIMIT = cfg.DIRECT_LIMIT
+DIRECT_WINDOW_SECONDS = cfg.DIRECT_WINDOW_SECONDS
+SEND_LEASE_SECONDS = cfg.SEND_LEASE_SECONDS
+SWEEP_SECONDS = cfg.SWEEP_SECONDS
+SWEEP_BATCH = cfg.SWEEP_BATCH
 
 LOG_CHANNEL = "log"
 #: The embedded default: every message of every event to the log channel.
@@ -102,13 +106,7 @@ DEFAULT_DIRECT_CHANNELS = {EMAIL: LOG_CHANNEL, SMS: LOG_CHANNEL}
 DEFAULT_ADMIN_RECIPIENTS = "department@pingxuan.invalid"
 #: 30 s, 2 min, 10 min, 30 min, 1 h, 3 h: seven attempts over about 4 h 40 min, then parked.
 DEFAULT_RETRY_DELAYS = (30, 120, 600, 1800, 3600, 10800)
-#: One-time codes: at most 5 direct messages to one recipient in 10 minutes.
-DEFAULT_DIRECT_LIMIT = 5
-DEFAULT_DIRECT_WINDOW_SECONDS = 600
-#: How long a sender holds a message; longer than any channel's timeout.
-DEFAULT_SEND_LEASE_SECONDS = 120
-DEFAULT_SWEEP_SECONDS = 10
-DEFAULT_SWEEP_BATCH = 50
+DEFAULT_SWEEP_SECONDS = cfg.read({}, SWEEP_SECONDS)
 
 
 class ConfigError(ValueError):
@@ -186,17 +184,11 @@ def parse_admin_recipients(value):
     return tuple(recipients)
 
 
-def _positive_int(config, key, default):
-    value = config.get(key)
-    if value is None or value == "":
-        return default
+def _setting(config, key):
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: must be a whole number")
-    if number < 1:
-        raise ConfigError(f"{key}: must be at least 1")
-    return number
+        return cfg.read(config, key)
+    except cfg.SettingError as exc:
+        raise ConfigError(str(exc))
 
 
 def settings_from_config(config, known_templates, service_key=""):
@@ -223,11 +215,10 @@ def settings_from_config(config, known_templates, service_key=""):
                                                 else admins),
         retry_delays=(DEFAULT_RETRY_DELAYS if config.get(RETRY_DELAYS_SECONDS) is None
                       else parse_seconds_list(config[RETRY_DELAYS_SECONDS], RETRY_DELAYS_SECONDS)),
-        direct_limit=_positive_int(config, DIRECT_LIMIT, DEFAULT_DIRECT_LIMIT),
-        direct_window_seconds=_positive_int(config, DIRECT_WINDOW_SECONDS,
-                                            DEFAULT_DIRECT_WINDOW_SECONDS),
-        send_lease_seconds=_positive_int(config, SEND_LEASE_SECONDS, DEFAULT_SEND_LEASE_SECONDS),
-        sweep_batch=_positive_int(config, SWEEP_BATCH, DEFAULT_SWEEP_BATCH),
+        direct_limit=_setting(config, DIRECT_LIMIT),
+        direct_window_seconds=_setting(config, DIRECT_WINDOW_SECONDS),
+        send_lease_seconds=_setting(config, SEND_LEASE_SECONDS),
+        sweep_batch=_setting(config, SWEEP_BATCH),
         channel_settings={str(name): dict(value or {}) for name, value in channel_settings.items()},
         # The service's own key (no other service has it) keys the recipient hashes.
         hash_key=("pingxuan-notification|" + service_key).encode("utf-8"),

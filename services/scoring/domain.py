@@ -259,6 +259,13 @@ def counted_scores(panel, ballot):
     return totals
 
 
+def with_score(panel, record):
+    """The panel as it is once ``record`` is stored (what ``save_score`` writes)."""
+    scores = dict(panel.get("scores") or {})
+    scores[score_key(record["candidate_id"], record["judge_id"])] = record
+    return dict(panel, scores=scores, version=panel["version"] + 1)
+
+
 def panel_scores(method, panel, ballot, criteria, options):
     """The panel score of every candidate on the ballot through the campaign's method plugin.
 

@@ -11,24 +11,15 @@ import logging
 
 from nameko.extensions import DependencyProvider
 
+from shared import config as cfg
 from shared import signing
 from shared.auth import own_service_key
 from shared.errors import PingxuanError, RateLimited, Unauthorized, ValidationError, typed
-from shared.service_rpc import ServiceCaller
+from shared.service_rpc import ServiceCalls
 
 log = logging.getLogger(__name__)
 
-# Config keys of the scoring service (config.yml fills them from the environment).
-#: Where judges open the page (``https://pingxuan.example.cn``); empty: ``http://<WEB_SERVER_ADDRESS>``.
-JUDGE_PAGE_URL = "JUDGE_PAGE_URL"
-#: ``notification`` (notification.send_direct) or ``log`` (log that a message was not sent).
-JUDGE_NOTIFIER = "JUDGE_NOTIFIER"
-#: Hours before ``panel_options.closes`` when judges with scores missing are reminded.
-JUDGE_REMINDER_HOURS = "JUDGE_REMINDER_HOURS"
-WEB_SERVER_ADDRESS = "WEB_SERVER_ADDRESS"
-
-NOTIFY_BY_SERVICE, NOTIFY_BY_LOG = "notification", "log"
-DEFAULT_REMINDER_HOURS = 24
+NOTIFY_BY_SERVICE, NOTIFY_BY_LOG = cfg.JUDGE_NOTIFIERS
 #: What a judge's link is, for the one signer (shared/signing.py).
 LINK_PURPOSE = "px-judge-link"
 #: The page's request header that carries the link token.
@@ -90,8 +81,8 @@ class JudgeLinks(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        page_url = config.get(JUDGE_PAGE_URL) or \
-            f"http://{config.get(WEB_SERVER_ADDRESS) or '127.0.0.1:8102'}"
+        page_url = cfg.read(config, cfg.JUDGE_PAGE_URL) or \
+            f"http://{cfg.read(config, cfg.WEB_SERVER_ADDRESS, self.container.service_name)}"
         self.signer = LinkSigner(link_key(own_service_key(config, self.container.service_name)), page_url)
 
     def get_dependency(self, worker_ctx):
@@ -134,12 +125,12 @@ class Notifier:
 class JudgeNotifier(DependencyProvider):
     """Sends judge notices through the notification service, or only logs that it did not."""
 
+    calls = ServiceCalls()
+
     def setup(self):
         config = self.container.config
-        self.mode = (config.get(JUDGE_NOTIFIER) or NOTIFY_BY_SERVICE).strip()
-        hours = config.get(JUDGE_REMINDER_HOURS)
-        self.reminder_hours = float(hours) if hours not in (None, "") else DEFAULT_REMINDER_HOURS
-        self.caller = ServiceCaller(config, self.container.service_name)
+        self.mode = cfg.read(config, cfg.JUDGE_NOTIFIER)
+        self.reminder_hours = cfg.read(config, cfg.JUDGE_REMINDER_HOURS)
 
     def get_dependency(self, worker_ctx):
-        return Notifier(self.mode, self.caller.call, self.reminder_hours)
+        return Notifier(self.mode, self.calls.call, self.reminder_hours)

@@ -359,26 +359,54 @@ class ScoringService(Audited, FollowsCampaigns, FollowsBallot, PingxuanService):
         criteria = campaign.criteria(candidate["category"])
         scores = domain.valid_scores(criteria, data["scores"])
         total = domain.weighted_total(criteria, scores)
-        now = self.now()
+        method = plugins.load_plugin(plugins.PANEL_METHODS, campaign.document["panel_method"])
+        options = domain.panel_options(campaign)
+        ballot = self.store.ballot(candidate["campaign_id"], candidate["category"])
         previous = domain.stored_score(panel, candidate["_id"], judge["judge_id"])
-        record = domain.score_record(candidate, judge["judge_id"], scores, total,
-                                     data.get("comment"), now, previous)
-        payload = events.make_event(
-            events.SCORE_SUBMITTED, campaign.id, now, candidate_id=candidate["_id"],
-            category=candidate["category"], judge_id=judge["judge_id"], scores=scores, total=total)
-        audit = audit_entry(actor, "replace_score" if previous else "submit_score", "score",
-                            candidate["_id"], campaign.id, now,
-                            before=domain.score_fields(previous),
-                            after=dict(domain.score_fields(record), judge_id=judge["judge_id"]))
-        if not self.store.save_score(panel, record, previous,
+        # The event carries the category's provisional panel scores as they stand once this
+        # score is stored, so aggregation shows scoring's figure and never recomputes it. The
+        # write is conditional on the panel's version, so each event's figures are exactly
+        # those of the panel it was stored into; a score of another judge stored meanwhile
+        # only means reading the panel again.
+        for _ in range(WRITE_ATTEMPTS):
+            now = self.now()
+            record = domain.score_record(candidate, judge["judge_id"], scores, total,
+                                         data.get("comment"), now, previous)
+            scored = domain.with_score(panel, record)
+            payload = events.make_event(
+                events.SCORE_SUBMITTED, campaign.id, now, candidate_id=candidate["_id"],
+                category=candidate["category"], judge_id=judge["judge_id"], scores=scores,
+                total=total, panel_version=scored["version"],
+                panel_scores=domain.panel_scores(method, scored, ballot, criteria, options))
+            audit = audit_entry(actor, "replace_score" if previous else "submit_score", "score",
+                                candidate["_id"], campaign.id, now,
+                                before=domain.score_fields(previous),
+                                after=dict(domain.score_fields(record), judge_id=judge["judge_id"]))
+            if self.store.save_score(panel, record, previous,
                                      outbox_entry(events.SCORE_SUBMITTED, payload, audit, now)):
-            self._refused_save(panel, judge)
+                break
+            panel = self._reread_for_save(panel, judge, candidate, previous)
+        else:
+            raise Conflict(f"scores kept arriving in the panel of {candidate['category']}; "
+                           "send this one again")
         self.store.relay_panel_events(panel["_id"], self.dispatch)
         self.metrics.submissions.labels(candidate["category"],
                                         "replaced" if previous else "new").inc()
         self._track_progress(self.store.panel(panel["campaign_id"], panel["category"]),
                              self.store.ballot(panel["campaign_id"], panel["category"]))
         return domain.score_reply(record)
+
+    def _reread_for_save(self, panel, judge, candidate, previous):
+        """The panel again after a refused write: the same refusals as a first read, and a
+        ``Conflict`` when this very score was replaced meanwhile (the caller saw another)."""
+        now_panel = self.store.panel(panel["campaign_id"], panel["category"])
+        domain.check_panel_open(now_panel)
+        domain.check_not_recused(
+            domain.panel_member(now_panel, judge["judge_id"], panel["category"]), candidate)
+        stored = domain.stored_score(now_panel, candidate["_id"], judge["judge_id"])
+        if (stored or {}).get("revision") != (previous or {}).get("revision"):
+            self._refused_save(panel, judge)
+        return now_panel
 
     def _refused_save(self, panel, judge):
         """Why the conditional write stored nothing: the panel closed, the judge left, a race."""

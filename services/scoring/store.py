@@ -104,11 +104,13 @@ class ScoringStore(Repository):
     def save_score(self, panel, record, previous, pending):
         """Store one judge's score of one candidate, replacing ``previous``.
 
-        Only while the panel is open, the judge is on it, and nobody replaced
-        the same score since it was read. ``False`` otherwise (nothing stored).
+        Only while the panel is open, the judge is on it, and nothing in the panel changed
+        since it was read (``version``: the event's panel scores are computed from that
+        read). ``False`` otherwise (nothing stored).
         """
         key = f"scores.{score_key(record['candidate_id'], record['judge_id'])}"
-        query = {"_id": panel["_id"], "closed": False, "judges.judge_id": record["judge_id"],
+        query = {"_id": panel["_id"], "version": panel["version"], "closed": False,
+                 "judges.judge_id": record["judge_id"],
                  f"{key}.revision": previous["revision"] if previous else {"$exists": False}}
         done = self.panels.update_one(query, {
             "$set": {key: record}, "$inc": {"version": 1}, "$push": {OUTBOX_FIELD: pending}})

@@ -40,13 +40,12 @@ def campaign_view(campaign, now):
 
 def publicity_base(config):
     """Where the 公示 page is (aggregation's ``/publicity/<id>``), from the service's config."""
-    from services.voting import config as keys
+    from shared import config as cfg
 
-    url = config.get(keys.PUBLICITY_URL) if hasattr(config, "get") else None
-    if isinstance(url, str) and url.strip():
-        return url.strip().rstrip("/")
-    address = config.get(keys.AGGREGATION_HTTP) if hasattr(config, "get") else None
-    return f"http://{address}" if isinstance(address, str) and address else ""
+    url = cfg.read(config, cfg.PUBLICITY_URL)
+    if url:
+        return url.rstrip("/")
+    return f"http://{cfg.read(config, cfg.AGGREGATION_HTTP)}"
 
 
 def rules_text(settings):

@@ -7,8 +7,7 @@ from nameko.extensions import DependencyProvider
 
 from shared import config as cfg
 from shared.auth import own_service_key
-from shared.service_rpc import ServiceCaller
-from services.voting import config as keys
+from shared.service_rpc import ServiceCalls
 from services.voting import domain
 
 log = logging.getLogger("services.voting.codes")
@@ -34,23 +33,18 @@ class VotingConfig(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        secret = config.get(keys.VOTER_SECRET) or ""
+        secret = cfg.read(config, cfg.VOTER_SECRET)
         if not secret:
             # One secret to manage in small deployments; a separate one is better (README):
             # it outlives a rotation of the service key, which would re-key every voter hash.
             secret = domain.derive_secret(own_service_key(config, self.container.service_name),
                                           "voter-secret")
-        elif len(str(secret)) < cfg.MIN_SECRET_LENGTH:
-            raise RuntimeError(f"{keys.VOTER_SECRET} must be at least "
+        elif len(secret) < cfg.MIN_SECRET_LENGTH:
+            raise RuntimeError(f"{cfg.VOTER_SECRET} must be at least "
                                f"{cfg.MIN_SECRET_LENGTH} characters")
-        sender = config.get(keys.OTP_SENDER) or "notification"
-        if sender not in keys.OTP_SENDERS:
-            raise RuntimeError(f"{keys.OTP_SENDER} must be one of {', '.join(keys.OTP_SENDERS)}")
-        seconds = config.get(keys.BALLOT_CACHE_SECONDS)
-        proxies = config.get(keys.TRUSTED_PROXIES) or ""
-        self.keys = Keys(str(secret), sender,
-                         float(keys.DEFAULT_BALLOT_CACHE_SECONDS if seconds is None else seconds),
-                         {p.strip() for p in str(proxies).split(",") if p.strip()})
+        self.keys = Keys(secret, cfg.read(config, cfg.OTP_SENDER),
+                         cfg.read(config, cfg.BALLOT_CACHE_SECONDS),
+                         set(cfg.read(config, cfg.TRUSTED_PROXIES)))
 
     def get_dependency(self, worker_ctx):
         return self.keys
@@ -59,10 +53,11 @@ class VotingConfig(DependencyProvider):
 class CodeSender(DependencyProvider):
     """Sends a one-time code: ``notification.send_direct`` (an SMS template), or the log."""
 
+    calls = ServiceCalls()
+
     def setup(self):
         config = self.container.config
-        self.mode = config.get(keys.OTP_SENDER) or "notification"
-        self.caller = ServiceCaller(config, self.container.service_name)
+        self.mode = cfg.read(config, cfg.OTP_SENDER)
 
     def get_dependency(self, worker_ctx):
         return self.send
@@ -74,7 +69,7 @@ class CodeSender(DependencyProvider):
             log.info("otp_code sms to %s: 【评选】您的验证码为%s，%d分钟内有效，用于“%s”网络投票。请勿告诉他人。",
                      domain.mask_mobile(mobile), code, minutes, campaign_name)
             return {"message_id": idempotency_key, "status": "sent"}
-        return self.caller.call("notification", "send_direct", "sms", mobile, "otp_code",
+        return self.calls.call("notification", "send_direct", "sms", mobile, "otp_code",
                                 {"code": code, "valid_minutes": minutes,
                                  "campaign_name": campaign_name}, idempotency_key)
 

@@ -9,9 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from shared import auth, signing
+from shared import config as cfg
 from shared.errors import PingxuanError, typed
 
-DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_AMQP_URI = cfg.BY_KEY[cfg.AMQP_URI].default
 RPC_TIMEOUT_SECONDS = 30
 CLI_TOKEN_TTL = timedelta(minutes=5)
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,14 +12,12 @@ from shared import signing
 from shared.cli.base import ROOT, CliError, amqp_uri, home, issuer_key, key_file
 
 #: Every service, in start order, with the env var and default of its HTTP address.
-SERVICES = {
-    "nomination": ("NOMINATION_HTTP", "127.0.0.1:8101"),
-    "voting": ("VOTING_HTTP", "127.0.0.1:8100"),
-    "scoring": ("SCORING_HTTP", "127.0.0.1:8102"),
-    "aggregation": ("AGGREGATION_HTTP", "127.0.0.1:8103"),
-    "notification": ("NOTIFICATION_HTTP", "127.0.0.1:8104"),
-    "console": ("CONSOLE_HTTP", "127.0.0.1:8105"),
-}
+SERVICES = {name: (cfg.env_name(cfg.WEB_SERVER_ADDRESS, name), cfg.HTTP_ADDRESSES[name])
+            for name in cfg.SERVICE_NAMES}
+CLOCK_START_ENV = cfg.env_name(cfg.CLOCK_START, "")
+CLOCK_ANCHOR_ENV = cfg.env_name(cfg.CLOCK_ANCHOR, "")
+#: Never handed to a service: the issuer's private key stays with the CLI.
+ISSUER_KEY_ENV = cfg.BY_ENV["PINGXUAN_ISSUER_KEY"].env
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 20
 
@@ -119,9 +117,9 @@ def clock_anchor(environ):
     same anchor, so all agree on the rehearsal time; a new ``PINGXUAN_CLOCK_START``
     starts a new rehearsal, with a new anchor.
     """
-    start = environ.get("PINGXUAN_CLOCK_START") or ""
-    if not start or environ.get("PINGXUAN_CLOCK_ANCHOR"):
-        return environ.get("PINGXUAN_CLOCK_ANCHOR") or ""
+    start = environ.get(CLOCK_START_ENV) or ""
+    if not start or environ.get(CLOCK_ANCHOR_ENV):
+        return environ.get(CLOCK_ANCHOR_ENV) or ""
     path = home() / "clock-anchor"
     if path.exists():
         saved_start, _, anchor = path.read_text().strip().partition(" ")
@@ -135,26 +133,27 @@ def clock_anchor(environ):
 def service_environments(names, environ):
     """Each service's environment: the issuer's public key(s), every service's public key, and
     its own private key only (created, mode 600, in ``$PINGXUAN_HOME/keys`` when absent)."""
-    issuer_public = environ.get("PINGXUAN_TOKEN_PUBLIC_KEYS") or \
-        signing.public_key_of(issuer_key(create=True))
+    issuer_env = cfg.env_name(cfg.TOKEN_PUBLIC_KEYS, "")
+    issuer_public = environ.get(issuer_env) or signing.public_key_of(issuer_key(create=True))
     own = {name: key_file(name, create=True) for name in names}
     peers = ",".join(f"{name}={signing.public_key_of(key)}" for name, key in own.items())
     shared = {key: value for key, value in environ.items()
-              if key not in ("PINGXUAN_ISSUER_KEY", "PINGXUAN_SECRET")
+              if key not in (ISSUER_KEY_ENV, "PINGXUAN_SECRET")
               and not key.endswith("_SERVICE_KEY")}
-    shared.update(PINGXUAN_TOKEN_PUBLIC_KEYS=issuer_public, PINGXUAN_SERVICE_PUBLIC_KEYS=peers)
+    shared.update({issuer_env: issuer_public, cfg.env_name(cfg.SERVICE_PUBLIC_KEYS, ""): peers})
     anchor = clock_anchor(environ)
     if anchor:
-        shared["PINGXUAN_CLOCK_ANCHOR"] = anchor
-    return {name: dict(shared, **{f"{name.upper()}_SERVICE_KEY": own[name]}) for name in names}
+        shared[CLOCK_ANCHOR_ENV] = anchor
+    return {name: dict(shared, **{cfg.env_name(cfg.SERVICE_KEY, name): own[name]})
+            for name in names}
 
 
 def cmd_up(args):
     environ = dict(os.environ)
     # Trying the system: without MONGO_URI, ask for the embedded store explicitly (the
     # services refuse to start on an unset URI, so that production never runs in memory).
-    if not environ.get("MONGO_URI"):
-        environ["MONGO_URI"] = cfg.EMBEDDED_MONGO_URI
+    if not environ.get(cfg.env_name(cfg.MONGO_URI, "")):
+        environ[cfg.env_name(cfg.MONGO_URI, "")] = cfg.EMBEDDED_MONGO_URI
     environments = service_environments(list(SERVICES), environ)
     logs = home() / "logs"
     logs.mkdir(exist_ok=True)

@@ -73,13 +73,15 @@ def test_publish_finalize_and_rebuild_call_aggregation(calls, capsys, command):
 def test_config_yml_defaults(monkeypatch):
     from nameko.cli.main import setup_yaml_parser
 
+    from shared.config import database_name
+
     for name in list(os.environ):
         if name.startswith("AGGREGATION_"):
             monkeypatch.delenv(name)
     setup_yaml_parser()
     config = yaml.safe_load((ROOT / "services/aggregation/config.yml").read_text("utf-8"))
     assert config["WEB_SERVER_ADDRESS"] == "127.0.0.1:8103"
-    assert config["MONGO_DB"] == "pingxuan_aggregation"
+    assert database_name(config, "aggregation") == "pingxuan_aggregation"
     monkeypatch.setenv("AGGREGATION_HTTP", "0.0.0.0:9103")
     monkeypatch.setenv("AGGREGATION_MONGO_DB", "agg")
     config = yaml.safe_load((ROOT / "services/aggregation/config.yml").read_text("utf-8"))

@@ -245,15 +245,31 @@ def test_disqualified_before_publication_their_votes_move_nobody():
     assert {r["candidate_id"]: r["status"] for r in with_votes}["A14"] == "disqualified"
 
 
-def test_provisional_panel_scores_use_the_campaign_method_while_the_panel_is_open():
+def test_provisional_panel_scores_are_scorings_figures_while_the_panel_is_open():
     c = campaign()
     live = {"candidates": {"a": candidate_facts("a", "agency", 1),
                            "b": candidate_facts("b", "agency", 2)},
             "votes": {"a": 10, "b": 10},
-            "judge_scores": {"a": {"j1": 80.0, "j2": 90.0}, "b": {"j1": 60.0}},
-            "panels": {}}
+            "criterion_scores": {"a": {"j1": {"deeds": 1.0}}},
+            "panels": {CATEGORY: {"closed": False, "panel_scores": {"a": 85.1234, "b": None}}}}
     rows, _ = domain.standings(c, live, CATEGORY)
-    assert {r["candidate_id"]: r["panel_score"] for r in rows} == {"a": 85.0, "b": 60.0}
+    assert {r["candidate_id"]: r["panel_score"] for r in rows} == {"a": 85.12, "b": None}
+
+
+def test_the_newest_provisional_figures_are_those_of_the_highest_panel_version():
+    closed_key = domain.order_key("2099-11-21T00:00:00Z", "p")
+    panels = {"closed_category": {"closed_key": closed_key}}
+    records = [
+        {"category": CATEGORY, "panel_version": 2, "panel_scores": {"a": 70.0}},
+        {"category": CATEGORY, "panel_version": 4, "panel_scores": {"a": 75.0, "b": None}},
+        {"category": CATEGORY, "panel_version": 3, "panel_scores": {"a": 99.0}},
+        {"category": CATEGORY, "panel_version": None, "panel_scores": None},  # an older event
+        {"category": "closed_category", "panel_version": 9, "panel_scores": {"c": 1.0}},
+    ]
+    for _ in range(5):
+        random.shuffle(records)
+        assert domain.provisional_panel_scores(records, panels) == {
+            CATEGORY: {"a": 75.0, "b": None}}
 
 
 def test_current_judge_scores_latest_before_the_close_wins_in_any_order():
@@ -390,8 +406,8 @@ def test_live_from_records_leaves_out_what_is_not_a_candidate():
                    {"candidate_id": "ghost", "judge_id": "j1", "total": 1.0, "category": CATEGORY}],
         "panels": {CATEGORY: {"closed": False, "panel_scores": {}}}})
     assert live["votes"] == {"a": 2}
-    assert live["judge_scores"] == {"a": {"j1": 80.0}}
-    assert live["panels"] == {}
+    assert set(live["criterion_scores"]) == {"a"}
+    assert live["panels"] == {CATEGORY: {"closed": False, "method": None, "panel_scores": {}}}
 
 
 def test_tally_lists_standing_candidates_by_votes():

@@ -34,6 +34,7 @@ NOT_REFUSALS = {
     "CampaignFileError": "its problems are the campaign schema's messages, collected as such",
     "AssertionError": "a bug", "RuntimeError": "a deployment mistake, at start",
     "ValueError": "caught inside the service", "TypeError": "a bug", "KeyError": "a bug",
+    "SettingError": "a setting the service refuses at start (shared/config.py), not a call's",
     "LookupError": "a page's table of words lacks an error class: a bug, caught by its tests",
 }
 #: Functions whose errors are no refusal of the console's calls, and why.

@@ -50,6 +50,8 @@ def test_the_embedded_default_sends_every_message_through_the_log_channel():
 def test_config_yml_without_environment_is_the_embedded_default(monkeypatch):
     from nameko.cli.main import setup_yaml_parser
 
+    from shared.config import database_name
+
     for name in list(os.environ):
         if name.startswith("NOTIFICATION_"):
             monkeypatch.delenv(name)
@@ -58,8 +60,9 @@ def test_config_yml_without_environment_is_the_embedded_default(monkeypatch):
     loaded = domain.settings_from_config(config, TEMPLATES)
     assert loaded.routes == settings_of().routes
     assert loaded.channels_used() == ["log"]
-    assert config["MONGO_DB"] == "pingxuan_notification"
+    assert database_name(config, "notification") == "pingxuan_notification"
     assert config["WEB_SERVER_ADDRESS"] == "127.0.0.1:8104"
+    assert (loaded.direct_limit, loaded.direct_window_seconds, loaded.sweep_batch) == (5, 600, 50)
 
 
 def test_config_yml_reads_channels_and_secrets_from_the_environment(monkeypatch):

@@ -1,7 +1,9 @@
 """The live tally's cache: a value at most ``ttl`` old, and at most ``min_age`` old once
 this instance counted a vote (issue 14: vote → result within a second)."""
-from services.aggregation.providers import (DEFAULT_TALLY_CACHE_SECONDS,
-                                            TALLY_REFRESH_AFTER_CHANGE_SECONDS, ExpiringCache)
+from services.aggregation.providers import TALLY_REFRESH_AFTER_CHANGE_SECONDS, ExpiringCache
+from shared import config as cfg
+
+DEFAULT_TALLY_CACHE_SECONDS = cfg.read({}, cfg.TALLY_CACHE_SECONDS)
 
 
 class Clock:
