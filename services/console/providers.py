@@ -13,16 +13,7 @@ from nameko.rpc import ReplyListener, ServiceProxy
 from shared import config as cfg
 from shared import signing
 from shared.auth import CONTEXT_KEY, Auth, TrustedKeys, own_service_key
-
-
-class Unavailable(Exception):
-    """A service did not answer in time; shown as such, nothing is assumed done."""
-
-    exc_type = "Unavailable"
-
-    def __init__(self, service, method):
-        super().__init__(f"{service}.{method} did not answer within the time allowed")
-        self.value = str(self)
+from shared.errors import Unavailable
 
 
 class SessionAuth(Auth):
@@ -58,7 +49,8 @@ class Desk:
             with eventlet.Timeout(self.timeout):
                 return reply.result()
         except eventlet.Timeout:
-            raise Unavailable(service, method)
+            # Shown as such (messages_zh words it); nothing is assumed done.
+            raise Unavailable(f"{service}.{method} did not answer within the time allowed")
 
 
 class DeskProvider(DependencyProvider):

@@ -27,7 +27,7 @@ from shared.metrics import Metrics
 from shared.store import MongoStore
 from shared.timeutil import parse_iso
 from services.console import judges, messages_zh, render, sessions, svg, views
-from services.console.providers import ConsoleSettings, DeskProvider, SessionAuth, Unavailable
+from services.console.providers import ConsoleSettings, DeskProvider, SessionAuth
 
 log = logging.getLogger(__name__)
 
@@ -631,7 +631,7 @@ class ConsoleService(PingxuanService):
         """``(reply, None)`` or ``(None, refusal)``: the service's words, never a crash page."""
         try:
             return self.desk.call(service, method, *args, **kwargs), None
-        except (PingxuanError, Unavailable, RemoteError, BadRequest, UnknownService) as error:
+        except (PingxuanError, RemoteError, BadRequest, UnknownService) as error:
             return None, self._refusal(error, f"{service}.{method}")
 
     def _refusal(self, error, where):

@@ -17,7 +17,7 @@ from services.console import sessions
 from services.console.providers import Settings
 from services.console.service import ConsoleService
 from shared.auth import read_token
-from shared.errors import InvalidState, ValidationError
+from shared.errors import InvalidState, Unavailable, ValidationError
 from shared.timeutil import utcnow
 from tests.conftest import TEST_KEYS, TEST_SECRET, campaign_document, nomination_form, token
 
@@ -501,3 +501,17 @@ def test_a_refusal_the_table_lacks_shows_the_chinese_title_and_is_logged_and_cou
     assert "暂无中文" in page
     harness.service.metrics.untranslated.labels.assert_called_once_with("InvalidState")
     assert "aggregation.publish" in caplog.text and "the moon is not full" in caplog.text
+
+
+def test_a_service_that_does_not_answer_is_shown_as_unavailable_in_chinese(harness):
+    harness.desk.replies.update({
+        "aggregation.report": None, "aggregation.objections": [],
+        "aggregation.finalize": Unavailable(
+            "aggregation.finalize did not answer within the time allowed")})
+    harness.sign_in(ADMIN)
+    response = harness.service.results_action(harness.request(
+        "POST", "/campaigns/cb-test/results/finalize",
+        data={"csrf_token": harness.csrf(), "confirm": "yes"}),
+        campaign_id="cb-test", action="finalize")
+    assert "服务暂时没有应答" in body(response)
+    assert "aggregation.finalize 在规定时间内没有应答。" in body(response)

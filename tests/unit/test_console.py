@@ -404,3 +404,32 @@ def test_link_results_show_a_link_only_where_no_message_carries_it():
     rows = views.link_results(reply)["rows"]
     assert [row["link"] for row in rows] == [None, "L2"]
     assert rows[0]["outcome"].startswith("一分钟内刚发送过")
+
+
+# --- the desk --------------------------------------------------------------------------------
+
+def test_a_call_that_gets_no_reply_in_time_is_the_shared_unavailable_error(monkeypatch):
+    from types import SimpleNamespace
+
+    import eventlet
+
+    from services.console import providers
+    from shared.auth import CONTEXT_KEY
+    from shared.errors import ALL, Unavailable
+
+    class SilentProxy:
+        def __init__(self, worker_ctx, service, reply_listener):
+            pass
+
+        def __getattr__(self, method):
+            return SimpleNamespace(call_async=lambda *args, **kwargs: SimpleNamespace(
+                result=lambda: eventlet.sleep(10)))
+
+    monkeypatch.setattr(providers, "ServiceProxy", SilentProxy)
+    desk = providers.Desk(SimpleNamespace(data={}), reply_listener=None, timeout=0.01)
+    desk.act_as("a token")
+    with pytest.raises(Unavailable) as refused:
+        desk.call("aggregation", "finalize")
+    assert refused.value.exc_type == "Unavailable" and ALL["Unavailable"] is Unavailable
+    assert str(refused.value) == "aggregation.finalize did not answer within the time allowed"
+    assert views.refusal(refused.value)["message"] == "aggregation.finalize 在规定时间内没有应答。"
