@@ -1,7 +1,7 @@
 """A service's server-rendered pages: Jinja2 templates and static files beside its package.
 
-Each page-serving service (voting's ``/``, scoring's ``/judge``, aggregation's ``/publicity``)
-keeps ``templates/`` and ``static/`` next to its ``page.py`` and builds one ``Pages`` from that
+Each page-serving service (voting's ``/``, scoring's ``/judge``, aggregation's ``/publicity``,
+the console) keeps ``templates/`` and ``static/`` next to its ``page.py`` and builds one ``Pages`` from that
 folder. Templates autoescape every value and fail on an undefined name (``StrictUndefined``),
 so a context key misspelt in a view is an error in the tests, not a blank on a voter's phone.
 Only the static files a service lists are served: a name from the URL never reaches the disk.
@@ -18,7 +18,8 @@ CONTENT_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; cha
 class Pages:
     """The templates and the listed static files of the service package in ``folder``."""
 
-    def __init__(self, folder, static_files, optional_context=None, static_headers=None):
+    def __init__(self, folder, static_files, optional_context=None, static_headers=None,
+                 filters=None, template_globals=None, trim_blocks=False):
         folder = Path(folder)
         #: The names a template may be rendered without, with the value each then has (no
         #: message, no code sent yet); any other name must be given.
@@ -31,7 +32,13 @@ class Pages:
         self.static_headers = dict(static_headers or {"Cache-Control": "public, max-age=3600"})
         self.environment = Environment(
             loader=FileSystemLoader(str(folder / "templates")), undefined=StrictUndefined,
-            autoescape=select_autoescape(default=True, default_for_string=True))
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            # The console's templates are written for it: a block tag's line leaves no blank.
+            trim_blocks=trim_blocks, lstrip_blocks=trim_blocks)
+        #: What a service's templates may call besides the context: ``filters`` by name
+        #: (``{{ when|local_time }}``) and ``template_globals`` (its tables of words).
+        self.environment.filters.update(filters or {})
+        self.environment.globals.update(template_globals or {})
 
     def render(self, template, **context):
         return self.environment.get_template(template).render(

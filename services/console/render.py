@@ -1,41 +1,32 @@
-"""Jinja2 for the console's templates (``templates/``): autoescaped, StrictUndefined."""
+"""The console's pages through shared/pages.py: its templates, its three static files, and the
+filters and tables of Chinese words its templates use."""
 import json
-from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-HERE = Path(__file__).resolve().parent
-TEMPLATES = HERE / "templates"
-STATIC = HERE / "static"
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH
+from shared.pages import Pages
+from services.console import messages_zh, views
 
 
-@lru_cache(maxsize=1)
-def environment():
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
-                      autoescape=select_autoescape(("html",)), trim_blocks=True,
-                      lstrip_blocks=True)
-    from shared.campaign import CATEGORY_NAMES_ZH, ORG_TYPE_NAMES_ZH
-    from services.console import messages_zh, views
+def as_json(value):
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
-    env.filters["sentences"] = messages_zh.joined
-    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True,
-                                                   default=str)
-    env.filters["local_time"] = views.local_text
-    env.globals.update(CATEGORY_ZH=CATEGORY_NAMES_ZH, ORG_TYPE_ZH=ORG_TYPE_NAMES_ZH,
-                       STATUS_ZH=messages_zh.STATUS_ZH, PHASE_ZH=messages_zh.PHASE_ZH,
-                       VERDICT_ZH=messages_zh.VERDICT_ZH, notice_text=views.notice_text)
-    return env
+
+#: ``/static/<name>`` serves these and nothing else; short caching, as before the shared pages.
+PAGES = Pages(
+    Path(__file__).resolve().parent, static_files=["console.css", "copy.js", "link.js"],
+    static_headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"},
+    filters={"sentences": messages_zh.joined, "json": as_json, "local_time": views.local_text},
+    template_globals={"CATEGORY_ZH": CATEGORY_NAMES_ZH, "ORG_TYPE_ZH": ORG_TYPE_NAMES_ZH,
+                      "STATUS_ZH": messages_zh.STATUS_ZH, "PHASE_ZH": messages_zh.PHASE_ZH,
+                      "VERDICT_ZH": messages_zh.VERDICT_ZH, "notice_text": views.notice_text},
+    trim_blocks=True)
 
 
 def render(name, **context):
-    return environment().get_template(name).render(**context)
+    return PAGES.render(name, **context)
 
 
 def static_file(name):
-    """``(bytes, content type)`` of a file in ``static/``, or ``None`` (no path outside it)."""
-    path = (STATIC / name).resolve()
-    if path.parent != STATIC or path.suffix not in STATIC_TYPES or not path.is_file():
-        return None
-    return path.read_bytes(), STATIC_TYPES[path.suffix]
+    """The listed file ``name`` with its content type and headers, else a plain 404."""
+    return PAGES.static_file(name)

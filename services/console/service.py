@@ -165,12 +165,7 @@ class ConsoleService(PingxuanService):
 
     @http("GET", "/static/<name>")
     def static(self, request, name):
-        found = render.static_file(name)
-        if found is None:
-            return Response("not found", status=404)
-        data, content_type = found
-        return Response(data, content_type=content_type,
-                        headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"})
+        return render.static_file(name)
 
     @http("GET", "/sign-in")
     def sign_in_page(self, request):

@@ -10,6 +10,7 @@ from jinja2 import UndefinedError
 
 from shared.pages import Pages
 from services.aggregation import page as publicity_page
+from services.console import render as console_pages
 from services.scoring import page as judge_page
 from services.voting import page as voting_page
 
@@ -74,6 +75,8 @@ def test_the_receipt_page_shows_a_void_with_its_reason():
     (judge_page, "app.css", "text/css; charset=utf-8", "html.large { font-size: 24px; }"),
     (judge_page, "app.js", "text/javascript; charset=utf-8", "X-Judge-Link"),
     (publicity_page, "publicity.css", "text/css; charset=utf-8", "body.large{font-size:24px}"),
+    (console_pages, "copy.js", "text/javascript; charset=utf-8", "copy-link"),
+    (console_pages, "console.css", "text/css; charset=utf-8", "body"),
 ])
 def test_each_page_serves_its_listed_static_files(module, name, content_type, text):
     response = module.static_file(name)
@@ -81,7 +84,7 @@ def test_each_page_serves_its_listed_static_files(module, name, content_type, te
     assert text in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("module", [voting_page, judge_page, publicity_page])
+@pytest.mark.parametrize("module", [voting_page, judge_page, publicity_page, console_pages])
 @pytest.mark.parametrize("name", ["../config.yml", "../page.py", "missing.css", ""])
 def test_a_name_not_listed_never_reaches_the_disk(module, name):
     response = module.static_file(name)
@@ -113,3 +116,31 @@ def test_every_template_and_static_file_is_package_data():
     for path in files:
         relative = path.relative_to(path.parents[1]).as_posix()
         assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
+
+
+def test_a_service_gives_its_templates_filters_and_globals_and_may_trim_block_lines(tmp_path):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "list.html").write_text(
+        "<ul>\n{% for item in items %}\n  <li>{{ item|shout }} {{ WORDS[item] }}</li>\n"
+        "{% endfor %}\n</ul>\n", encoding="utf-8")
+    options = dict(static_files=[], filters={"shout": str.upper},
+                   template_globals={"WORDS": {"a": "<甲>"}})
+    assert Pages(tmp_path, trim_blocks=True, **options).render("list.html", items=["a"]) == \
+        "<ul>\n  <li>A &lt;甲&gt;</li>\n</ul>"
+    assert Pages(tmp_path, **options).render("list.html", items=["a"]) == \
+        "<ul>\n\n  <li>A &lt;甲&gt;</li>\n\n</ul>"
+
+
+def test_the_console_lists_every_file_of_its_static_folder_with_its_caching():
+    folder = ROOT / "services" / "console" / "static"
+    assert console_pages.PAGES.static_files == {path.name for path in folder.iterdir()}
+    response = console_pages.static_file("link.js")
+    assert response.headers["Cache-Control"] == "max-age=300"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_console_templates_see_its_filters_and_tables_of_words():
+    html = console_pages.PAGES.environment.from_string(
+        "{{ STATUS_ZH['accepted'] }}|{{ {'b': 1, 'a': '甲'}|json }}|{{ ['甲。', '乙。']|sentences }}"
+    ).render()
+    assert html == "已通过（候选）|{&#34;a&#34;: &#34;甲&#34;, &#34;b&#34;: 1}|甲；乙。"
