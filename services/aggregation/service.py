@@ -61,7 +61,8 @@ def define_metrics(registry):
     return {
         "events": Counter(
             "pingxuan_aggregation_events_total",
-            "Events received, by type and outcome (applied, duplicate, ignored, refused)",
+            # Duplicates never reach a handler: @handles counts them (pingxuan_events_total).
+            "Events received, by type and outcome (applied, ignored, refused)",
             ["type", "outcome"], registry=registry),
         "lag": Histogram(
             "pingxuan_aggregation_event_lag_seconds",
@@ -124,7 +125,7 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
 
     @handles(events.VOTING, events.VOTE_CAST)
     def on_vote_cast(self, payload):
-        event = self._fresh(events.VOTE_CAST, payload)
+        event = self._of_campaign(events.VOTE_CAST, payload)
         if event is None:
             return
         campaign_id = event["campaign_id"]
@@ -141,7 +142,7 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
     @handles(events.VOTING, events.VOTES_VOIDED)
     def on_votes_voided(self, payload):
         """票數清零: the void's votes leave the counts (in any order with their vote_cast)."""
-        event = self._fresh(events.VOTES_VOIDED, payload)
+        event = self._of_campaign(events.VOTES_VOIDED, payload)
         if event is None:
             return
         campaign_id = event["campaign_id"]
@@ -158,7 +159,7 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
     @handles(events.VOTING, events.VOTES_RESTORED)
     def on_votes_restored(self, payload):
         """A void undone: exactly its votes count again."""
-        event = self._fresh(events.VOTES_RESTORED, payload)
+        event = self._of_campaign(events.VOTES_RESTORED, payload)
         if event is None:
             return
         campaign_id = event["campaign_id"]
@@ -172,7 +173,7 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
 
     @handles(events.SCORING, events.SCORE_SUBMITTED)
     def on_score_submitted(self, payload):
-        event = self._fresh(events.SCORE_SUBMITTED, payload)
+        event = self._of_campaign(events.SCORE_SUBMITTED, payload)
         if event is None:
             return
         campaign_id = event["campaign_id"]
@@ -190,7 +191,7 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
 
     @handles(events.SCORING, events.PANEL_CLOSED)
     def on_panel_closed(self, payload):
-        event = self._fresh(events.PANEL_CLOSED, payload)
+        event = self._of_campaign(events.PANEL_CLOSED, payload)
         if event is None:
             return
         campaign_id, category = event["campaign_id"], event["category"]
@@ -791,23 +792,27 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
             self.metrics.events.labels(event_type, "refused").inc()
             return None
 
-    def _fresh(self, event_type, payload):
-        """The event if it is valid and not applied yet (redeliveries and replays stop here)."""
+    def _of_campaign(self, event_type, payload):
+        """The event if it is valid and names its campaign.
+
+        Not a second de-duplication: ``@handles`` records each event in ``processed_events``
+        once its handler returned and acknowledges a redelivery or a replay without running it
+        (nothing here applies an event outside it; a rebuild reads the owners' records, not
+        events). A redelivery after a crash before that record runs the handler again, and
+        every effect is idempotent by itself for it."""
         event = self._read(event_type, payload)
         if event is None:
             return None
         if event["campaign_id"] is None:
             self.metrics.events.labels(event_type, "refused").inc()
             return None
-        if self.store.was_applied(event["event_id"]):
-            self.metrics.events.labels(event_type, "duplicate").inc()
-            return None
         return event
 
     def _done(self, event, event_type, outcome, note=None):
+        """Count the event's outcome (``note`` says why, for the log) and its lag."""
         applied_at = self.now()
-        self.store.mark_applied(event["event_id"], event_type, event["campaign_id"], outcome,
-                                applied_at, note)
+        if note:
+            log.debug("%s %s %s: %s", event_type, event["event_id"], outcome, note)
         self.metrics.events.labels(event_type, outcome).inc()
         self.metrics.lag.labels(event_type).observe(
             domain.lag_seconds(event["occurred_at"], applied_at))
@@ -822,13 +827,10 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
                 "note": consequence})
 
     def _candidate_event(self, event_type, payload):
-        """Apply a nomination event to its candidate; returns the event (even if a duplicate)."""
+        """Apply a nomination event to its candidate; returns the event."""
         event = self._read(event_type, payload)
         if event is None or event["campaign_id"] is None:
             return None
-        if self.store.was_applied(event["event_id"]):
-            self.metrics.events.labels(event_type, "duplicate").inc()
-            return event
         newer = self.store.ballot_copy.apply(candidate_of_event(event))
         self.store.mark_dirty(event["campaign_id"], {event["category"]})
         self._done(event, event_type, "applied" if newer else "ignored",

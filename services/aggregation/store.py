@@ -11,7 +11,6 @@ Collections:
 * ``judge_scores`` — one document per ``score_submitted`` event.
 * ``campaign_results`` — per campaign: phase, panels, the published snapshot,
   revisions, the categories awaiting a refresh, and the outbox of our events.
-* ``applied_events`` — every event id applied (or refused), with its outcome.
 * ``inputs_documents`` — the inputs document of each published revision, as published
   (``_id`` = campaign|revision|inputs hash), kept after later revisions.
 * ``objections`` — one document per objection (``_id`` = its receipt number): the objector
@@ -79,7 +78,6 @@ class AggregationStore(OneTimeCodeStore, Repository):
         self.counted_votes = db["counted_votes"]
         self.judge_scores = db["judge_scores"]
         self.states = db["campaign_results"]
-        self.applied = db["applied_events"]
         self.documents = db["inputs_documents"]
         self.voids = db["vote_voids"]
         self.void_marks = db["void_marks"]
@@ -99,7 +97,6 @@ class AggregationStore(OneTimeCodeStore, Repository):
         self.counted_votes.create_index([("campaign_id", ASCENDING),
                                          ("candidate_id", ASCENDING)])
         self.judge_scores.create_index([("campaign_id", ASCENDING)])
-        self.applied.create_index([("campaign_id", ASCENDING), ("type", ASCENDING)])
         self.objections.create_index([("campaign_id", ASCENDING), ("status", ASCENDING)])
         self.objections.create_index([("notice.status", ASCENDING)])
         self.void_marks.create_index([("campaign_id", ASCENDING)])
@@ -107,26 +104,6 @@ class AggregationStore(OneTimeCodeStore, Repository):
         self.void_marks.create_index([("void_id", ASCENDING)])
         self.audit.ensure_indexes()
 
-    # --- events applied ----------------------------------------------------------------------
-
-    def was_applied(self, event_id):
-        return self.applied.find_one({"_id": event_id}, {"_id": 1}) is not None
-
-    def mark_applied(self, event_id, event_type, campaign_id, outcome, at, note=None):
-        """Record an event as done (after its effects are written; idempotent)."""
-        self.applied.update_one(
-            {"_id": event_id},
-            {"$setOnInsert": {"type": event_type, "campaign_id": campaign_id,
-                              "outcome": outcome, "note": note, "at": at}},
-            upsert=True)
-
-    def applied_count(self, campaign_id=None, event_type=None):
-        query = {}
-        if campaign_id is not None:
-            query["campaign_id"] = campaign_id
-        if event_type is not None:
-            query["type"] = event_type
-        return self.applied.count_documents(query)
 
     # --- candidates --------------------------------------------------------------------------
 
@@ -265,8 +242,9 @@ class AggregationStore(OneTimeCodeStore, Repository):
         try:
             self.results.update_one(
                 {"_id": candidate_id, "vote_events": {"$ne": event_id}},
-                # Only redeliveries racing mark_applied need this list (applied events are
-                # refused earlier), so the recent ones suffice and the document stays small.
+                # Only a redelivery after a crash before the entrypoint's processed_events
+                # record needs this list (recorded events are refused before the handler),
+                # so the recent ones suffice and the document stays small.
                 {"$inc": increments,
                  "$push": {"vote_events": {"$each": [event_id], "$slice": -VOTE_EVENTS_KEPT}},
                  "$setOnInsert": {"campaign_id": campaign_id, "category": category,

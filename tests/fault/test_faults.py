@@ -603,7 +603,6 @@ class IntermittentStore:
         self.active = False
         self.failures = Counter()
         self._wrap(monkeypatch, AggregationStore, "count_votes", after=True)
-        self._wrap(monkeypatch, AggregationStore, "mark_applied", after=False)
         # The entrypoint's record that an event is done: the effect written, the record lost.
         self._wrap(monkeypatch, ProcessedEvents, "mark", after=False,
                    only=lambda store: store.collection.database.name.endswith("_aggregation"))
@@ -707,7 +706,7 @@ def test_aggregation_store_failing_now_and_then_during_a_flood(
         intermittent_store.active = False
     failures = dict(intermittent_store.failures)
     assert all(failures.get(f"{name} {when}") for name, when in (
-        ("count_votes", "before"), ("count_votes", "after"), ("mark_applied", "before"),
+        ("count_votes", "before"), ("count_votes", "after"),
         ("mark", "before"), ("voting_ballot", "before"), ("scoring_ballot", "before"))), \
         f"not every kind of failure happened: {failures}"
     settled = settle(cluster, flood)
@@ -724,8 +723,8 @@ def test_aggregation_store_failing_now_and_then_during_a_flood(
     aggregation = cluster.containers["aggregation"]
     assert not cluster.crashes, cluster.crashes  # the failures were the handler's, not fatal
     aggregation_failures = sum(n for where, n in failures.items()
-                               if where.split()[0] in ("count_votes", "mark_applied", "mark"))
-    # Every failure was retried by the handler it happened in (mark and mark_applied also
+                               if where.split()[0] in ("count_votes", "mark"))
+    # Every failure was retried by the handler it happened in (mark also
     # fail under aggregation's other handlers, e.g. the late candidates' reviews).
     assert events_retried(aggregation) >= aggregation_failures
     assert events_total(aggregation, "on_vote_cast", "parked") == 0
