@@ -1,15 +1,17 @@
 """The voting page (simplified Chinese, mobile-first, large text on request, readable by a
 screen reader, no image captcha): server-rendered HTML that works without JavaScript.
 
-The HTML is in ``templates/``, the style sheet in ``static/`` (served at ``/static/``)."""
+The HTML is in ``templates/`` (its frame is shared/templates/residents_base.html), the style
+sheet in ``static/``, after the residents' pages' shared one (both served at ``/static/``)."""
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from shared.pages import Pages
 
-PAGES = Pages(Path(__file__).resolve().parent, static_files=["voting.css"], optional_context={
-    "message": None, "kind": None, "publicity": "", "receipt": None, "status": None,
-    "code_sent": False, "mobile": "", "masked": ""})
+PAGES = Pages(Path(__file__).resolve().parent, static_files=["residents.css", "voting.css"],
+              optional_context={
+                  "message": None, "kind": None, "publicity": "", "receipt": None,
+                  "status": None, "code_sent": False, "mobile": "", "masked": ""})
 
 
 def render(template, **context):
@@ -18,7 +20,7 @@ def render(template, **context):
 
 
 def static_file(name):
-    """``/static/<name>``: the page's style sheet."""
+    """``/static/<name>``: the residents' pages' shared style sheet and the page's own."""
     return PAGES.static_file(name)
 
 

@@ -632,11 +632,16 @@ def test_the_page_renders_in_chinese_and_refuses_outside_the_window(harness):
 
 def test_the_page_links_its_style_sheet_which_is_served_and_nothing_else(harness):
     index = harness.service().page_index(request("GET", "/")).get_data(as_text=True)
-    assert '<link rel="stylesheet" href="/static/voting.css">' in index
+    assert ('<link rel="stylesheet" href="/static/residents.css">\n'
+            '<link rel="stylesheet" href="/static/voting.css">') in index
     style = harness.service().page_static(request("GET", "/static/voting.css"), "voting.css")
     assert style.status_code == 200 and style.content_type == "text/css; charset=utf-8"
-    assert "body.large{font-size:24px}" in style.get_data(as_text=True)
+    assert "ul.candidates{" in style.get_data(as_text=True)
     assert "max-age" in style.headers["Cache-Control"]
+    shared = harness.service().page_static(request("GET", "/static/residents.css"),
+                                           "residents.css")
+    assert shared.status_code == 200 and "body.large{font-size:24px}" in shared.get_data(
+        as_text=True)
     other = harness.service().page_static(request("GET", "/static/config.yml"), "config.yml")
     assert other.status_code == 404
 

@@ -71,10 +71,13 @@ def test_the_receipt_page_shows_a_void_with_its_reason():
 
 
 @pytest.mark.parametrize("module, name, content_type, text", [
-    (voting_page, "voting.css", "text/css; charset=utf-8", 'font:18px/1.6 -apple-system,"PingFang SC"'),
+    (voting_page, "voting.css", "text/css; charset=utf-8", ".wrap{max-width:40rem"),
+    (voting_page, "residents.css", "text/css; charset=utf-8",
+     'font:18px/1.6 -apple-system,"PingFang SC"'),
     (judge_page, "app.css", "text/css; charset=utf-8", "html.large { font-size: 24px; }"),
     (judge_page, "app.js", "text/javascript; charset=utf-8", "X-Judge-Link"),
-    (publicity_page, "publicity.css", "text/css; charset=utf-8", "body.large{font-size:24px}"),
+    (publicity_page, "publicity.css", "text/css; charset=utf-8", ".wrap{max-width:44rem"),
+    (publicity_page, "residents.css", "text/css; charset=utf-8", "body.large{font-size:24px}"),
     (console_pages, "copy.js", "text/javascript; charset=utf-8", "copy-link"),
     (console_pages, "console.css", "text/css; charset=utf-8", "body"),
 ])
@@ -144,3 +147,45 @@ def test_the_console_templates_see_its_filters_and_tables_of_words():
         "{{ STATUS_ZH['accepted'] }}|{{ {'b': 1, 'a': '甲'}|json }}|{{ ['甲。', '乙。']|sentences }}"
     ).render()
     assert html == "已通过（候选）|{&#34;a&#34;: &#34;甲&#34;, &#34;b&#34;: 1}|甲；乙。"
+
+
+@pytest.mark.parametrize("module, static_path, own_sheet, title", [
+    (voting_page, "/static/", "voting.css", "网络投票"),
+    (publicity_page, "/publicity/static/", "publicity.css", "公示"),
+])
+def test_the_residents_pages_share_one_frame_and_one_style_sheet(module, static_path, own_sheet,
+                                                                  title):
+    html = module.PAGES.environment.from_string(
+        '{% extends "base.html" %}{% block main %}<p>正文</p>{% endblock %}').render(
+        large=True, message="已发送", kind="ok")
+    assert f'<link rel="stylesheet" href="{static_path}residents.css">\n' \
+        f'<link rel="stylesheet" href="{static_path}{own_sheet}">' in html
+    assert f"<title>{title}</title>" in html and '<body class="large">' in html
+    assert '<a class="skip" href="#main">跳到主要内容</a>' in html and 'id="large-text"' in html
+    assert '<div class="msg ok" role="status" id="message">已发送</div>' in html
+    assert "<p>正文</p>" in html
+    shared = (ROOT / "shared" / "static" / "residents.css").read_bytes()
+    assert module.static_file("residents.css").get_data() == shared
+
+
+def test_a_services_own_file_comes_before_the_shared_one_and_a_missing_one_is_an_error(tmp_path):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "static").mkdir()
+    (tmp_path / "templates" / "residents_base.html").write_text("own", encoding="utf-8")
+    (tmp_path / "static" / "residents.css").write_text("own{}", encoding="utf-8")
+    pages = Pages(tmp_path, static_files=["residents.css", "gone.css"])
+    assert pages.render("residents_base.html") == "own"
+    assert pages.static_file("residents.css").get_data(as_text=True) == "own{}"
+    with pytest.raises(FileNotFoundError, match="gone.css"):
+        pages.static_file("gone.css")
+
+
+def test_the_shared_templates_and_static_files_are_package_data():
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "tool"]["setuptools"]["package-data"]["*"]
+    files = [path for folder in ("templates", "static")
+             for path in (ROOT / "shared" / folder).iterdir()]
+    assert {path.name for path in files} == {"residents_base.html", "residents.css"}
+    for path in files:
+        relative = path.relative_to(path.parents[1]).as_posix()
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
