@@ -1,9 +1,10 @@
 """A service's server-rendered pages: Jinja2 templates and static files beside its package.
 
 Each page-serving service (voting's ``/``, scoring's ``/judge``, aggregation's ``/publicity``,
-the console) keeps ``templates/`` and ``static/`` next to its ``page.py`` and builds one ``Pages`` from that
-folder. Templates autoescape every value and fail on an undefined name (``StrictUndefined``),
-so a context key misspelt in a view is an error in the tests, not a blank on a voter's phone.
+the console) keeps ``templates/`` and ``static/`` next to its ``page.py`` (the console's
+``render.py``) and builds one ``Pages`` from that folder. Templates autoescape every value
+and fail on an undefined name (``StrictUndefined``), so a context key misspelt in a view is an
+error in the tests, not a blank on a voter's phone.
 Only the static files a service lists are served: a name from the URL never reaches the disk.
 
 What the residents' public pages share (voting's ``/`` and aggregation's ``/publicity``) is here

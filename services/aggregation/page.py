@@ -15,7 +15,8 @@ from shared.errors import (DeadlinePassed, InvalidState, NotFound, RateLimited, 
 from shared.pages import Pages
 from services.aggregation import domain, objections
 
-#: ``/publicity/static/<name>`` serves the shared ``residents.css`` and ``publicity.css``, nothing else.
+#: ``/publicity/static/<name>`` serves the shared ``residents.css`` and ``publicity.css``,
+#: nothing else.
 PAGES = Pages(Path(__file__).resolve().parent, static_files=["residents.css", "publicity.css"],
               optional_context={"message": None, "kind": None})
 SIZE_COOKIE = "pxsize"

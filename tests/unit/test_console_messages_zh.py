@@ -36,6 +36,7 @@ NOT_REFUSALS = {
     "ValueError": "caught inside the service", "TypeError": "a bug", "KeyError": "a bug",
     "SettingError": "a setting the service refuses at start (shared/config.py), not a call's",
     "LookupError": "a page's table of words lacks an error class: a bug, caught by its tests",
+    "FileNotFoundError": "a page lists a static file that is in no folder: a bug, caught by its tests",
 }
 #: Functions whose errors are no refusal of the console's calls, and why.
 NOT_REFUSING = {
