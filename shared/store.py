@@ -34,6 +34,13 @@ Where the two differ, and how the code stays on the common ground:
   store the same ``_id`` lookup (:func:`_iter_by_id`), so a verb whose filter
   names ``_id`` (equality or ``$in``) costs the same few reads on both. Any
   other filter still scans in mongomock: the hot paths filter on ``_id`` only.
+* **Inserts.** mongomock walks every inserted document generically (a
+  datetime patch that rebuilds each dict, key checks, a version parse, two
+  locks): about 18 µs per vote document. A plain document (scalars,
+  datetimes, flat dicts, a string or integer ``_id``) in a collection
+  without unique or TTL indexes gets the same checks and the same stored form
+  directly (:func:`_fast_inserts`); anything else, and any duplicate, goes to
+  mongomock's own insert, which refuses it in its words.
 * **Pages in ``_id`` order.** ``find(filter).sort("_id", 1).limit(n)``, with the
   filter's ``_id`` absent or a range (``$gt``, ``$gte``, ``$lt``, ``$lte``), is a
   walk of MongoDB's ``_id`` index that stops after ``n`` matches; mongomock 4.3
