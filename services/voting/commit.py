@@ -6,9 +6,8 @@ everything queued while it was busy as one group and, for the group: applies
 the rules (one read of the voters' history), claims the vote_ids, writes the
 outbox entry, stores the votes with one ``insert_many``, publishes one
 ``vote_cast`` event per campaign, closes the outbox entry and records refusals
-in the fraud ledger. Each waiting caller gets its answer once the group is
-stored (a vote is acknowledged once it is stored), before the event's publish:
-the outbox entry already makes that certain.
+in the fraud ledger. Only then does each waiting caller get its answer: a vote
+is acknowledged once it is stored.
 
 Why a vote counts exactly once (the argument is in the package README):
 the store decides every race (``votes._id`` = voter|candidate|day and
@@ -17,7 +16,6 @@ the votes and removed only after their event is published, so a crash
 anywhere leaves either no stored vote or an entry the sweep republishes; and
 consumers de-duplicate on vote_id.
 """
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -80,9 +78,6 @@ class CommitContext:
     now: object
     rules: dict
     metrics: object = None
-    #: When a list: a group's announcements are appended here, to be made after its callers
-    #: are answered (the committer's way); ``None``: made before ``commit_group`` returns.
-    announcements: list | None = None
 
 
 def commit_group(requests, ctx):
@@ -178,11 +173,7 @@ def store_votes(ctx, records, decisions, limits, now):
     limits.give_back(record["vote_id"] for record in batch if record["_id"] in taken)
     stored, outcomes, refusals = answer_insert(batch, taken, ctx.store.votes_by_key(taken),
                                                {d.vote.vote_id: d.vote for d in decisions})
-    announce = lambda: publish_batch(batch_id, stored, ctx.dispatch, ctx.store)  # noqa: E731
-    if ctx.announcements is None:
-        announce()
-    else:
-        ctx.announcements.append(announce)
+    publish_batch(batch_id, stored, ctx.dispatch, ctx.store)
     return outcomes, refusals
 
 
@@ -441,14 +432,9 @@ class CommitQueue:
     def _commit(self, group):
         requests = [request for item in group for request in item[0]]
         metrics = self.context.metrics
-        # A vote is acknowledged once it is stored: its outbox entry, written before it,
-        # makes its announcement certain (the sweep republishes an entry left open), so the
-        # callers do not also wait for the broker's confirm of the vote_cast event.
-        announcements = []
-        context = dataclasses.replace(self.context, announcements=announcements)
         try:
             started = time.perf_counter()
-            outcomes = commit_group(requests, context)
+            outcomes = commit_group(requests, self.context)
             if metrics is not None:
                 metrics.group_size.observe(len(requests))
                 metrics.commit_seconds.observe(time.perf_counter() - started)
@@ -461,11 +447,6 @@ class CommitQueue:
         for requests_, done in group:
             done.send(outcomes[start:start + len(requests_)])
             start += len(requests_)
-        for announce in announcements:
-            try:
-                announce()
-            except Exception:  # the outbox entry stays open: the sweep republishes it
-                log.exception("announcing a stored group failed; the outbox sweep will retry")
 
 
 class GroupEvents(EventDispatcher):
