@@ -30,9 +30,20 @@ def local_day(moment, tz_name):
 
 def iso(moment):
     """ISO 8601 in UTC with a ``Z``, the form every payload and reply uses."""
+    global _last_iso
     if moment is None:
         return None
-    return as_utc(moment).isoformat().replace("+00:00", "Z")
+    # A group commit's votes share one ``cast_at`` object, written into each reply and each
+    # event vote: the last conversion is kept by identity (a datetime is immutable).
+    last = _last_iso
+    if last[0] is moment:
+        return last[1]
+    text = as_utc(moment).isoformat().replace("+00:00", "Z")
+    _last_iso = (moment, text)
+    return text
+
+
+_last_iso = (None, None)
 
 
 def parse_iso(text):

@@ -192,3 +192,43 @@ def test_a_page_in_id_order_falls_back_to_mongomock_for_ids_that_are_not_strings
     collection.delete_many({})
     collection.insert_many([{"_id": n} for n in (3, 1, 2)])
     assert [doc["_id"] for doc in collection.find({}).sort("_id", 1).limit(2)] == [1, 2]
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.text(max_size=4),
+                    st.floats(allow_nan=False), st.binary(max_size=4),
+                    st.datetimes(timezones=st.sampled_from([None, __import__(
+                        "datetime").timezone.utc, __import__("datetime").timezone(
+                        __import__("datetime").timedelta(hours=8))])))
+KEYS = st.sampled_from(["a", "b", "$c", "d\0", "by"])
+DOCUMENTS = st.dictionaries(KEYS, st.one_of(SCALARS, st.dictionaries(KEYS, SCALARS, max_size=3),
+                                            st.lists(SCALARS, max_size=2)), max_size=4)
+
+
+def _insert(insert, collection, document):
+    """What one insert stores, or the type of its refusal."""
+    try:
+        insert(collection, document)
+    except Exception as error:
+        return type(error).__name__
+    return collection._store._documents[document["_id"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=3), st.integers(0, 3)), DOCUMENTS, st.booleans())
+def test_a_fast_insert_stores_and_refuses_what_mongomocks_own_does(key, document, taken):
+    collection = connect("mongomock://fast-inserts/")["inserts"]["things"]
+    fast = collection._insert
+    assert getattr(type(collection)._insert, "pingxuan_fast_inserts", False)
+    own = type(collection)._insert.__closure__  # the original is what the fast path wraps
+    original = next(cell.cell_contents for cell in own
+                    if getattr(cell.cell_contents, "__name__", "") == "_insert"
+                    and not getattr(cell.cell_contents, "pingxuan_fast_inserts", False))
+    results = []
+    for insert in (lambda c, d: fast(d), lambda c, d: original(c, d)):
+        collection.delete_many({})
+        if taken:
+            collection.insert_one({"_id": key})
+        results.append(_insert(insert, collection, dict(document, _id=key)))
+    assert results[0] == results[1]
+    if isinstance(results[0], dict):
+        assert [type(v) for v in results[0].values()] == [type(v) for v in results[1].values()]
