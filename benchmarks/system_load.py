@@ -696,7 +696,9 @@ def report(args, raw, rows, baselines, probes, rebuild, rebuild_seconds, progres
     for name, (pid, hwm, now) in memory.items():
         print(f"    {name:<13} pid {pid:<8} peak {hwm:7.1f} MiB   now {now:7.1f} MiB")
 
-    by_name = {row["name"].split(" (")[0]: row for row in rows}
+    by_name = {}
+    for row in rows:  # the measured phase, not the later top-up for the rebuild ("rebuild fill")
+        by_name.setdefault(row["name"].split(" (")[0], row)
     cast, many, page = by_name["cast"], by_name["cast_many"], by_name["page API"]
     rate_1m = read / rebuild_seconds if rebuild_seconds else 0
     print()
