@@ -17,8 +17,8 @@ from shared import signing
 from shared.campaign import CATEGORY_NAMES_ZH
 from shared.errors import PingxuanError
 from shared.one_time_codes import (  # noqa: F401  (the page's code rules, shared)
-    OTP_DIGITS, OTP_LOCK, OTP_MAX_PER_IP_PER_HOUR, OTP_MAX_SENDS_PER_DAY, OTP_MAX_WRONG,
-    OTP_RESEND_AFTER, OTP_VALID, code_ip_slot, code_mac, mask_mobile)
+    OTP_DIGITS, OTP_MAX_PER_IP_PER_HOUR, OTP_MAX_WRONG, OTP_VALID, code_ip_slot, code_mac,
+    mask_mobile)
 from shared.timeutil import iso, local_day
 
 #: How a voter was identified: a mainland mobile number (the page, or a front end) or a

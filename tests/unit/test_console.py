@@ -414,7 +414,6 @@ def test_a_call_that_gets_no_reply_in_time_is_the_shared_unavailable_error(monke
     import eventlet
 
     from services.console import providers
-    from shared.auth import CONTEXT_KEY
     from shared.errors import ALL, Unavailable
 
     class SilentProxy:
