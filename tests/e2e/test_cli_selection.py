@@ -16,7 +16,8 @@ import pytest
 from nameko.exceptions import RemoteError
 from openpyxl import load_workbook
 
-from tests.e2e.test_contract_flow import client, eventually, local, wait_until
+from tests.e2e.test_contract_flow import (ONE_ACTIVITY, campaign_file_text, client, eventually,
+                                          wait_until)
 from tests.system import running_system
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
@@ -30,24 +31,7 @@ BURST, BURST_NET = 55, "10.88.4.0/24"
 
 
 def campaign_yaml(deadline, opens, closes):
-    return f"""\
-id: {CAMPAIGN}
-name: 命令行验收活动
-timezone: Asia/Shanghai
-nomination:
-  deadline: {local(deadline)}
-voting:
-  opens: {local(opens)}
-  closes: {local(closes)}
-weights: {{public: 0.3, panel: 0.7}}
-vote_normalisation: top_100
-panel_method: mean
-categories:
-  learning_activity:
-    award_slots: 1
-    criteria:
-      - {{key: reach, name: 活动影响, weight: 1, max: 100}}
-"""
+    return campaign_file_text(CAMPAIGN, "命令行验收活动", deadline, opens, closes, ONE_ACTIVITY)
 
 
 def form(name, client_ref):

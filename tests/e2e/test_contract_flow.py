@@ -134,25 +134,41 @@ def local(moment):
 
 # --- the campaign file and the forms --------------------------------------------------------
 
-def campaign_yaml(deadline, opens, closes):
-    # `voting.daily_limit` and `voting.ip_limit` are keys of this project (README "Campaigns",
-    # services/voting/README.md), not of CONTRACT.md: they make the VoteLimitReached and the
-    # per-address RateLimited rules reachable. Everything else is the contract's keys.
+def campaign_file_text(campaign_id, name, deadline, opens, closes, categories, *,
+                       voting_extra="", weights="public: 0.3, panel: 0.7", before_categories=""):
+    """A campaign file in the contract's keys: its windows at the given instants, then
+    ``categories`` (YAML text); ``voting_extra`` and ``before_categories``: more lines."""
     return f"""\
-id: {CAMPAIGN}
-name: 2026年全县"五创四评"活动（验收）
+id: {campaign_id}
+name: {name}
 timezone: Asia/Shanghai
 nomination:
   deadline: {local(deadline)}
 voting:
   opens: {local(opens)}
   closes: {local(closes)}
-  daily_limit: 4
-  ip_limit: {IP_LIMIT}
-weights: {{public: {W_PUBLIC}, panel: {W_PANEL}}}
+{voting_extra}weights: {{{weights}}}
 vote_normalisation: top_100
 panel_method: mean
-categories:
+{before_categories}categories:
+{categories}"""
+
+
+#: One category of one award, the shape most flows need.
+ONE_ACTIVITY = """\
+  learning_activity:
+    award_slots: 1
+    criteria:
+      - {key: reach, name: 活动影响, weight: 1, max: 100}
+"""
+
+
+def campaign_yaml(deadline, opens, closes):
+    # `voting.daily_limit` and `voting.ip_limit` are keys of this project (README "Campaigns",
+    # services/voting/README.md), not of CONTRACT.md: they make the VoteLimitReached and the
+    # per-address RateLimited rules reachable. Everything else is the contract's keys.
+    return campaign_file_text(
+        CAMPAIGN, '2026年全县"五创四评"活动（验收）', deadline, opens, closes, f"""\
   advanced_unit:
     intake_cap: 10
     org_type_caps: {{agency: 4, school: 1, rural: 2}}
@@ -171,7 +187,8 @@ categories:
     award_slots: {AWARD_SLOTS["learning_activity"]}
     criteria:
       - {{key: reach, name: 活动影响, weight: 1, max: 100}}
-"""
+""", voting_extra=f"  daily_limit: 4\n  ip_limit: {IP_LIMIT}\n",
+        weights=f"public: {W_PUBLIC}, panel: {W_PANEL}")
 
 
 def form(category, nominee_name, nominee_unit, client_ref, org_type=None, party_post=None,

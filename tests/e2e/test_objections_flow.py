@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from nameko.events import event_handler
 
-from tests.e2e.test_contract_flow import client, eventually, local, refused, wait_until
+from tests.e2e.test_contract_flow import (ONE_ACTIVITY, campaign_file_text, client, eventually,
+                                          refused, wait_until)
 from tests.system import running_system
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
@@ -34,28 +35,12 @@ OBJECTOR_2 = {"name": "李四", "mobile": "13987654321"}
 
 
 def campaign_yaml(campaign_id, deadline, opens, closes, publicity=""):
-    return f"""\
-id: {campaign_id}
-name: 异议验收活动
-timezone: Asia/Shanghai
-nomination:
-  deadline: {local(deadline)}
-voting:
-  opens: {local(opens)}
-  closes: {local(closes)}
-weights: {{public: 0.3, panel: 0.7}}
-vote_normalisation: top_100
-panel_method: mean
-{publicity}categories:
-  learning_activity:
-    award_slots: 1
-    criteria:
-      - {{key: reach, name: 活动影响, weight: 1, max: 100}}
+    return campaign_file_text(campaign_id, "异议验收活动", deadline, opens, closes, ONE_ACTIVITY + """\
   learning_star:
     award_slots: 1
     criteria:
-      - {{key: deeds, name: 先进事迹, weight: 1, max: 100}}
-"""
+      - {key: deeds, name: 先进事迹, weight: 1, max: 100}
+""", before_categories=publicity)
 
 
 def form(category, nominee_name, client_ref, **extra):

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.e2e.test_contract_flow import (ZONE, client, eventually, local, refused,  # noqa: F401
-                                          system, wait_until)
+from tests.e2e.test_contract_flow import (ZONE, campaign_file_text, client,  # noqa: F401
+                                          eventually, refused, system, wait_until)
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
@@ -25,25 +25,13 @@ JUDGES = [{"judge_id": "jv-zhao", "name": "赵评委", "unit": "县委组织部"
 
 
 def campaign_yaml(deadline, opens, closes):
-    return f"""\
-id: {CAMPAIGN}
-name: 2026年"四评"结果核验（验收）
-timezone: Asia/Shanghai
-nomination:
-  deadline: {local(deadline)}
-voting:
-  opens: {local(opens)}
-  closes: {local(closes)}
-weights: {{public: 0.3, panel: 0.7}}
-vote_normalisation: top_100
-panel_method: mean
-categories:
+    return campaign_file_text(CAMPAIGN, '2026年"四评"结果核验（验收）', deadline, opens, closes, """\
   learning_activity:
     award_slots: 2
     criteria:
-      - {{key: reach, name: 活动影响, weight: 0.4, max: 100}}
-      - {{key: effect, name: 学习成效, weight: 0.6, max: 100}}
-"""
+      - {key: reach, name: 活动影响, weight: 0.4, max: 100}
+      - {key: effect, name: 学习成效, weight: 0.6, max: 100}
+""")
 
 
 def activity(name, client_ref):

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.e2e.test_contract_flow import (client, eventually, fields_of, form, local, refused,
-                                          wait_until)
+from tests.e2e.test_contract_flow import (ONE_ACTIVITY, campaign_file_text, client, eventually,
+                                          fields_of, form, refused, wait_until)
 from tests.system import running_system
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
@@ -29,24 +29,8 @@ U1, U2 = "城关镇党委", "东河乡党委"
 
 
 def campaign_yaml(deadline, opens, closes):
-    return f"""\
-id: {CAMPAIGN}
-name: 2026年全县"五创四评"活动（票数清零验收）
-timezone: Asia/Shanghai
-nomination:
-  deadline: {local(deadline)}
-voting:
-  opens: {local(opens)}
-  closes: {local(closes)}
-weights: {{public: 0.3, panel: 0.7}}
-vote_normalisation: top_100
-panel_method: mean
-categories:
-  learning_activity:
-    award_slots: 1
-    criteria:
-      - {{key: reach, name: 活动影响, weight: 1, max: 100}}
-"""
+    return campaign_file_text(CAMPAIGN, '2026年全县"五创四评"活动（票数清零验收）', deadline,
+                              opens, closes, ONE_ACTIVITY)
 
 
 def vote(voter, candidate_id, ip):
