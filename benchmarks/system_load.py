@@ -381,9 +381,11 @@ class Probes:
 
 # --- phases --------------------------------------------------------------------------------
 
-def phase(pool, probes, name, jobs, worker, accepted_before):
-    """One path driven by the client processes while the probes run; then aggregation's catch-up."""
+def phase(pool, probes, name, jobs, worker, accepted_before, meter):
+    """One path driven by the client processes while the probes run; then aggregation's catch-up.
+    The CPU figures run to the end of the catch-up: counting the phase's votes is its cost."""
     probes.start()
+    cpu_before = meter.sample()
     started = time.perf_counter()
     results = pool.map(worker, jobs)
     elapsed = time.perf_counter() - started
@@ -398,21 +400,24 @@ def phase(pool, probes, name, jobs, worker, accepted_before):
     until("aggregation to count the phase's votes", lambda: sum(tally(probes.system).values())
           >= target, 300)
     counted_after = time.perf_counter() - started
-    return {"name": name, "accepted": accepted, "refused": refused, "seconds": elapsed,
+    cpu = meter.per_vote(cpu_before, meter.sample(), accepted)
+    return {"cpu": cpu, "name": name, "accepted": accepted, "refused": refused, "seconds": elapsed,
             "votes_per_s": accepted / elapsed if elapsed else 0.0,
             "p50_ms": 1000 * percentile(latencies, 0.50), "p99_ms": 1000 * percentile(latencies, 0.99),
             "calls": len(latencies), "to_result": to_result, "counted_after": counted_after}
 
 
-def baseline(pool, jobs, worker):
+def baseline(pool, jobs, worker, meter):
     """The same clients against the no-op service: votes/s and p99 per call (nothing counted)."""
+    cpu_before = meter.sample()
     started = time.perf_counter()
     results = pool.map(worker, jobs)
     elapsed = time.perf_counter() - started
     latencies = [value for result in results for value in result[0]]
     accepted = sum(result[1] for result in results)
     return {"votes_per_s": accepted / elapsed if elapsed else 0.0, "accepted": accepted,
-            "p99_ms": 1000 * percentile(latencies, 0.99)}
+            "p99_ms": 1000 * percentile(latencies, 0.99),
+            "cpu": meter.per_vote(cpu_before, meter.sample(), accepted)}
 
 
 class NoopService:
@@ -477,6 +482,69 @@ def peak_rss(home):
             continue
         rows[name] = (pid, fields.get("VmHWM"), fields.get("VmRSS"))
     return rows
+
+
+class CpuMeter:
+    """CPU seconds (user + system, all threads) of every process taking part, per phase.
+
+    The targets are ratios on a machine whose two cores carry everything, so where the CPU of
+    a vote goes (voting, aggregation, RabbitMQ, the clients) says what bounds a rate better
+    than any one process's profile.
+    """
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, home, pool, noop):
+        self.pids = {name: int((home / "run" / f"{name}.pid").read_text())
+                     for name in SERVICES if (home / "run" / f"{name}.pid").exists()}
+        self.pids["no-op"] = noop.process.pid
+        self.pids["RabbitMQ"] = [pid for pid in _pids_named("beam.smp")]
+        self.pids["clients"] = [worker.pid for worker in pool._pool]
+        self.pids["this script"] = os.getpid()
+
+    def sample(self):
+        """``{name: CPU seconds so far}``, and the machine's busy and total seconds."""
+        taken = {name: sum(_cpu_seconds(pid) for pid in (pids if isinstance(pids, list)
+                                                          else [pids]))
+                 for name, pids in self.pids.items()}
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        taken["machine busy"] = (sum(fields) - idle) / self.TICK
+        taken["machine total"] = sum(fields) / self.TICK
+        return taken
+
+    @staticmethod
+    def per_vote(before, after, votes):
+        """CPU ms per vote by process over a phase, and how busy the machine was."""
+        spent = {name: after[name] - before[name] for name in after}
+        busy = spent.pop("machine busy") / max(spent.pop("machine total"), 1e-9)
+        return {name: 1000 * seconds / max(votes, 1) for name, seconds in spent.items()
+                if seconds > 0.005}, busy
+
+
+def _cpu_seconds(pid):
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CpuMeter.TICK
+
+
+def _pids_named(command):
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == command:
+                    yield int(entry.name)
+            except OSError:
+                continue
+
+
+def cpu_line(cpu):
+    spent, busy = cpu
+    return (f"CPU ms/vote: " + ", ".join(f"{name} {ms:.3f}" for name, ms in
+                                        sorted(spent.items(), key=lambda item: -item[1]))
+            + f" (machine {100 * busy:.0f}% busy)")
 
 
 def profiling(args, home, slug, services):
@@ -570,27 +638,29 @@ def run(args, system, home, tmp):
                  for job in split(sessions, args.clients)]),
         )
         noop = NoopService(system, tmp)
+        meter = CpuMeter(home, pool, noop)
         baselines = {}
         try:
             for name, slug, worker, jobs in paths:
                 if slug == "cast":  # the same clients, one no-op nameko RPC per vote
                     baselines[slug] = baseline(pool, jobs(time.time() + args.seconds / 2,
-                                                          service="noop"), worker)
+                                                          service="noop"), worker, meter)
                 elif slug == "page_api":  # the same clients, one no-op @http request per vote
                     baselines[slug] = baseline(pool, jobs(time.time() + args.seconds / 2,
-                                                          http=noop.http), worker)
+                                                          http=noop.http), worker, meter)
                 if slug in baselines:
                     print(f"  no-op baseline for {name}: "
-                          f"{baselines[slug]['votes_per_s']:,.0f} calls/s", flush=True)
+                          f"{baselines[slug]['votes_per_s']:,.0f} calls/s; "
+                          f"{cpu_line(baselines[slug]['cpu'])}", flush=True)
                 before = sum(row["accepted"] for row in rows)
-                profiles = profiling(args, home, slug, ("voting",))
+                profiles = profiling(args, home, slug, ("voting", "aggregation"))
                 rows.append(phase(pool, probes, name, jobs(time.time() + args.seconds), worker,
-                                  before))
+                                  before, meter))
                 for profile in profiles:
                     profile.stop()
                 print(f"  {name}: {rows[-1]['accepted']} accepted in {rows[-1]['seconds']:.1f}s, "
-                      f"all counted by aggregation after {rows[-1]['counted_after']:.1f}s",
-                      flush=True)
+                      f"all counted by aggregation after {rows[-1]['counted_after']:.1f}s; "
+                      f"{cpu_line(rows[-1]['cpu'])}", flush=True)
         finally:
             noop.stop()
         # Votes for the rebuild: cast_many from voters of their own until voting holds enough.
@@ -600,7 +670,8 @@ def run(args, system, home, tmp):
             before = sum(row["accepted"] for row in rows)
             rows.append(phase(pool, probes, f"cast_many (rebuild fill)", [
                 (system.amqp_uri, frontend, f"r{c}", job, candidates, args.batch, 2,
-                 time.time() + 3600) for c, job in enumerate(fill)], run_rpc_client, before))
+                 time.time() + 3600) for c, job in enumerate(fill)], run_rpc_client, before,
+                meter))
             print(f"  rebuild fill: {rows[-1]['accepted']} accepted in "
                   f"{rows[-1]['seconds']:.1f}s", flush=True)
         soak = run_soak(args, system, home, pool, frontend, candidates) if args.soak else None

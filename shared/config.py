@@ -147,6 +147,7 @@ JUDGE_REMINDER_HOURS = "JUDGE_REMINDER_HOURS"
 VOTER_SECRET = "VOTER_SECRET"
 OTP_SENDER = "OTP_SENDER"
 BALLOT_CACHE_SECONDS = "BALLOT_CACHE_SECONDS"
+ANNOUNCE_WINDOW_SECONDS = "ANNOUNCE_WINDOW_SECONDS"
 TRUSTED_PROXIES = "TRUSTED_PROXIES"
 PUBLICITY_URL = "PUBLICITY_URL"
 AGGREGATION_HTTP = "AGGREGATION_HTTP"
@@ -218,6 +219,10 @@ SETTINGS = [
     Setting(OTP_SENDER, "VOTING_OTP_SENDER", "notification", one_of(*OTP_SENDERS),
             "one-time codes go through `notification` (`send_direct`), or only to voting's `log`",
             ("voting",)),
+    Setting(ANNOUNCE_WINDOW_SECONDS, "VOTING_ANNOUNCE_WINDOW_SECONDS", 0.05,
+            non_negative_number,
+            "stored votes of this many seconds go out in one `vote_cast` (fewer events for the "
+            "broker and consumers; a vote reaches the results this much later)", ("voting",)),
     Setting(BALLOT_CACHE_SECONDS, "VOTING_BALLOT_CACHE_SECONDS", 5.0, non_negative_number,
             "seconds the vote counts shown on the ballot may be old", ("voting",)),
     Setting(TRUSTED_PROXIES, "VOTING_TRUSTED_PROXIES", (), comma_list,

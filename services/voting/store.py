@@ -187,8 +187,12 @@ class VotingStore(OneTimeCodeStore, Repository):
             return {}
         return {row["_id"]: row for row in self.votes.find({"_id": {"$in": sorted(keys)}})}
 
-    def close_batch(self, batch_id):
-        self.batches.delete_one({"_id": batch_id})
+    def close_batches(self, batch_ids):
+        """The outbox entries whose votes were announced."""
+        if len(batch_ids) == 1:
+            self.batches.delete_one({"_id": batch_ids[0]})
+        elif batch_ids:
+            self.batches.delete_many({"_id": {"$in": list(batch_ids)}})
 
     def stale_batches(self, cutoff):
         return list(self.batches.find({"created_at": {"$lte": cutoff}}).sort("created_at", ASCENDING))

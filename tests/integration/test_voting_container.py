@@ -4,6 +4,7 @@ Votes arrive over nameko RPC, concurrently; the campaign and the ballot arrive
 as nomination's events; ``vote_cast`` batches go out through the broker to a
 stand-in consumer that de-duplicates on vote_id, as aggregation must.
 """
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -141,6 +142,10 @@ def test_200_concurrent_casts_of_one_voter_candidate_and_day_accept_exactly_one(
     store = store_of(config)
     assert store.votes.count_documents({}) == 1
     assert store.ledger.count_documents({"error": "DuplicateVote"}) == 199
+    # The announcer closes the outbox entry once the broker confirmed the event.
+    outbox_closed = time.monotonic() + 5
+    while store.batches.count_documents({}) and time.monotonic() < outbox_closed:
+        time.sleep(0.02)
     assert store.batches.count_documents({}) == 0
 
 
@@ -167,6 +172,27 @@ def test_cast_many_is_one_event_and_the_ballot_counts_it(voting, vote_log, confi
     with rpc(config, None) as anyone:
         rows = anyone.voting.ballot("cb-test", "advanced_unit")
     assert {r["candidate_id"]: r["votes"] for r in rows} == {"nom-a": 50, "nom-b": 50}
+
+
+def test_casts_one_after_another_within_the_window_are_announced_in_one_event(
+        container_factory, config, vote_log):
+    """Each cast is its own group here (it waits for its answer before the next), yet the
+    groups stored within the announce window go out as one vote_cast; a stop announces
+    what is still waiting, so nothing is left for the sweep."""
+    container = container_factory(VotingService, dict(config, ANNOUNCE_WINDOW_SECONDS=30))
+    container.start()
+    hear_campaign(container, config)
+    with rpc(config, token("frontend", "wechat-backend")) as client:
+        replies = [client.voting.cast(vote(f"seq-{n}", mobile=f"1391111{n:04d}"))
+                   for n in range(5)]
+    assert {reply["status"] for reply in replies} == {"accepted"}
+    assert VoteLog.events_seen == []                 # stored and answered; the window is open
+    assert store_of(config).batches.count_documents({}) == 5
+    with entrypoint_waiter(vote_log, "on_vote_cast"):
+        container.stop()
+    [event] = VoteLog.events_seen
+    assert [v["vote_id"] for v in event["votes"]] == [f"seq-{n}" for n in range(5)]
+    assert store_of(config).batches.count_documents({}) == 0
 
 
 def test_the_outbox_sweep_republishes_an_unpublished_vote(voting, vote_log, config):

@@ -1,10 +1,17 @@
 """The group commit's decisions after the rules, as pure functions: no store, no broker.
 
 ``answer_resends`` answers the votes whose vote_id was claimed before; ``answer_insert``
-says what the insert's refusals by the store's unique key mean for each vote.
+says what the insert's refusals by the store's unique key mean for each vote. The
+``Announcer`` publishes stored groups' ``vote_cast`` (a fake dispatcher and outbox).
 """
+from datetime import datetime, timezone
+
+import eventlet
+
+from services.voting import commit as commit_module
 from services.voting import domain
-from services.voting.commit import answer_insert, answer_resends
+from services.voting.commit import Announcer, answer_insert, answer_resends
+from shared import events
 from shared.errors import Conflict, DuplicateVote
 from tests.unit.test_voting_rules import ENTRY
 from tests.unit.test_voting_rules import make_vote as rules_vote
@@ -69,3 +76,59 @@ def test_the_insert_answers_stored_resent_and_refused_votes():
     [refusal] = refusals
     assert refusal.vote is beaten and isinstance(refusal.error, DuplicateVote)
     assert refusal.evidence == {"enforced_by": "store"} and "n-3" not in outcomes
+
+
+# --- the announcer: stored groups' vote_cast, several groups per event ------------------------
+
+class OutboxOf:
+    """The announcer's store: the outbox entries it closes."""
+
+    def __init__(self, *batch_ids):
+        self.open = set(batch_ids)
+
+    def close_batches(self, batch_ids):
+        self.open -= set(batch_ids)
+
+
+def stored_record(vote_id, campaign_id="cb-1", candidate_id="nom-a"):
+    return {"vote_id": vote_id, "campaign_id": campaign_id, "candidate_id": candidate_id,
+            "category": "advanced_unit", "cast_at": datetime(2099, 11, 2, 2, tzinfo=timezone.utc)}
+
+
+def test_the_groups_stored_within_a_window_go_out_as_one_event_per_campaign():
+    sent, store = [], OutboxOf("b1", "b2", "b3")
+    announcer = Announcer(lambda event_type, payload: sent.append((event_type, payload)), store,
+                          window=0.02)
+    worker = eventlet.spawn(announcer.run)
+    announcer.announce("b1", [stored_record("v1"), stored_record("v2", "cb-2")])
+    announcer.announce("b2", [stored_record("v3")])
+    eventlet.sleep(0)
+    assert sent == []                                  # the window is still open
+    announcer.announce("b3", [stored_record("v4")])
+    eventlet.sleep(0.1)
+    by_campaign = {payload["campaign_id"]: [v["vote_id"] for v in payload["votes"]]
+                   for event_type, payload in sent if event_type == events.VOTE_CAST}
+    assert by_campaign == {"cb-1": ["v1", "v3", "v4"], "cb-2": ["v2"]} and len(sent) == 2
+    assert store.open == set()                          # announced: the entries are closed
+    announcer.announce("b4", [stored_record("v5")])
+    announcer.stop()                                    # what was handed over still goes out
+    worker.wait()
+    assert [v["vote_id"] for v in sent[-1][1]["votes"]] == ["v5"]
+
+
+def test_a_window_larger_than_an_event_is_split_and_a_failed_publish_keeps_every_entry(
+        monkeypatch):
+    monkeypatch.setattr(commit_module, "MAX_EVENT_VOTES", 2)
+    sent, store = [], OutboxOf("b1", "b2")
+    records = [[stored_record(f"v{n}") for n in range(3)], [stored_record("v9")]]
+    assert commit_module.publish_batches([("b1", records[0]), ("b2", records[1])],
+                                         lambda *event: sent.append(event), store)
+    assert [len(payload["votes"]) for _, payload in sent] == [2, 2] and store.open == set()
+
+    def broker_down(event_type, payload):
+        raise ConnectionError("broker down")
+
+    store = OutboxOf("b1", "b2")
+    assert not commit_module.publish_batches([("b1", records[0]), ("b2", records[1])],
+                                             broker_down, store)
+    assert store.open == {"b1", "b2"}                   # left for the sweep
