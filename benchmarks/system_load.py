@@ -421,23 +421,38 @@ def baseline(pool, jobs, worker, meter):
 
 
 class NoopService:
-    """``benchmarks/noop_service.py`` run with ``nameko run`` on the system's broker."""
+    """A no-op service of ``benchmarks/noop_service.py`` on the system's broker: ``bare``
+    (``NoopService``, nameko alone) or ``voting`` (``VotingNoop``: voting's own class and
+    config, in voting's environment, its casting entrypoints made no-ops)."""
 
-    def __init__(self, system, tmp):
+    RPC_NAMES = {"bare": "noop", "voting": "voting_noop"}
+
+    def __init__(self, system, tmp, home, kind):
         self.http = f"127.0.0.1:{free_port()}"
-        config = Path(tmp) / "noop.yml"
-        config.write_text(yaml.safe_dump({
-            "AMQP_URI": system.amqp_uri, "WEB_SERVER_ADDRESS": self.http,
-            "max_workers": 100,  # voting's (services/voting/config.yml)
-            "LOGGING": {"version": 1, "root": {"level": "WARNING"}}}), encoding="utf-8")
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("nameko")), "run", "--config", str(config),
-             "benchmarks.noop_service:NoopService"], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        until("the no-op service", lambda: requests.post(
+        self.rpc_name = self.RPC_NAMES[kind]
+        if kind == "bare":
+            config = Path(tmp) / "noop.yml"
+            config.write_text(yaml.safe_dump({
+                "AMQP_URI": system.amqp_uri, "WEB_SERVER_ADDRESS": self.http,
+                "max_workers": 100,  # voting's (services/voting/config.yml)
+                "LOGGING": {"version": 1, "root": {"level": "WARNING"}}}), encoding="utf-8")
+            command, env = [str(Path(sys.executable).with_name("nameko")), "run", "--config",
+                            str(config), "benchmarks.noop_service:NoopService"], None
+        else:
+            voting = int((home / "run" / "voting.pid").read_text())
+            env = dict(line.split("=", 1) for line in Path(f"/proc/{voting}/environ")
+                       .read_bytes().decode().split("\0") if "=" in line)
+            env[cfg.env_name(cfg.WEB_SERVER_ADDRESS, "voting")] = self.http
+            command = [sys.executable, "-m", "shared.run_service", "run",
+                       "benchmarks.noop_service:VotingNoop",
+                       "--config", str(ROOT / "services" / "voting" / "config.yml")]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        until(f"the no-op service ({kind})", lambda: requests.post(
             f"http://{self.http}/api/votes", json={}, timeout=2).status_code == 200, 60)
         with proxy(system.amqp_uri, "none", timeout=5) as client:
-            until("the no-op service's RPC", lambda: client.noop.cast({}), 60)
+            until(f"the no-op service's RPC ({kind})",
+                  lambda: getattr(client, self.rpc_name).cast({}), 60)
 
     def stop(self):
         self.process.terminate()
@@ -494,10 +509,11 @@ class CpuMeter:
 
     TICK = os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, home, pool, noop):
+    def __init__(self, home, pool, noops):
         self.pids = {name: int((home / "run" / f"{name}.pid").read_text())
                      for name in SERVICES if (home / "run" / f"{name}.pid").exists()}
-        self.pids["no-op"] = noop.process.pid
+        for kind, noop in noops.items():
+            self.pids[f"no-op ({kind})"] = noop.process.pid
         self.pids["RabbitMQ"] = [pid for pid in _pids_named("beam.smp")]
         self.pids["clients"] = [worker.pid for worker in pool._pool]
         self.pids["this script"] = os.getpid()
@@ -637,21 +653,24 @@ def run(args, system, home, tmp):
                  (http, job, candidates, args.inflight, deadline)
                  for job in split(sessions, args.clients)]),
         )
-        noop = NoopService(system, tmp)
-        meter = CpuMeter(home, pool, noop)
+        noops = {kind: NoopService(system, tmp, home, kind) for kind in ("voting", "bare")}
+        meter = CpuMeter(home, pool, noops)
         baselines = {}
         try:
             for name, slug, worker, jobs in paths:
-                if slug == "cast":  # the same clients, one no-op nameko RPC per vote
-                    baselines[slug] = baseline(pool, jobs(time.time() + args.seconds / 2,
-                                                          service="noop"), worker, meter)
-                elif slug == "page_api":  # the same clients, one no-op @http request per vote
-                    baselines[slug] = baseline(pool, jobs(time.time() + args.seconds / 2,
-                                                          http=noop.http), worker, meter)
-                if slug in baselines:
-                    print(f"  no-op baseline for {name}: "
-                          f"{baselines[slug]['votes_per_s']:,.0f} calls/s; "
-                          f"{cpu_line(baselines[slug]['cpu'])}", flush=True)
+                for kind, noop in noops.items():
+                    key = slug if kind == "voting" else f"{slug} (bare)"
+                    if slug == "cast":  # the same clients, one no-op nameko RPC per vote
+                        baselines[key] = baseline(pool, jobs(time.time() + args.seconds / 2,
+                                                             service=noop.rpc_name), worker,
+                                                  meter)
+                    elif slug == "page_api":  # the same clients, one no-op @http request
+                        baselines[key] = baseline(pool, jobs(time.time() + args.seconds / 2,
+                                                             http=noop.http), worker, meter)
+                    if key in baselines:
+                        print(f"  no-op baseline for {name}, {kind}: "
+                              f"{baselines[key]['votes_per_s']:,.0f} calls/s; "
+                              f"{cpu_line(baselines[key]['cpu'])}", flush=True)
                 before = sum(row["accepted"] for row in rows)
                 profiles = profiling(args, home, slug, ("voting", "aggregation"))
                 rows.append(phase(pool, probes, name, jobs(time.time() + args.seconds), worker,
@@ -662,7 +681,8 @@ def run(args, system, home, tmp):
                       f"all counted by aggregation after {rows[-1]['counted_after']:.1f}s; "
                       f"{cpu_line(rows[-1]['cpu'])}", flush=True)
         finally:
-            noop.stop()
+            for noop in noops.values():
+                noop.stop()
         # Votes for the rebuild: cast_many from voters of their own until voting holds enough.
         short = args.rebuild_votes - sum(row["accepted"] for row in rows) - probes.accepted
         if short > 0:
@@ -727,6 +747,10 @@ def run_soak(args, system, home, pool, frontend, candidates):
     return {"accepted": accepted, "mark": mark, "samples": samples}
 
 
+def ratio(row, baseline_row):
+    return f"{row['votes_per_s'] / max(baseline_row['votes_per_s'], 1e-9):.2f}×"
+
+
 def verdict(ok):
     return "PASS" if ok else "FAIL"
 
@@ -778,12 +802,15 @@ def report(args, raw, rows, baselines, probes, rebuild, rebuild_seconds, progres
         (f"cast_many ≥ 2.0× raw", f"{many['votes_per_s']:,.0f} votes/s = "
          f"{many['votes_per_s'] / raw:.2f}× raw {raw:,.0f}", many["votes_per_s"] >= 2.0 * raw),
         (f"cast ≥ 0.9× no-op nameko RPC", f"{cast['votes_per_s']:,.0f} votes/s = "
-         f"{cast['votes_per_s'] / max(baselines['cast']['votes_per_s'], 1e-9):.2f}× no-op "
-         f"{baselines['cast']['votes_per_s']:,.0f} calls/s",
+         f"{ratio(cast, baselines['cast'])} no-op of voting "
+         f"{baselines['cast']['votes_per_s']:,.0f} calls/s (bare nameko "
+         f"{baselines['cast (bare)']['votes_per_s']:,.0f}: {ratio(cast, baselines['cast (bare)'])})",
          cast["votes_per_s"] >= 0.9 * baselines["cast"]["votes_per_s"]),
         (f"page API ≥ 0.8× no-op @http", f"{page['votes_per_s']:,.0f} votes/s = "
-         f"{page['votes_per_s'] / max(baselines['page_api']['votes_per_s'], 1e-9):.2f}× no-op "
-         f"{baselines['page_api']['votes_per_s']:,.0f} requests/s",
+         f"{ratio(page, baselines['page_api'])} no-op of voting "
+         f"{baselines['page_api']['votes_per_s']:,.0f} requests/s (bare nameko "
+         f"{baselines['page_api (bare)']['votes_per_s']:,.0f}: "
+         f"{ratio(page, baselines['page_api (bare)'])})",
          page["votes_per_s"] >= 0.8 * baselines["page_api"]["votes_per_s"]),
         (f"page API p99 ≤ 100 ms at {args.clients * args.inflight} connections",
          f"p99 {page['p99_ms']:.0f} ms (no-op: {baselines['page_api']['p99_ms']:.0f} ms)",

@@ -17,9 +17,7 @@ accepted nominations and send one-time codes, nothing an admin can.
 Revocation travels as a ``token_revoked`` event that each service records in
 its own store. No token, key or secret is ever logged.
 """
-import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -279,31 +277,16 @@ class Caller:
         return identity
 
 
-class VerifiedTokens:
-    """Claims of tokens whose signature was checked, so a front end's or the CLI's token,
-    sent with every call, costs one Ed25519 verification per process, not one per call.
-
-    Keyed by the exact token string (any change is another key, verified afresh);
-    expiry and revocation are still checked on every call. Bounded: the oldest go first.
-    """
+class VerifiedTokens(signing.Verified):
+    """Claims of tokens whose signature was checked (``signing.Verified``), so a front end's or
+    the CLI's token, sent with every call, costs one Ed25519 verification per process;
+    expiry and revocation are still checked on every call (``identity_of``)."""
 
     def __init__(self, size=VERIFIED_CACHE_SIZE):
-        self.size = size
-        self.claims = OrderedDict()
-        self.lock = threading.Lock()
+        super().__init__(size)
 
     def get(self, keys, token):
-        with self.lock:
-            payload = self.claims.get(token) if isinstance(token, str) else None
-            if payload is not None:
-                self.claims.move_to_end(token)
-                return payload
-        payload = verified_claims(keys, token)
-        with self.lock:
-            self.claims[token] = payload
-            while len(self.claims) > self.size:
-                self.claims.popitem(last=False)
-        return payload
+        return self.read(token, lambda token_: verified_claims(keys, token_))
 
 
 class Auth(DependencyProvider):

@@ -23,6 +23,8 @@ verifiers trust two public keys at once (README "Security": rotation).
 import base64
 import hashlib
 import hmac
+import threading
+from collections import OrderedDict
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -200,6 +202,11 @@ def _decode(token, key, algorithm, now):
         raise BadSignature("it cannot be read")
     if not isinstance(claims, dict):
         raise BadSignature("it cannot be read")
+    return unexpired(claims, now)
+
+
+def unexpired(claims, now):
+    """``claims`` unless their ``exp`` is past at ``now`` (``None``: not checked here)."""
     expiry = claims.get("exp")
     if expiry is not None:
         if not isinstance(expiry, (int, float)) or isinstance(expiry, bool):
@@ -207,3 +214,30 @@ def _decode(token, key, algorithm, now):
         if now is not None and expiry <= now.timestamp():
             raise BadSignature("it has expired")
     return claims
+
+
+class Verified:
+    """The claims of signed strings whose signature was checked, kept by the exact string: a
+    token or a voter's session sent with every call costs one verification per process, not
+    one per call. Any change to the string is another key, verified afresh; expiry is checked
+    on every read, against the caller's clock. Bounded: the least recently read go first.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self.claims = OrderedDict()
+        self.lock = threading.Lock()
+
+    def read(self, token, verify, now=None):
+        """``verify(token)``'s claims (raising as it does), remembered; unexpired at ``now``."""
+        with self.lock:
+            payload = self.claims.get(token) if isinstance(token, str) else None
+            if payload is not None:
+                self.claims.move_to_end(token)
+        if payload is None:
+            payload = verify(token)
+            with self.lock:
+                self.claims[token] = payload
+                while len(self.claims) > self.size:
+                    self.claims.popitem(last=False)
+        return unexpired(payload, now)

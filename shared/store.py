@@ -294,21 +294,53 @@ def _fast_inserts(original, bson_encode):
     the ``_id`` free, datetimes as naive UTC milliseconds), without its generic walks, its
     per-insert version parse and its second lock; anything else goes to mongomock's own."""
 
+    def plain(store, data):
+        """``data`` is a document this path stores as mongomock would."""
+        return (type(data) is dict and type(data.get("_id")) in (str, int)
+                and all(type(key) is str and "\0" not in key and not key.startswith("$")
+                        and _plain_value(value) for key, value in data.items()))
+
+    def simple(store):
+        return not store._ttl_indexes and not any(index.get("unique")
+                                                  for index in store.indexes.values())
+
     def _insert(self, data, session=None, ordered=True):
-        if session is not None or type(data) is not dict:
+        if session is not None:
             return original(self, data, session, ordered)
-        object_id = data.get("_id")
         store = self._store
-        if (type(object_id) not in (str, int) or store._ttl_indexes
-                or any(index.get("unique") for index in store.indexes.values())
-                or not all(type(key) is str and "\0" not in key and not key.startswith("$")
-                           and _plain_value(value) for key, value in data.items())):
+        if type(data) is list:
+            return _insert_all(self, store, data, session, ordered)
+        if type(data) is not dict or not simple(store) or not plain(store, data):
             return original(self, data, session, ordered)
         bson_encode(data)  # refuses what MongoDB would (an int beyond 64 bits, a bad string)
+        object_id = data["_id"]
         if object_id in store._documents:  # mongomock's own refuses it, in its words
             return original(self, data, session, ordered)
         store[object_id] = {key: _stored_value(value) for key, value in data.items()}
         return object_id
+
+    def _insert_all(self, store, data, session, ordered):
+        """An ``insert_many`` of new plain documents under one write lock (mongomock takes
+        it per document); a batch with anything else, a taken ``_id`` among them (the
+        write errors are mongomock's own) goes document by document as mongomock's does."""
+        ids = [item.get("_id") if type(item) is dict else None for item in data]
+        if (not simple(store) or not all(plain(store, item) for item in data)
+                or len(set(ids)) != len(ids) or any(i in store._documents for i in ids)):
+            return original(self, data, session, ordered)
+        for item in data:
+            bson_encode(item)
+        stored = [{key: _stored_value(value) for key, value in item.items()} for item in data]
+        index = store.__dict__.get("_pingxuan_sorted_ids")
+        with store._rwlock.writer():
+            if any(i in store._documents for i in ids):  # taken meanwhile: mongomock decides
+                stored = None
+            else:
+                store._documents.update(zip(ids, stored))
+        if stored is None:
+            return original(self, data, session, ordered)
+        if index is not None and index.documents is store._documents:
+            index.added_keys(ids)
+        return ids
 
     _insert.pingxuan_fast_inserts = True
     return _insert
@@ -351,6 +383,11 @@ class _SortedIds:
         with self.lock:
             if self.keys is not None:
                 self.added.append(key)
+
+    def added_keys(self, keys):
+        with self.lock:
+            if self.keys is not None:
+                self.added.extend(keys)
 
     def removed_key(self):
         with self.lock:

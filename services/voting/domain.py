@@ -416,17 +416,36 @@ def sign_session(secret, campaign_id, voter, now):
     return signing.sign_mac(_session_key(secret), claims, SESSION_PURPOSE)
 
 
+#: Page sessions a voting process keeps verified (a resident votes for several candidates in one
+#: session; a few hundred bytes each).
+SESSIONS_KEPT = 10000
+
+
+class Sessions:
+    """Reads the page's voter sessions; each session string is verified once per process
+    (``signing.Verified``), its expiry on every read."""
+
+    def __init__(self, secret, size=SESSIONS_KEPT):
+        self.key = _session_key(secret)
+        self.verified = signing.Verified(size)
+
+    def read(self, token, campaign_id, now):
+        """The voter hash of a valid session for ``campaign_id``, else ``None``."""
+        if not isinstance(token, str) or len(token) > 512:
+            return None
+        try:
+            payload = self.verified.read(
+                token, lambda token_: signing.verify_mac(self.key, token_, SESSION_PURPOSE), now)
+        except signing.BadSignature:
+            return None
+        if payload.get("c") != campaign_id or not isinstance(payload.get("exp"), int):
+            return None
+        return payload.get("v")
+
+
 def read_session(secret, token, campaign_id, now):
-    """The voter hash of a valid session for ``campaign_id``, else ``None``."""
-    if not isinstance(token, str) or len(token) > 512:
-        return None
-    try:
-        payload = signing.verify_mac(_session_key(secret), token, SESSION_PURPOSE, now)
-    except signing.BadSignature:
-        return None
-    if payload.get("c") != campaign_id or not isinstance(payload.get("exp"), int):
-        return None
-    return payload.get("v")
+    """The voter hash of a valid session for ``campaign_id``, else ``None`` (verified afresh)."""
+    return Sessions(secret, size=1).read(token, campaign_id, now)
 
 
 def category_name_zh(category):

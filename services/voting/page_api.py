@@ -63,7 +63,7 @@ class PageApi:
         try:
             data = load(PAGE_VOTE_SCHEMA, web.json_body(request), "body")
             outcome = self._resident_vote(request, data["campaign_id"], data,
-                                          web.bearer(request))
+                                          web.bearer(request), loaded=True)
         except PingxuanError as error:
             return refusal(error)
         finally:

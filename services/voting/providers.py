@@ -20,6 +20,7 @@ class Keys:
         self.voter = domain.derive_secret(secret, "voter")
         self.receipt = domain.derive_secret(secret, "receipt")
         self.session = domain.derive_secret(secret, "session")
+        self.sessions = domain.Sessions(self.session)
         self.code = domain.derive_secret(secret, "code")
         #: The voter, address and receipt hashes, keyed once.
         self.hashes = domain.Keyring(self.voter, self.receipt)

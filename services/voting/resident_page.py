@@ -133,7 +133,7 @@ class ResidentPage:
         self._catch_up_ballot(campaign.id)
         now = self.now()
         settings = settings or domain.VotingSettings.of(campaign)
-        voter = domain.read_session(self.keys.session, request.cookies.get(SESSION_COOKIE),
+        voter = self.keys.sessions.read(request.cookies.get(SESSION_COOKIE),
                                     campaign.id, now)
         view = self._ballot_view(campaign)
         for category in view["categories"]:

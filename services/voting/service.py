@@ -355,15 +355,17 @@ class VotingService(ResidentPage, PageApi, Audited, FollowsCampaigns, FollowsBal
     def _codes(self):
         return codes.OneTimeCodes(self.store, self.keys, self.send_code, self.metrics, self.now)
 
-    def _resident_vote(self, request, campaign_id, data, session):
-        """A vote from the page or its API, as the number its session verified."""
+    def _resident_vote(self, request, campaign_id, data, session, loaded=False):
+        """A vote from the page or its API, as the number its session verified; ``loaded``:
+        ``data`` is already what ``PAGE_VOTE_SCHEMA`` loaded (the API's body)."""
         campaign, settings = self._voting(campaign_id)
-        voter = domain.read_session(self.keys.session, session, campaign.id, self.now())
+        voter = self.keys.sessions.read(session, campaign.id, self.now())
         if not voter:
             raise Unauthorized("verify a mobile number first")
-        data = load(PAGE_VOTE_SCHEMA, dict(
-            campaign_id=campaign.id, candidate_id=data.get("candidate_id"),
-            vote_id=data.get("vote_id") or None), "body")
+        if not loaded:
+            data = load(PAGE_VOTE_SCHEMA, dict(
+                campaign_id=campaign.id, candidate_id=data.get("candidate_id"),
+                vote_id=data.get("vote_id") or None), "body")
         vote_id = data["vote_id"] or f"web-{uuid.uuid4().hex}"
         request_ = self._request(settings, vote_id, data["candidate_id"], "mobile", voter["k"],
                                  self._client_ip(request), request.headers.get("User-Agent"),

@@ -232,3 +232,35 @@ def test_a_fast_insert_stores_and_refuses_what_mongomocks_own_does(key, document
     assert results[0] == results[1]
     if isinstance(results[0], dict):
         assert [type(v) for v in results[0].values()] == [type(v) for v in results[1].values()]
+
+
+def _insert_many(insert, collection, documents, ordered):
+    """What one insert_many stores and its refusal (type and the failing indexes)."""
+    try:
+        insert(collection, documents, ordered)
+        refusal = None
+    except Exception as error:
+        refusal = (type(error).__name__, sorted(
+            e["index"] for e in getattr(error, "details", {}).get("writeErrors", [])))
+    return dict(collection._store._documents), refusal
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["k1", "k2", "k3", 4]), DOCUMENTS), min_size=1,
+                max_size=5), st.sets(st.sampled_from(["k1", "k3", 4])), st.booleans())
+def test_a_fast_insert_many_stores_and_refuses_what_mongomocks_own_does(items, taken, ordered):
+    collection = connect("mongomock://fast-inserts/")["inserts"]["batches"]
+    own = type(collection)._insert.__closure__
+    original = next(cell.cell_contents for cell in own
+                    if getattr(cell.cell_contents, "__name__", "") == "_insert"
+                    and not getattr(cell.cell_contents, "pingxuan_fast_inserts", False))
+    results = []
+    for insert in (lambda c, d, o: c._insert(d, ordered=o),
+                   lambda c, d, o: original(c, d, None, o)):
+        collection.delete_many({})
+        for key in taken:
+            collection.insert_one({"_id": key})
+        results.append(_insert_many(insert, collection,
+                                    [dict(document, _id=key) for key, document in items],
+                                    ordered))
+    assert results[0] == results[1]
