@@ -53,6 +53,16 @@ def non_negative_number(value):
     return parsed
 
 
+def seconds_up_to(limit, why):
+    """A parser of seconds from 0 to ``limit`` (``why``: the reason for the bound)."""
+    def parse(value):
+        parsed = non_negative_number(value)
+        if parsed > limit:
+            raise ValueError(f"must be at most {limit:g} seconds ({why})")
+        return parsed
+    return parse
+
+
 def positive_number(value):
     parsed = number(value)
     if parsed <= 0:
@@ -220,7 +230,7 @@ SETTINGS = [
             "one-time codes go through `notification` (`send_direct`), or only to voting's `log`",
             ("voting",)),
     Setting(ANNOUNCE_WINDOW_SECONDS, "VOTING_ANNOUNCE_WINDOW_SECONDS", 0.05,
-            non_negative_number,
+            seconds_up_to(5, "the outbox sweep republishes what waits 30 s"),
             "stored votes of this many seconds go out in one `vote_cast` (fewer events for the "
             "broker and consumers; a vote reaches the results this much later)", ("voting",)),
     Setting(BALLOT_CACHE_SECONDS, "VOTING_BALLOT_CACHE_SECONDS", 5.0, non_negative_number,

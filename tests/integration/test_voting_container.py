@@ -179,7 +179,7 @@ def test_casts_one_after_another_within_the_window_are_announced_in_one_event(
     """Each cast is its own group here (it waits for its answer before the next), yet the
     groups stored within the announce window go out as one vote_cast; a stop announces
     what is still waiting, so nothing is left for the sweep."""
-    container = container_factory(VotingService, dict(config, ANNOUNCE_WINDOW_SECONDS=30))
+    container = container_factory(VotingService, dict(config, ANNOUNCE_WINDOW_SECONDS=5))
     container.start()
     hear_campaign(container, config)
     with rpc(config, token("frontend", "wechat-backend")) as client:

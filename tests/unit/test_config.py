@@ -105,3 +105,10 @@ def test_pingxuan_up_takes_the_variable_names_from_the_table(monkeypatch, tmp_pa
             cfg.env_name(cfg.SERVICE_PUBLIC_KEYS, "voting")} <= set(voting)
     assert "PINGXUAN_ISSUER_KEY" not in voting and voting["OTHER"] == "x"
     assert system.SERVICES["voting"] == ("VOTING_HTTP", "127.0.0.1:8100")
+
+
+def test_the_announce_window_is_bounded_below_the_outbox_sweeps_grace():
+    assert cfg.read({cfg.ANNOUNCE_WINDOW_SECONDS: "0"}, cfg.ANNOUNCE_WINDOW_SECONDS) == 0
+    assert cfg.read({}, cfg.ANNOUNCE_WINDOW_SECONDS) == 0.05
+    with pytest.raises(cfg.SettingError, match="ANNOUNCE_WINDOW_SECONDS.*at most 5 seconds"):
+        cfg.read({cfg.ANNOUNCE_WINDOW_SECONDS: "30"}, cfg.ANNOUNCE_WINDOW_SECONDS, "voting")
