@@ -235,9 +235,10 @@ SETTINGS = [
             "broker and consumers; a vote reaches the results this much later)", ("voting",)),
     Setting(BALLOT_CACHE_SECONDS, "VOTING_BALLOT_CACHE_SECONDS", 5.0, non_negative_number,
             "seconds the vote counts shown on the ballot may be old", ("voting",)),
-    Setting(TRUSTED_PROXIES, "VOTING_TRUSTED_PROXIES", (), comma_list,
-            "addresses of reverse proxies whose `X-Forwarded-For` is believed, comma-separated",
-            ("voting",), default_text="none"),
+    Setting(TRUSTED_PROXIES, "{SERVICE}_TRUSTED_PROXIES", (), comma_list,
+            "addresses of reverse proxies whose `X-Forwarded-For` is believed, comma-separated "
+            "(the residents' pages: voting's, and aggregation's 公示 page)",
+            ("voting", "aggregation"), default_text="none"),
     Setting(PUBLICITY_URL, "VOTING_PUBLICITY_URL", "", text,
             "the 公示 page the front page links (a public URL behind a proxy)", ("voting",),
             default_text="`http://$AGGREGATION_HTTP`"),

@@ -4,6 +4,7 @@ The base gives each service, without repeating it five times: token
 verification (``self.auth``), metrics with ``/metrics``, ``health`` over RPC and
 HTTP, and recording token revocations announced by the admin CLI.
 """
+import ipaddress
 import json
 import logging
 
@@ -62,6 +63,20 @@ def rpc(fn=None, **kwargs):
     if fn is not None:
         return ResilientRpc.decorator(**kwargs)(fn)
     return ResilientRpc.decorator(**kwargs)
+
+
+def client_ip(request, trusted_proxies):
+    """The connection's address, or the last hop a trusted reverse proxy reports (its
+    ``X-Forwarded-For``); a header from anyone else is not believed."""
+    address = request.remote_addr or "0.0.0.0"
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if address in trusted_proxies and forwarded:
+        candidate = forwarded.split(",")[-1].strip()
+        try:
+            return ipaddress.ip_address(candidate).compressed
+        except ValueError:
+            pass
+    return address
 
 
 def json_response(body, status=200):

@@ -23,7 +23,7 @@ class Settings(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.values = {key: cfg.read(config, key)
-                       for key in (TALLY_CACHE_SECONDS, REBUILD_PAGE_SIZE)}
+                       for key in (TALLY_CACHE_SECONDS, REBUILD_PAGE_SIZE, cfg.TRUSTED_PROXIES)}
 
     def get_dependency(self, worker_ctx):
         return dict(self.values)

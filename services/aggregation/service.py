@@ -17,13 +17,15 @@ from nameko.timer import timer
 from nameko.web.handlers import http
 from prometheus_client import Counter, Histogram
 
+from shared import config as cfg
 from shared import events
 from shared.audit import audit_entry
 from shared.ballot import FollowsBallot, candidate_of_event, candidate_of_record
 from shared.auth import SERVICE_ROLE
 from shared.campaign import CATEGORY_NAMES_ZH, validate_campaign
 from shared.clock import Clock
-from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, json_response, rpc
+from shared.entrypoints import (Audited, FollowsCampaigns, PingxuanService, client_ip,
+                                json_response, rpc)
 from shared import one_time_codes as otp
 from shared.errors import (InvalidState, NotFound, PingxuanError, Unavailable, ValidationError,
                            typed)
@@ -506,7 +508,8 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
             campaign = self._page_campaign(campaign_id)
             mobile = load(schemas.CodeRequest(), {"mobile": form.get("mobile")},
                           "code")["mobile"]
-            self._send_objection_code(campaign, mobile, request.remote_addr or "0.0.0.0")
+            self._send_objection_code(campaign, mobile, client_ip(
+                request, set(self.settings.get(cfg.TRUSTED_PROXIES) or ())))
         except PingxuanError as error:
             return self._render_publicity(request, campaign_id, error=error)
         return self._render_publicity(

@@ -19,7 +19,7 @@ from shared import events
 from shared.ballot import FollowsBallot, candidate_of_event
 from shared.auth import SERVICE_ROLE
 from shared.clock import Clock
-from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, rpc
+from shared.entrypoints import Audited, FollowsCampaigns, PingxuanService, client_ip, rpc
 from shared.errors import NotFound, PingxuanError, Unauthorized
 from shared.handlers import handles
 from shared.plugins import SUSPICION_RULES, load_plugins
@@ -28,8 +28,7 @@ from shared.service_rpc import ServiceRpc
 from shared.store import MongoStore
 from shared.timeutil import iso
 from shared.validation import load, require_id
-from services.voting import (codes, commit, domain, page, schemas, suspicion, voiding, voids,
-                             web)
+from services.voting import codes, commit, domain, page, schemas, suspicion, voiding, voids
 from services.voting.commit import GroupCommit
 from services.voting.page_api import PAGE_VOTE_SCHEMA, PageApi
 from services.voting.providers import BallotCache, CodeSender, VotingConfig
@@ -341,7 +340,7 @@ class VotingService(ResidentPage, PageApi, Audited, FollowsCampaigns, FollowsBal
                     for category in campaign.categories]}
 
     def _client_ip(self, request):
-        return web.client_ip(request, self.keys.trusted_proxies)
+        return client_ip(request, self.keys.trusted_proxies)
 
     def _send_code(self, data, ip):
         """A one-time code for ``data`` (a validated ``CodeRequest``) from address ``ip``."""

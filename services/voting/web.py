@@ -1,6 +1,5 @@
 """HTTP plumbing of the voting page and its JSON API: bounded bodies, the client's address,
 each refusal's HTTP status (never a 500 for bad input; the words are ``messages.py``)."""
-import ipaddress
 import json
 
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -83,19 +82,6 @@ def form_body(request):
         return {key: value for key, value in request.form.items()}
     except RequestEntityTooLarge:
         raise TooLarge()
-
-
-def client_ip(request, trusted_proxies):
-    """The connection's address, or the last hop a trusted reverse proxy reports."""
-    address = request.remote_addr or "0.0.0.0"
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    if address in trusted_proxies and forwarded:
-        candidate = forwarded.split(",")[-1].strip()
-        try:
-            return ipaddress.ip_address(candidate).compressed
-        except ValueError:
-            pass
-    return address
 
 
 def bearer(request):

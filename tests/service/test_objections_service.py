@@ -390,17 +390,19 @@ def test_without_publicity_objections_are_taken_until_finalize(db):
 
 # --- the public 公示 page ---------------------------------------------------------------------
 
-def request(method, path, form=None, remote_addr="10.2.0.1"):
+def request(method, path, form=None, remote_addr="10.2.0.1", forwarded_for=None):
     from werkzeug.test import EnvironBuilder
     from werkzeug.wrappers import Request
 
     builder = EnvironBuilder(method=method, path=path, data=form,
-                             environ_base={"REMOTE_ADDR": remote_addr})
+                             environ_base={"REMOTE_ADDR": remote_addr},
+                             headers={"X-Forwarded-For": forwarded_for} if forwarded_for else {})
     return Request(builder.get_environ())
 
 
-def page(harness, method, path, form=None, **kwargs):
+def page(harness, method, path, form=None, trusted_proxies=(), **kwargs):
     service = harness.service()
+    service.settings = dict(service.settings, TRUSTED_PROXIES=tuple(trusted_proxies))
     parts = path.strip("/").split("/")
     req = request(method, path, form, **kwargs)
     if method == "GET" and len(parts) == 2:
@@ -506,6 +508,30 @@ def test_code_requests_are_limited_per_number_and_per_address(harness):
     response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13700000001"},
                     remote_addr="10.9.9.9")
     assert response.status_code == 200
+
+
+def test_behind_a_trusted_proxy_the_address_limit_is_each_residents_not_the_proxys(harness):
+    """AGGREGATION_TRUSTED_PROXIES: the last hop the proxy reports is the resident's address;
+    a header from an address that is not a trusted proxy is not believed."""
+    publish(harness)
+    proxy = dict(remote_addr="10.0.0.2", trusted_proxies=["10.0.0.2"])
+    for n in range(30):
+        page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": f"1390000{n:04d}"},
+             forwarded_for="203.0.113.9", **proxy)
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13700000001"},
+                    forwarded_for="198.51.100.1, 203.0.113.9", **proxy)
+    assert response.status_code == 429                     # 203.0.113.9 has had its 30
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13700000001"},
+                    forwarded_for="203.0.113.10", **proxy)
+    assert response.status_code == 200                     # another resident behind the proxy
+    # Not from the proxy: the header is ignored, and the connection's address counts.
+    for n in range(30):
+        page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": f"1380000{n:04d}"},
+             remote_addr="10.5.5.5", forwarded_for=f"192.0.2.{n}", trusted_proxies=["10.0.0.2"])
+    response = page(harness, "POST", f"/publicity/{CAMPAIGN}/code", {"mobile": "13600000001"},
+                    remote_addr="10.5.5.5", forwarded_for="192.0.2.200",
+                    trusted_proxies=["10.0.0.2"])
+    assert response.status_code == 429
 
 
 def test_a_bad_number_gets_a_plain_message_and_no_sms(harness):
