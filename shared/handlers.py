@@ -8,6 +8,7 @@ the queue, forever). Here, each event is applied once, retried and parked:
   ``processed_events`` collection after the handler returned; a redelivered or
   replayed event already recorded there is acknowledged without running it.
   Handlers stay idempotent for the moment between their writes and that record.
+  Records are kept a week (``PROCESSED_KEPT``), far beyond any repeat, then removed.
 * **Retried, without blocking.** A failed event is published, with confirms,
   to the handler's retry queue (``<queue>.retry``) with a per-message TTL that
   doubles with each attempt; when it expires, RabbitMQ dead-letters it to the
@@ -30,6 +31,7 @@ stay the same queues.
 """
 import logging
 import sys
+from datetime import timedelta
 from functools import wraps
 
 from kombu import Exchange, Queue
@@ -37,6 +39,7 @@ from nameko.amqp.publish import get_connection, get_producer
 from nameko.constants import (AMQP_SSL_CONFIG_KEY, DEFAULT_RETRY_POLICY,
                               LOGIN_METHOD_CONFIG_KEY, PERSISTENT)
 from nameko.events import EventHandler
+from pymongo import ASCENDING
 
 from shared import config as cfg
 from shared.timeutil import iso, utcnow
@@ -115,11 +118,25 @@ def event_id_of(payload):
     return event_id if isinstance(event_id, str) and event_id else None
 
 
+#: How long a handler remembers an event it applied. A repeat comes within minutes (a
+#: redelivery after a crash, the producer's outbox sweep, a retry: ``EVENT_RETRY_MAX_SECONDS``);
+#: a week is far beyond any of them, and keeps the collection from growing without bound.
+PROCESSED_KEPT = timedelta(days=7)
+#: Records older than that are removed at most this often (a removal reads the collection on
+#: the embedded store; on MongoDB it uses the ``(handler, at)`` index).
+PRUNE_EVERY = timedelta(minutes=10)
+
+
 class ProcessedEvents:
-    """Which events each handler of a service has applied (one document per handler and event)."""
+    """Which events each handler of a service has applied (one document per handler and event),
+    for ``PROCESSED_KEPT``: marking an event also removes, now and then, the handler's records
+    older than that. (Not a TTL index: on the embedded store mongomock would expire documents
+    on every read of the collection.)"""
 
     def __init__(self, db):
         self.collection = db[PROCESSED_COLLECTION]
+        self.pruned_at = {}  # handler -> when its old records were last removed
+        self.collection.create_index([("handler", ASCENDING), ("at", ASCENDING)])
 
     @staticmethod
     def key(handler, event_id):
@@ -133,6 +150,10 @@ class ProcessedEvents:
         self.collection.update_one(
             {"_id": self.key(handler, event_id)},
             {"$setOnInsert": {"handler": handler, "event_id": event_id, "at": at}}, upsert=True)
+        last = self.pruned_at.get(handler)
+        if last is None or at - last >= PRUNE_EVERY or at < last:
+            self.pruned_at[handler] = at
+            self.collection.delete_many({"handler": handler, "at": {"$lt": at - PROCESSED_KEPT}})
 
 
 class Delivery:
