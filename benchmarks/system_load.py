@@ -435,7 +435,7 @@ def baseline(pool, jobs, worker, meter):
             "cpu": meter.per_vote(cpu_before, meter.sample(), accepted)}
 
 
-class NoopService:
+class NoopProcess:
     """A no-op service of ``benchmarks/noop_service.py`` on the system's broker: ``bare``
     (``NoopService``, nameko alone) or ``voting`` (``VotingNoop``: voting's own class and
     config, in voting's environment, its casting entrypoints made no-ops)."""
@@ -668,7 +668,7 @@ def run(args, system, home, tmp):
                  (http, job, candidates, args.inflight, deadline)
                  for job in split(sessions, args.clients)]),
         )
-        noops = {kind: NoopService(system, tmp, home, kind) for kind in ("voting", "bare")}
+        noops = {kind: NoopProcess(system, tmp, home, kind) for kind in ("voting", "bare")}
         meter = CpuMeter(home, pool, noops)
         baselines = {}
         try:

@@ -294,7 +294,7 @@ def _fast_inserts(original, bson_encode):
     the ``_id`` free, datetimes as naive UTC milliseconds), without its generic walks, its
     per-insert version parse and its second lock; anything else goes to mongomock's own."""
 
-    def plain(store, data):
+    def plain(data):
         """``data`` is a document this path stores as mongomock would."""
         return (type(data) is dict and type(data.get("_id")) in (str, int)
                 and all(type(key) is str and "\0" not in key and not key.startswith("$")
@@ -310,7 +310,7 @@ def _fast_inserts(original, bson_encode):
         store = self._store
         if type(data) is list:
             return _insert_all(self, store, data, session, ordered)
-        if type(data) is not dict or not simple(store) or not plain(store, data):
+        if type(data) is not dict or not simple(store) or not plain(data):
             return original(self, data, session, ordered)
         bson_encode(data)  # refuses what MongoDB would (an int beyond 64 bits, a bad string)
         object_id = data["_id"]
@@ -324,7 +324,7 @@ def _fast_inserts(original, bson_encode):
         it per document); a batch with anything else, a taken ``_id`` among them (the
         write errors are mongomock's own) goes document by document as mongomock's does."""
         ids = [item.get("_id") if type(item) is dict else None for item in data]
-        if (not simple(store) or not all(plain(store, item) for item in data)
+        if (not simple(store) or not all(plain(item) for item in data)
                 or len(set(ids)) != len(ids) or any(i in store._documents for i in ids)):
             return original(self, data, session, ordered)
         for item in data:

@@ -509,7 +509,7 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
             mobile = load(schemas.CodeRequest(), {"mobile": form.get("mobile")},
                           "code")["mobile"]
             self._send_objection_code(campaign, mobile, client_ip(
-                request, set(self.settings.get(cfg.TRUSTED_PROXIES) or ())))
+                request, self.settings[cfg.TRUSTED_PROXIES]))
         except PingxuanError as error:
             return self._render_publicity(request, campaign_id, error=error)
         return self._render_publicity(

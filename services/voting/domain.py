@@ -443,10 +443,5 @@ class Sessions:
         return payload.get("v")
 
 
-def read_session(secret, token, campaign_id, now):
-    """The voter hash of a valid session for ``campaign_id``, else ``None`` (verified afresh)."""
-    return Sessions(secret, size=1).read(token, campaign_id, now)
-
-
 def category_name_zh(category):
     return CATEGORY_NAMES_ZH.get(category, category)

@@ -189,9 +189,7 @@ class VotingStore(OneTimeCodeStore, Repository):
 
     def close_batches(self, batch_ids):
         """The outbox entries whose votes were announced."""
-        if len(batch_ids) == 1:
-            self.batches.delete_one({"_id": batch_ids[0]})
-        elif batch_ids:
+        if batch_ids:
             self.batches.delete_many({"_id": {"$in": list(batch_ids)}})
 
     def stale_batches(self, cutoff):

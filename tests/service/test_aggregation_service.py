@@ -18,6 +18,7 @@ from services.aggregation.store import AggregationStore
 from shared import events
 from shared.auth import Caller, read_token
 from shared.campaigns import CampaignBook
+from shared.config import TRUSTED_PROXIES
 from shared.errors import Forbidden, InvalidState, NotFound, Unauthorized, ValidationError
 from shared.metrics import ServiceMetrics
 from shared.timeutil import iso, utcnow
@@ -57,7 +58,8 @@ class Harness:
             AggregationService, store=self.store, now=lambda: self.now, campaigns=self.book,
             auth=Caller(verify, auth_token, lambda *args: None),
             dispatch=lambda event_type, payload: self.dispatched.append((event_type, payload)),
-            peers=self.peers, settings={REBUILD_PAGE_SIZE: 7}, tallies=self.cache,
+            peers=self.peers, settings={REBUILD_PAGE_SIZE: 7, TRUSTED_PROXIES: ()},
+            tallies=self.cache,
             metrics=self.metrics)
 
     def as_admin(self):

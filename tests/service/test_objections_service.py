@@ -12,6 +12,7 @@ from nameko.testing.services import worker_factory
 from services.aggregation.service import AggregationService
 from shared import events
 from shared.auth import Caller, read_token
+from shared.config import TRUSTED_PROXIES
 from shared.errors import (DeadlinePassed, Forbidden, InvalidState, NotFound, ValidationError)
 from shared.timeutil import utcnow
 from tests.aggregation_cases import FORTY
@@ -55,7 +56,8 @@ class ObjectionHarness(Harness):
             AggregationService, store=self.store, now=lambda: self.now, campaigns=self.book,
             auth=Caller(verify, auth_token, lambda *args: None),
             dispatch=lambda event_type, payload: self.dispatched.append((event_type, payload)),
-            peers=self.peers, settings={REBUILD_PAGE_SIZE: 7}, tallies=self.cache,
+            peers=self.peers, settings={REBUILD_PAGE_SIZE: 7, TRUSTED_PROXIES: ()},
+            tallies=self.cache,
             metrics=self.metrics, objection_keys=dict(KEYS))
 
     def as_frontend(self):
@@ -402,7 +404,7 @@ def request(method, path, form=None, remote_addr="10.2.0.1", forwarded_for=None)
 
 def page(harness, method, path, form=None, trusted_proxies=(), **kwargs):
     service = harness.service()
-    service.settings = dict(service.settings, TRUSTED_PROXIES=tuple(trusted_proxies))
+    service.settings = dict(service.settings, **{TRUSTED_PROXIES: tuple(trusted_proxies)})
     parts = path.strip("/").split("/")
     req = request(method, path, form, **kwargs)
     if method == "GET" and len(parts) == 2:

@@ -38,15 +38,18 @@ def test_receipts_look_alike_and_depend_on_the_vote(vote_id):
 
 def test_a_session_is_bound_to_its_campaign_and_expires():
     token = domain.sign_session("s" * 20, "cb-test", {"k": "voter"}, NOW)
-    assert domain.read_session("s" * 20, token, "cb-test", NOW) == {"k": "voter"}
-    assert domain.read_session("s" * 20, token, "cb-other", NOW) is None
-    assert domain.read_session("t" * 20, token, "cb-test", NOW) is None
-    assert domain.read_session("s" * 20, token, "cb-test", NOW + domain.SESSION_TTL) is None
+    assert domain.Sessions("s" * 20).read(token, "cb-test", NOW) == {"k": "voter"}
+    assert domain.Sessions("s" * 20).read(token, "cb-other", NOW) is None
+    assert domain.Sessions("t" * 20).read(token, "cb-test", NOW) is None
+    assert domain.Sessions("s" * 20).read(token, "cb-test", NOW + domain.SESSION_TTL) is None
+    kept = domain.Sessions("s" * 20)        # verified once, its expiry read every time
+    assert kept.read(token, "cb-test", NOW) == {"k": "voter"}
+    assert kept.read(token, "cb-test", NOW + domain.SESSION_TTL) is None
     body = token.split(".")
     forged = ".".join([body[0], body[1][:-2] + "AA", body[2]])
-    assert domain.read_session("s" * 20, forged, "cb-test", NOW) is None
+    assert domain.Sessions("s" * 20).read(forged, "cb-test", NOW) is None
     for junk in (None, "", "x" * 10000, "pxv1..", {"k": 1}):
-        assert domain.read_session("s" * 20, junk, "cb-test", NOW) is None
+        assert domain.Sessions("s" * 20).read(junk, "cb-test", NOW) is None
 
 
 def test_codes_are_not_sent_too_often_nor_to_a_locked_number():
@@ -363,7 +366,8 @@ def test_a_claim_is_read_back_as_it_was_written(db):
 
 
 def test_a_crafted_non_ascii_session_is_no_session():
-    assert domain.read_session(b"k" * 32, "pxv1.abc.\u00e9", "cb-test", at("2099-11-02T02:00:00")) is None
+    assert domain.Sessions(b"k" * 32).read("pxv1.abc.\u00e9", "cb-test",
+                                           at("2099-11-02T02:00:00")) is None
 
 
 class RecordingCodeStore:
