@@ -15,38 +15,45 @@ entrypoint of the same service", both driven by the same client code in the same
 """
 import json
 
-from nameko.rpc import rpc
+from nameko.rpc import rpc as nameko_rpc
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from services.voting.service import VotingService
+from shared.entrypoints import rpc as pingxuan_rpc
 
 
 def _accepted(vote):
     return {"status": "accepted", "vote_id": vote.get("vote_id") if isinstance(vote, dict) else None}
 
 
-class NoopEntrypoints:
-    """``cast``, ``cast_many`` and ``POST /api/votes`` that read the request and do nothing.
-    Named as voting's own (``api_vote``), so that on ``VotingNoop`` they take their place."""
+def noop_entrypoints(rpc):
+    """``cast``, ``cast_many`` and ``POST /api/votes`` that read the request and do nothing,
+    on the RPC entrypoint ``rpc``. Named as voting's own (``api_vote``), so that on
+    ``VotingNoop`` they take their place; there they are voting's own entrypoint (one service's
+    RPC methods share one queue, and two kinds of consumer on it would split its calls)."""
 
-    @rpc
-    def cast(self, vote):
-        return _accepted(vote)
+    class NoopEntrypoints:
+        @rpc
+        def cast(self, vote):
+            return _accepted(vote)
 
-    @rpc
-    def cast_many(self, votes):
-        return [_accepted(vote) for vote in votes]
+        @rpc
+        def cast_many(self, votes):
+            return [_accepted(vote) for vote in votes]
 
-    @http("POST", "/api/votes")
-    def api_vote(self, request):
-        json.loads(request.get_data(as_text=True) or "{}")  # a request is read, as voting's is
-        return Response(json.dumps({"status": "accepted"}), mimetype="application/json")
+        @http("POST", "/api/votes")
+        def api_vote(self, request):
+            json.loads(request.get_data(as_text=True) or "{}")  # read, as voting's request is
+            return Response(json.dumps({"status": "accepted"}), mimetype="application/json")
+
+    return NoopEntrypoints
 
 
-class NoopService(NoopEntrypoints):
+class NoopService(noop_entrypoints(nameko_rpc)):
+    """The bare framework: nameko's own RPC entrypoint, whose replies wait for a confirm."""
     name = "noop"
 
 
-class VotingNoop(NoopEntrypoints, VotingService):
+class VotingNoop(noop_entrypoints(pingxuan_rpc), VotingService):
     name = "voting_noop"
