@@ -37,6 +37,7 @@ NOT_REFUSALS = {
     "SettingError": "a setting the service refuses at start (shared/config.py), not a call's",
     "LookupError": "a page's table of words lacks an error class: a bug, caught by its tests",
     "FileNotFoundError": "a page lists a static file that is in no folder: a bug, caught by its tests",
+    "UnserializableValueError": "a method returning what JSON cannot carry: a bug, answered as nameko answers it",
 }
 #: Functions whose errors are no refusal of the console's calls, and why.
 NOT_REFUSING = {
