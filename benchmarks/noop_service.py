@@ -57,3 +57,9 @@ class NoopService(noop_entrypoints(nameko_rpc)):
 
 class VotingNoop(noop_entrypoints(pingxuan_rpc), VotingService):
     name = "voting_noop"
+
+
+class NoopOnOurRpc(noop_entrypoints(pingxuan_rpc)):
+    """``NoopService`` on every service's own RPC entrypoint (``shared.entrypoints.rpc``):
+    against ``NoopService``, what our reply path saves per call (``benchmarks/rpc_replies.py``)."""
+    name = "noop_ours"

@@ -171,6 +171,15 @@ def tally(system):
     return {row["candidate_id"]: row["votes"] for row in reply.json()["rows"]}
 
 
+def group_commits(system):
+    """``(votes, groups)`` voting has stored by group commit so far (its /metrics)."""
+    reply = requests.get(f"http://{system.http('voting')}/metrics", timeout=10)
+    reply.raise_for_status()
+    found = dict(re.findall(r"^pingxuan_vote_group_size_(sum|count) ([0-9.e+]+)$", reply.text,
+                            re.MULTILINE))
+    return float(found.get("sum", 0)), float(found.get("count", 0))
+
+
 # --- page voters: a one-time code each, read from the voting log ------------------------------
 
 def mobile_of(n):
@@ -389,6 +398,7 @@ def phase(pool, probes, name, jobs, worker, accepted_before, meter):
     """One path driven by the client processes while the probes run; then aggregation's catch-up.
     The CPU figures run to the end of the catch-up: counting the phase's votes is its cost."""
     probes.start()
+    groups_before = group_commits(probes.system)
     cpu_before = meter.sample()
     started = time.perf_counter()
     results = pool.map(worker, jobs)
@@ -405,7 +415,10 @@ def phase(pool, probes, name, jobs, worker, accepted_before, meter):
           >= target, 300)
     counted_after = time.perf_counter() - started
     cpu = meter.per_vote(cpu_before, meter.sample(), accepted)
-    return {"cpu": cpu, "name": name, "accepted": accepted, "refused": refused, "seconds": elapsed,
+    votes, groups = (after - before for after, before in
+                     zip(group_commits(probes.system), groups_before))
+    return {"cpu": cpu, "name": name, "votes_per_group": votes / groups if groups else 0.0,
+            "accepted": accepted, "refused": refused, "seconds": elapsed,
             "votes_per_s": accepted / elapsed if elapsed else 0.0,
             "p50_ms": 1000 * percentile(latencies, 0.50), "p99_ms": 1000 * percentile(latencies, 0.99),
             "calls": len(latencies), "to_result": to_result, "counted_after": counted_after}
@@ -697,7 +710,8 @@ def run(args, system, home, tmp):
                         profile.stop()
                     print(f"  {name}: {rows[-1]['accepted']} accepted in "
                           f"{rows[-1]['seconds']:.1f}s, all counted by aggregation after "
-                          f"{rows[-1]['counted_after']:.1f}s; {cpu_line(rows[-1]['cpu'])}",
+                          f"{rows[-1]['counted_after']:.1f}s, {rows[-1]['votes_per_group']:.1f} votes per "
+                          f"group commit; {cpu_line(rows[-1]['cpu'])}",
                           flush=True)
             baselines = {key: bracketed(runs) for key, runs in baselines.items()}
         finally:
