@@ -25,11 +25,12 @@ latency, each service's peak RSS (VmHWM) and each rate's ratio to the raw rate.
 Every phase is bounded by a vote count and by ``--seconds``; all traffic is 127.0.0.1.
 
 Then every target of issue 14 as PASS/FAIL against its baseline in the same run: ``cast``
-and the page API against no-op entrypoints of voting's own service class
-(``benchmarks/noop_service.py`` ``VotingNoop``: one nameko RPC, one ``@http`` request, as the
-issue defines it), driven by the same clients just before and just after the path (the mean
-of the two is the baseline: the machine's speed drifts within a run), with the bare
-framework (``NoopService``) printed beside it; the CPU milliseconds per vote of every process
+against a no-op nameko RPC (``benchmarks/noop_service.py`` ``NoopService``, the bare
+framework: the issue's words) and, stricter, against the no-op of voting's own service class
+(``VotingNoop``: voting's providers, and the reply path every service has now); the page API
+against ``VotingNoop``'s no-op ``@http`` ("of the same service"), its bare framework's printed
+beside. ``VotingNoop`` is driven by the same clients just before and just after the path (the
+mean of the two is the baseline: the machine's speed drifts within a run); the CPU milliseconds per vote of every process
 taking part (voting, aggregation, RabbitMQ, the clients) per phase; the page API's p99 at
 ``--clients`` × ``--inflight`` (32) connections; vote → result with the shipped cache; a
 rebuild once voting holds ``--rebuild-votes`` votes (cast_many adds what the phases left
@@ -839,11 +840,17 @@ def report(args, raw, rows, baselines, probes, rebuild, rebuild_seconds, progres
     targets = [
         (f"cast_many ≥ 2.0× raw", f"{many['votes_per_s']:,.0f} votes/s = "
          f"{many['votes_per_s'] / raw:.2f}× raw {raw:,.0f}", many["votes_per_s"] >= 2.0 * raw),
+        # The issue's words: "a no-op nameko RPC", the framework's per-call cost.
         (f"cast ≥ 0.9× no-op nameko RPC", f"{cast['votes_per_s']:,.0f} votes/s = "
+         f"{ratio(cast, baselines['cast (bare)'])} a bare nameko no-op "
+         f"{baselines['cast (bare)']['votes_per_s']:,.0f} calls/s",
+         cast["votes_per_s"] >= 0.9 * baselines["cast (bare)"]["votes_per_s"]),
+        # Stricter: voting's own class, which replies as every service does now (without the
+        # confirm nameko waits for) and carries voting's providers: only our work differs.
+        (f"cast ≥ 0.9× voting's own no-op RPC", f"{cast['votes_per_s']:,.0f} votes/s = "
          f"{ratio(cast, baselines['cast'])} no-op of voting "
          f"{baselines['cast']['votes_per_s']:,.0f} calls/s "
-         f"({' then '.join(f'{r:,.0f}' for r in baselines['cast']['runs'])}; bare nameko "
-         f"{baselines['cast (bare)']['votes_per_s']:,.0f}: {ratio(cast, baselines['cast (bare)'])})",
+         f"({' then '.join(f'{r:,.0f}' for r in baselines['cast']['runs'])})",
          cast["votes_per_s"] >= 0.9 * baselines["cast"]["votes_per_s"]),
         (f"page API ≥ 0.8× no-op @http", f"{page['votes_per_s']:,.0f} votes/s = "
          f"{ratio(page, baselines['page_api'])} no-op of voting "

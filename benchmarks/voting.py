@@ -396,7 +396,7 @@ def in_process_child():
     from services.voting.providers import BallotCache, Keys
     from services.voting.service import VotingService, define_metrics
     from services.voting.store import VotingStore
-    from shared.auth import REVOKED_COLLECTION, Caller, read_token
+    from shared.auth import REVOKED_COLLECTION, Caller, VerifiedTokens, identity_of
     from shared.campaigns import CampaignBook
     from shared.errors import PingxuanError
     from shared.metrics import ServiceMetrics
@@ -407,7 +407,7 @@ def in_process_child():
     from shared import signing
 
     params = json.loads(sys.argv[1])
-    secret = signing.generate_private_key()     # the issuer's key: read_token verifies with it
+    secret = signing.generate_private_key()     # the issuer's key: the tokens are verified with it
     store = VotingStore(connect("mongomock://bench/")[f"bench_{uuid.uuid4().hex[:8]}"])
     store.ensure_indexes()
     registry = CollectorRegistry()
@@ -434,9 +434,11 @@ def in_process_child():
         metrics=metrics, call_ids=None)
     revoked = store.db[REVOKED_COLLECTION]      # as the Auth provider checks each token
 
+    verified = VerifiedTokens()     # as the Auth provider: a token's signature once per process
+
     def verify(token):
-        return read_token(secret, token, utcnow(),
-                          lambda token_id: revoked.find_one({"_id": token_id}) is not None)
+        return identity_of(verified.get(secret, token), utcnow(),
+                           lambda token_id: revoked.find_one({"_id": token_id}) is not None)
 
     def worker(token=None):
         """A service instance for one call, its dependencies set as nameko's container sets them."""
