@@ -447,11 +447,17 @@ class CommitQueue:
     """Commits whatever was queued while it was busy as one group, in one greenthread
     (:meth:`run`); a caller's :meth:`submit` blocks until its votes' group is stored."""
 
-    def __init__(self, rules):
+    #: A first request of this many votes or more does not wait for others (a ``cast_many``
+    #: batch is a group of its own worth storing at once).
+    GATHER_BELOW = 16
+
+    def __init__(self, rules, gather=0.0):
         self.rules = rules
+        self.gather = gather
         self.queue = LightQueue()
         self.context = None
         self.running = True
+        self.last_size = 0
 
     def submit(self, requests):
         if not requests:
@@ -468,6 +474,11 @@ class CommitQueue:
             item = self.queue.get()
             if item is None:
                 break
+            if self.gather and self.last_size > 1 and len(item[0]) < self.GATHER_BELOW:
+                # Others were voting a moment ago: wait for the votes on their way, as a
+                # database's commit_delay does, so that a group's dozen store operations are
+                # shared by more of them. Alone, a vote does not wait.
+                eventlet.sleep(self.gather)
             group, size = [item], len(item[0])
             while size < MAX_GROUP and self.queue.qsize():
                 following = self.queue.get_nowait()
@@ -477,6 +488,7 @@ class CommitQueue:
                 group.append(following)
                 size += len(following[0])
             self._commit(group)
+            self.last_size = size
             eventlet.sleep(0)  # let the answered workers run before the next group
 
     def stop(self):
@@ -529,7 +541,8 @@ class GroupCommit(DependencyProvider):
     def setup(self):
         for own in (self.store, self.events, self.clock):
             own.setup()
-        self.commits = CommitQueue(load_plugins(VOTE_RULES))
+        self.commits = CommitQueue(load_plugins(VOTE_RULES), cfg.read(
+            self.container.config, cfg.COMMIT_GATHER_SECONDS))
 
     def start(self):
         # Every extension's setup() is done by now: the service's metrics registry (the one

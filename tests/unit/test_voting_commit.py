@@ -132,3 +132,69 @@ def test_a_window_larger_than_an_event_is_split_and_a_failed_publish_keeps_every
     assert not commit_module.publish_batches([("b1", records[0]), ("b2", records[1])],
                                              broker_down, store)
     assert store.open == {"b1", "b2"}                   # left for the sweep
+
+
+# --- the commit queue: when a group waits for more -----------------------------------------
+
+#: eventlet's own sleep: the runs below record the queue's waits through ``eventlet.sleep``.
+REAL_SLEEP = eventlet.sleep
+
+
+class QueueRun:
+    """A ``CommitQueue`` whose groups are recorded instead of stored (each request answered
+    with itself), and whose waits are recorded too."""
+
+    def __init__(self, monkeypatch, gather):
+        self.groups, self.waits = [], []
+        monkeypatch.setattr(commit_module, "commit_group", self._commit_group)
+        def sleep(seconds=0):
+            if seconds:
+                self.waits.append(seconds)
+            REAL_SLEEP(seconds)
+
+        monkeypatch.setattr(commit_module.eventlet, "sleep", sleep)
+        self.queue = commit_module.CommitQueue(rules=[], gather=gather)
+        self.thread = eventlet.spawn(self.queue.run, type("Context", (), {"metrics": None})())
+
+    def _commit_group(self, requests, context):
+        self.groups.append(len(requests))
+        return list(requests)
+
+    def submit(self, *requests):
+        return eventlet.spawn(self.queue.submit, list(requests))
+
+    def stop(self):
+        self.queue.stop()
+        self.thread.wait()
+
+
+def test_a_vote_alone_does_not_wait_for_others(monkeypatch):
+    run = QueueRun(monkeypatch, gather=0.05)
+    assert run.submit("a").wait() == ["a"]
+    assert run.submit("b").wait() == ["b"]    # the group before it was one vote: nobody near
+    run.stop()
+    assert run.waits == [] and run.groups == [1, 1]
+
+
+def test_while_votes_keep_coming_a_group_waits_for_those_on_their_way(monkeypatch):
+    run = QueueRun(monkeypatch, gather=0.05)
+    assert run.submit("a", "b").wait() == ["a", "b"]   # a busy moment: a group of two
+    first = run.submit("c")
+    REAL_SLEEP(0.01)                                  # within the wait, two more arrive
+    others = [run.submit("d"), run.submit("e")]
+    assert first.wait() == ["c"] and [o.wait() for o in others] == [["d"], ["e"]]
+    run.stop()
+    assert run.waits == [0.05] and run.groups == [2, 3]
+
+
+def test_a_batch_does_not_wait_nor_does_a_queue_told_not_to(monkeypatch):
+    run = QueueRun(monkeypatch, gather=0.05)
+    run.submit("a", "b").wait()
+    run.submit(*range(commit_module.CommitQueue.GATHER_BELOW)).wait()
+    run.stop()
+    assert run.waits == []
+    never = QueueRun(monkeypatch, gather=0.0)
+    never.submit("a", "b").wait()
+    never.submit("c").wait()
+    never.stop()
+    assert never.waits == []
