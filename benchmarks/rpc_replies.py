@@ -14,7 +14,6 @@ drift cancels) and each side's CPU ms per call.
 """
 import argparse
 import multiprocessing
-import os
 import statistics
 import subprocess
 import sys
@@ -27,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from benchmarks.voting import cpu_seconds  # noqa: E402
 from tests.system import isolated_vhost  # noqa: E402
 
 SERVICES = {"nameko": ("NoopService", "noop"), "ours": ("NoopOnOurRpc", "noop_ours")}
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def calls(args):
@@ -52,11 +51,6 @@ def calls(args):
             reply.result()
             done += 1
     return done
-
-
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def start(amqp_uri, tmp, kind):
@@ -97,13 +91,13 @@ def main():
             rates, cpu = {kind: [] for kind in SERVICES}, {kind: [] for kind in SERVICES}
             for round_ in range(args.rounds):
                 for kind in (SERVICES if round_ % 2 == 0 else reversed(list(SERVICES))):
-                    before = cpu_seconds(processes[kind].pid)
+                    before = cpu_seconds(processes[kind])
                     started = time.perf_counter()
                     done = sum(pool.map(calls, [(amqp_uri, SERVICES[kind][1], args.seconds,
                                                  args.inflight)] * args.clients))
                     elapsed = time.perf_counter() - started
                     rates[kind].append(done / elapsed)
-                    cpu[kind].append(1000 * (cpu_seconds(processes[kind].pid) - before) / done)
+                    cpu[kind].append(1000 * (cpu_seconds(processes[kind]) - before) / done)
                 print(f"round {round_ + 1}: nameko's @rpc {rates['nameko'][-1]:,.0f} calls/s, "
                       f"ours {rates['ours'][-1]:,.0f} calls/s", flush=True)
         finally:

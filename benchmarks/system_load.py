@@ -30,8 +30,9 @@ framework: the issue's words) and, stricter, against the no-op of voting's own s
 (``VotingNoop``: voting's providers, and the reply path every service has now); the page API
 against ``VotingNoop``'s no-op ``@http`` ("of the same service"), its bare framework's printed
 beside. ``VotingNoop`` is driven by the same clients just before and just after the path (the
-mean of the two is the baseline: the machine's speed drifts within a run); the CPU milliseconds per vote of every process
-taking part (voting, aggregation, RabbitMQ, the clients) per phase; the page API's p99 at
+mean of the two is the baseline: the machine's speed drifts within a run); the CPU
+milliseconds per vote of every process taking part (voting, aggregation, RabbitMQ, the
+clients) per phase; the votes per group commit; the page API's p99 at
 ``--clients`` × ``--inflight`` (32) connections; vote → result with the shipped cache; a
 rebuild once voting holds ``--rebuild-votes`` votes (cast_many adds what the phases left
 short); ``--soak SECONDS`` (RSS of voting and aggregation after 2 minutes and at the end,
@@ -73,7 +74,7 @@ import requests  # noqa: E402
 import yaml  # noqa: E402
 
 from benchmarks.voting import campaign_document as voting_campaign_document  # noqa: E402
-from benchmarks.voting import raw_rate  # noqa: E402
+from benchmarks.voting import group_sizes, pid_cpu_seconds, raw_rate  # noqa: E402
 from benchmarks.profiling import Profile  # noqa: E402
 from shared import config as cfg  # noqa: E402
 from shared.campaign import validate_campaign  # noqa: E402
@@ -170,15 +171,6 @@ def tally(system):
     reply = requests.get(f"http://{system.http('aggregation')}/tally/{CAMPAIGN}", timeout=10)
     reply.raise_for_status()
     return {row["candidate_id"]: row["votes"] for row in reply.json()["rows"]}
-
-
-def group_commits(system):
-    """``(votes, groups)`` voting has stored by group commit so far (its /metrics)."""
-    reply = requests.get(f"http://{system.http('voting')}/metrics", timeout=10)
-    reply.raise_for_status()
-    found = dict(re.findall(r"^pingxuan_vote_group_size_(sum|count) ([0-9.e+]+)$", reply.text,
-                            re.MULTILINE))
-    return float(found.get("sum", 0)), float(found.get("count", 0))
 
 
 # --- page voters: a one-time code each, read from the voting log ------------------------------
@@ -399,7 +391,7 @@ def phase(pool, probes, name, jobs, worker, accepted_before, meter):
     """One path driven by the client processes while the probes run; then aggregation's catch-up.
     The CPU figures run to the end of the catch-up: counting the phase's votes is its cost."""
     probes.start()
-    groups_before = group_commits(probes.system)
+    groups_before = group_sizes(probes.system.http("voting"))
     cpu_before = meter.sample()
     started = time.perf_counter()
     results = pool.map(worker, jobs)
@@ -417,7 +409,7 @@ def phase(pool, probes, name, jobs, worker, accepted_before, meter):
     counted_after = time.perf_counter() - started
     cpu = meter.per_vote(cpu_before, meter.sample(), accepted)
     votes, groups = (after - before for after, before in
-                     zip(group_commits(probes.system), groups_before))
+                     zip(group_sizes(probes.system.http("voting")), groups_before))
     return {"cpu": cpu, "name": name, "votes_per_group": votes / groups if groups else 0.0,
             "accepted": accepted, "refused": refused, "seconds": elapsed,
             "votes_per_s": accepted / elapsed if elapsed else 0.0,
@@ -568,11 +560,7 @@ class CpuMeter:
 
 
 def _cpu_seconds(pid):
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CpuMeter.TICK
+    return pid_cpu_seconds(pid) or 0.0  # a process gone meanwhile spent nothing more
 
 
 def _pids_named(command):

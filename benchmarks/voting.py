@@ -348,10 +348,13 @@ def main():
 
 def cpu_seconds(process):
     """User + system CPU seconds of the service process so far (Linux ``/proc``), else ``None``."""
-    if process is None:
-        return None
+    return None if process is None else pid_cpu_seconds(process.pid)
+
+
+def pid_cpu_seconds(pid):
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``), else ``None``."""
     try:
-        stat = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
