@@ -476,7 +476,7 @@ class CommitQueue:
                 break
             if self.gather and self.last_size > 1 and len(item[0]) < self.GATHER_BELOW:
                 # Others were voting a moment ago: wait for the votes on their way, as a
-                # database's commit_delay does, so that a group's dozen store operations are
+                # database's commit_delay does, so that a group's ten or so store operations are
                 # shared by more of them. Alone, a vote does not wait.
                 eventlet.sleep(self.gather)
             group, size = [item], len(item[0])
