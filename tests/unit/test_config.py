@@ -112,3 +112,12 @@ def test_the_announce_window_is_bounded_below_the_outbox_sweeps_grace():
     assert cfg.read({}, cfg.ANNOUNCE_WINDOW_SECONDS) == 0.05
     with pytest.raises(cfg.SettingError, match="ANNOUNCE_WINDOW_SECONDS.*at most 5 seconds"):
         cfg.read({cfg.ANNOUNCE_WINDOW_SECONDS: "30"}, cfg.ANNOUNCE_WINDOW_SECONDS, "voting")
+
+
+def test_the_commit_gather_is_a_short_wait_or_none():
+    assert cfg.read({}, cfg.COMMIT_GATHER_SECONDS) == 0.002
+    assert cfg.read({cfg.COMMIT_GATHER_SECONDS: "0"}, cfg.COMMIT_GATHER_SECONDS) == 0
+    with pytest.raises(cfg.SettingError, match="COMMIT_GATHER_SECONDS.*at most 0.1 seconds"):
+        cfg.read({cfg.COMMIT_GATHER_SECONDS: "0.5"}, cfg.COMMIT_GATHER_SECONDS, "voting")
+    with pytest.raises(cfg.SettingError, match="COMMIT_GATHER_SECONDS"):
+        cfg.read({cfg.COMMIT_GATHER_SECONDS: "-1"}, cfg.COMMIT_GATHER_SECONDS, "voting")
