@@ -37,7 +37,12 @@ clients) per phase; the votes per group commit; the page API's p99 at
 rebuild once voting holds ``--rebuild-votes`` votes (cast_many adds what the phases left
 short); ``--soak SECONDS`` (RSS of voting and aggregation after 2 minutes and at the end,
 queue depths from the management API); and why a second voting process is not shown.
-``--profile DIR`` keeps a py-spy summary per path (``benchmarks/profiling.py``).
+Last, what bounds each rate: the CPU milliseconds per vote of every process together, path
+against no-op (on a machine this busy their quotient predicts the measured ratio), and for
+``cast_many`` the rate the cores, and voting's one core, allow at that CPU per vote.
+``--profile DIR`` keeps a py-spy summary per path (``benchmarks/profiling.py``), and one of
+voting's no-op during its first baseline of ``cast`` and the page API: the difference
+between the two is what our own work costs.
 
     .venv/bin/python benchmarks/system_load.py --rebuild-votes 1000000     # the rebuild target
     .venv/bin/python benchmarks/system_load.py --soak 600                  # the 10-minute flood
@@ -422,10 +427,20 @@ NOOP_PATHS = ("cast", "page_api")
 
 
 def bracketed(runs):
-    """One baseline from its runs (before and after the path): the mean rate and p99."""
+    """One baseline from its runs (before and after the path): the mean rate, p99 and CPU
+    per call of all processes."""
     return {"votes_per_s": sum(r["votes_per_s"] for r in runs) / len(runs),
             "p99_ms": sum(r["p99_ms"] for r in runs) / len(runs),
+            "cpu_ms": sum(cpu_ms(r["cpu"]) for r in runs) / len(runs),
+            "service_ms": sum(ms for r in runs for name, ms in r["cpu"][0].items()
+                              if name.startswith("no-op")) / len(runs),
             "runs": [r["votes_per_s"] for r in runs]}
+
+
+def cpu_ms(cpu):
+    """CPU ms per vote of every process measured (voting, the clients, RabbitMQ, …)."""
+    spent, _ = cpu
+    return sum(spent.values())
 
 
 def baseline(pool, jobs, worker, meter):
@@ -589,6 +604,14 @@ def profiling(args, home, slug, services):
             for name in services]
 
 
+def noop_profiles(args, slug, noop):
+    """py-spy on voting's no-op while its baseline runs (none without ``--profile``)."""
+    if not args.profile:
+        return []
+    return [Profile(noop.process.pid, Path(args.profile) / f"{slug}-voting_noop.txt",
+                    f"{slug}: voting's no-op (VotingNoop)")]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=10, help="candidates on the ballot")
@@ -684,8 +707,14 @@ def run(args, system, home, tmp):
                         key = slug if step == "voting" else f"{slug} (bare)"
                         target = (dict(service=noops[step].rpc_name) if slug == "cast"
                                   else dict(http=noops[step].http))
+                        # The first no-op of voting is profiled too: the path's profile
+                        # less this one is what our own work costs.
+                        profiles = noop_profiles(args, slug, noops[step]) if (
+                            step == "voting" and key not in baselines) else []
                         measured = baseline(pool, jobs(time.time() + args.seconds / 2,
                                                        **target), worker, meter)
+                        for profile in profiles:
+                            profile.stop()
                         baselines.setdefault(key, []).append(measured)
                         print(f"  no-op baseline for {name}, {step}: "
                               f"{measured['votes_per_s']:,.0f} calls/s; "
@@ -888,6 +917,29 @@ def report(args, raw, rows, baselines, probes, rebuild, rebuild_seconds, progres
                     "services", None))
     for name, figure, ok in targets:
         print(f"  {'N/A ' if ok is None else verdict(ok)}  {name:<48} {figure}")
+    print_bounds(cast, many, page, baselines, raw)
+
+
+def print_bounds(cast, many, page, baselines, raw):
+    """What the CPU per vote of this run allows: on a machine this busy, a rate is what the
+    cores divided by the CPU every process spends per vote allow, so the CPU alone predicts
+    each ratio (the clients' share, equal on both sides, dilutes the difference)."""
+    cores = os.cpu_count()
+    print()
+    print(f"what bounds each rate (CPU ms per vote of every process, {cores} cores):")
+    for row, key, what in ((cast, "cast", "RPC"), (page, "page_api", "@http")):
+        path_ms, noop_ms = cpu_ms(row["cpu"]), baselines[key]["cpu_ms"]
+        voting_ms = row["cpu"][0].get("voting", 0.0)
+        print(f"  {row['name'].split(' (')[0]}: {path_ms:.3f} ms per vote (voting {voting_ms:.3f}),"
+              f" voting's no-op {what} {noop_ms:.3f} ms per call (the no-op itself "
+              f"{baselines[key]['service_ms']:.3f}): the CPU alone predicts "
+              f"{noop_ms / max(path_ms, 1e-9):.2f}× (measured {ratio(row, baselines[key])})")
+    many_ms, voting_ms = cpu_ms(many["cpu"]), many["cpu"][0].get("voting", 0.0)
+    print(f"  cast_many: {many_ms:.3f} ms per vote: {cores} cores allow "
+          f"{cores * 1000 / max(many_ms, 1e-9):,.0f} votes/s = "
+          f"{cores * 1000 / max(many_ms, 1e-9) / raw:.2f}× raw; voting's one core "
+          f"({voting_ms:.3f} ms per vote) allows {1000 / max(voting_ms, 1e-9):,.0f} votes/s = "
+          f"{1000 / max(voting_ms, 1e-9) / raw:.2f}× raw")
 
 
 if __name__ == "__main__":
