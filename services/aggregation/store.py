@@ -190,7 +190,8 @@ class AggregationStore(OneTimeCodeStore, Repository):
         ``day_of(cast_at)`` gives a vote's local day (the campaign's zone): each
         candidate's counter per day moves in the same update as its total.
 
-        Returns ``(counted, per_candidate)``: votes this event counts.
+        Returns ``(counted, per_candidate)``: the votes this run counted (none of a
+        candidate whose counter an earlier run of this event moved already).
         """
         day_of = day_of or (lambda cast_at: cast_at[:10])
         batch, seen = [], set()
@@ -214,10 +215,13 @@ class AggregationStore(OneTimeCodeStore, Repository):
             per_candidate[vote["candidate_id"]] = per_candidate.get(vote["candidate_id"], 0) + 1
             categories[vote["candidate_id"]] = vote["category"]
             days[vote["candidate_id"]][vote.get("day") or day_of(vote["cast_at"])] += 1
-        for cid, count in per_candidate.items():
-            self.add_votes(campaign_id, cid, categories[cid], event_id, count, days[cid])
+        # Only the counters this run moved are counted: on a re-run after a crash, a counter
+        # the first run moved already is not moved again, and not reported again either.
+        applied = {cid: count for cid, count in per_candidate.items()
+                   if self.add_votes(campaign_id, cid, categories[cid], event_id, count,
+                                     days[cid])}
         self.complete_marks(campaign_id, batch)
-        return sum(per_candidate.values()), per_candidate
+        return sum(applied.values()), applied
 
     def _claim_votes(self, batch):
         """Insert the claims; returns the indexes in ``batch`` of those claimed before."""

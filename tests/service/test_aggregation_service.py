@@ -244,6 +244,8 @@ def test_an_event_run_again_by_its_handler_changes_nothing_more(harness):
     assert harness.store.candidate("a")["votes"] == 3
     assert harness.metric("pingxuan_aggregation_events_total", type="vote_cast",
                           outcome="duplicate") == 0
+    # Dashboards read this counter: the re-runs counted nothing, so they add nothing to it.
+    assert harness.metric("pingxuan_aggregation_votes_counted_total") == 3
 
 
 def test_a_vote_republished_in_another_batch_counts_once(harness):
@@ -270,6 +272,8 @@ def test_a_crash_halfway_through_a_batch_then_its_redelivery_counts_each_vote_on
     harness.deliver(events.VOTE_CAST, batch)  # RabbitMQ redelivers the unacknowledged one
     assert {cid: store.candidate(cid)["votes"] for cid in "abc"} == {"a": 2, "b": 3, "c": 1}
     assert store.votes_recounted(CAMPAIGN) == {"a": 2, "b": 3, "c": 1}
+    # This process counted a's and c's; b's were counted by the run that died.
+    assert harness.metric("pingxuan_aggregation_votes_counted_total") == 3
 
 
 def test_a_new_batch_is_counted_without_reading_the_counted_votes_back(harness, monkeypatch):
