@@ -9,6 +9,7 @@ could not. Sessions and CSRF are in ``sessions.py``, what a page shows in
 import functools
 import json
 import logging
+import re
 from urllib.parse import quote
 
 from nameko.exceptions import BadRequest, RemoteError, UnknownService
@@ -39,6 +40,8 @@ TRAFFIC_PAGES = 50
 DOWNLOAD_FORMATS = ("xlsx", "csv")
 #: The panels page's link buttons: send again, or renew first (asks for a confirmation).
 LINK_ACTIONS = ("send", "renew")
+#: A renewal's confirmation key (``sessions.new_key``: 43 URL-safe characters).
+RENEW_ONCE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 SERVICES_WITH_AUDIT = ("nomination", "scoring", "aggregation", "notification", "voting")
 HEADERS = {
     "Cache-Control": "no-store",
@@ -407,14 +410,28 @@ class ConsoleService(PingxuanService):
             return Response("not found", status=404)
         chosen = {"category": form.get("category") or "",
                     "judge_id": (form.get("judge_id") or "").strip()}
-        if action == "renew" and form.get("confirm") != "yes":
-            return self._panels(request, person, campaign_id, renew_confirm=chosen)
+        once = None
+        if action == "renew":
+            # A confirmation renews once: reloading its result page re-posts the same form,
+            # and a second renewal would void the links the first one just showed and sent.
+            once = form.get("once")
+            if (form.get("confirm") != "yes" or not isinstance(once, str)
+                    or not RENEW_ONCE.match(once)):
+                return self._panels(request, person, campaign_id,
+                                    renew_confirm=dict(chosen, once=sessions.new_key()))
+            if not self.store.use_link(f"renew|{once}", self._once_expires()):
+                return self._panels(request, person, campaign_id, renew_done_before=chosen)
         reply, refusal = self._try("scoring", "send_links", campaign_id, chosen["category"],
                                    [chosen["judge_id"]] if chosen["judge_id"] else None,
                                    renew=action == "renew")
         if refusal:
+            if once is not None:  # nothing was renewed: the same confirmation may try again
+                self.store.release_link(f"renew|{once}")
             return self._panels(request, person, campaign_id, status=400, links_refusal=refusal)
         return self._panels(request, person, campaign_id, links_result=views.link_results(reply))
+
+    def _once_expires(self):
+        return int((self.now() + sessions.SESSION_TTL).timestamp())
 
     @http("POST", "/campaigns/<campaign_id>/panels/close")
     @signed_in
@@ -725,7 +742,7 @@ class ConsoleService(PingxuanService):
             return error_page
         progress, refusal = self._try("scoring", "progress", campaign_id)
         for key in ("assign_refusal", "close_refusal", "links_refusal", "links_result",
-                    "renew_confirm"):
+                    "renew_confirm", "renew_done_before"):
             context.setdefault(key, None)
         return self._page(request, person, "panels.html", status=status, campaign=document,
                           progress=progress, progress_refusal=refusal,

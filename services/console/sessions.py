@@ -112,7 +112,8 @@ def read_sign_in_code(issuer_keys, code, now):
 
 
 class SessionStore(Repository):
-    """The console's only records: sessions and the sign-in links already used."""
+    """The console's only records: sessions, the one-time nonces already used (sign-in links,
+    renewal confirmations) and the menu of campaign names."""
 
     def __init__(self, db):
         super().__init__(db)
@@ -148,12 +149,17 @@ class SessionStore(Repository):
             self.sessions.delete_one({"_id": key_hash(key)})
 
     def use_link(self, nonce, expires):
-        """True the first time a link's nonce is used; a second use is refused."""
+        """True the first time a one-time nonce is used (a sign-in link's, a renewal's
+        confirmation), until ``expires`` (seconds); a second use is refused."""
         try:
             self.used_links.insert_one({"_id": nonce, "expires": expires})
         except DuplicateKeyError:
             return False
         return True
+
+    def release_link(self, nonce):
+        """Make a nonce usable again (what it confirmed was refused, nothing was done)."""
+        self.used_links.delete_one({"_id": nonce})
 
     def remember_campaign(self, campaign_id, name, revision):
         self.known.update_one({"_id": campaign_id},

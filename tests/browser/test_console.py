@@ -243,11 +243,34 @@ def test_the_department_runs_a_selection_in_the_console(system, browser, tmp_pat
     # A link that went to the wrong person is replaced, after a confirmation.
     browser.get(f"{console}/campaigns/{CAMPAIGN_ID}/panels")
     wait.until(EC.element_to_be_clickable((By.ID, "links-renew-advanced_unit-j-02"))).click()
-    wait.until(EC.element_to_be_clickable((By.ID, "confirm-renew"))).click()
+    confirm = wait.until(EC.element_to_be_clickable((By.ID, "confirm-renew")))
+    posted = {field.get_attribute("name"): field.get_attribute("value") for field in
+              browser.find_elements(By.CSS_SELECTOR, "#links-confirm-box input[type=hidden]")}
+    confirm.click()
     assert "j-02" in wait.until(EC.visibility_of_element_located((By.ID, "links-renewed"))).text
     renewed = browser.find_element(By.ID, "link-j-02").get_attribute("value")
     assert renewed and renewed != link
     shots(browser, "09b-judge-link-renewed")
+    # A reload re-posts the confirmation (what the browser sends when one resubmits the page):
+    # it says the renewal was done and renews nothing more, so the link just shown stays good.
+    browser.execute_script("""
+        const form = document.createElement("form");
+        form.method = "post"; form.action = arguments[0];
+        for (const [name, value] of Object.entries(arguments[1])) {
+            const field = document.createElement("input");
+            field.type = "hidden"; field.name = name; field.value = value;
+            form.appendChild(field);
+        }
+        document.body.appendChild(form); form.submit();""",
+        f"/campaigns/{CAMPAIGN_ID}/panels/links", posted)
+    assert "没有再次更换" in wait.until(
+        EC.visibility_of_element_located((By.ID, "links-renewed-before"))).text
+    assert not browser.find_elements(By.ID, "link-j-02")
+    shots(browser, "09c-judge-link-renewal-reposted")
+    browser.get(f"{console}/campaigns/{CAMPAIGN_ID}/panels")
+    browser.find_element(By.ID, "links-send-advanced_unit-j-02").click()
+    assert wait.until(EC.visibility_of_element_located((By.ID, "link-j-02"))) \
+        .get_attribute("value") == renewed
 
     # Votes arrive from a front end; the judges score on their own.
     frontend = system.token("frontend", "县融媒体小程序")

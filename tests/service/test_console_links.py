@@ -103,11 +103,58 @@ def test_renew_asks_for_a_confirmation_first_and_then_renews(harness):
     confirm = re.search(r'<section class="card confirm".*?</section>', page, re.S)[0]
     assert 'name="confirm" value="yes"' in confirm and 'name="judge_id" value="j2"' in confirm
     assert f'value="{harness.csrf()}"' in confirm and 'id="confirm-renew"' in confirm
-    done = post(harness, {"action": "renew", "category": "advanced_unit", "judge_id": "j2",
-                          "confirm": "yes"})
+    done = post(harness, confirmation(confirm))
     assert harness.desk.made("scoring.send_links")[0][2:4] == (
         ("cb-test", "advanced_unit", ["j2"]), {"renew": True})
     assert 'id="links-renewed"' in body(done) and LINK_J2 in body(done)
+
+
+def confirmation(confirm_box):
+    """The fields the confirmation's form posts (the csrf token aside)."""
+    return {name: value for name, value in re.findall(
+        r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">', confirm_box)
+        if name != "csrf_token"}
+
+
+def confirm_box(harness, judge_id="j2"):
+    page = body(post(harness, {"action": "renew", "category": "advanced_unit",
+                               "judge_id": judge_id}))
+    return re.search(r'<section class="card confirm".*?</section>', page, re.S)[0]
+
+
+def test_reloading_a_renewal_page_renews_nothing_more(harness):
+    """A reload re-posts the confirmation: the links the first renewal showed stay valid."""
+    form = confirmation(confirm_box(harness))
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", form["once"])
+    post(harness, form)
+    again = post(harness, form)
+    assert again.status_code == 200 and len(harness.desk.made("scoring.send_links")) == 1
+    assert 'id="links-renewed-before"' in body(again) and "没有再次更换" in body(again)
+    # A new confirmation renews again, once.
+    post(harness, confirmation(confirm_box(harness)))
+    assert len(harness.desk.made("scoring.send_links")) == 2
+
+
+def test_each_confirmation_is_its_own_and_one_without_its_key_asks_again(harness):
+    first, second = confirmation(confirm_box(harness)), confirmation(confirm_box(harness))
+    assert first["once"] != second["once"]
+    for forged in (dict(first, once=""), dict(first, once="x" * 43 + "!"),
+                   {k: v for k, v in first.items() if k != "once"}):
+        asked = post(harness, forged)
+        assert 'id="links-confirm-box"' in body(asked)
+    assert harness.desk.made("scoring.send_links") == []
+
+
+def test_a_refused_renewal_can_be_confirmed_again(harness):
+    form = confirmation(confirm_box(harness))
+    harness.desk.replies["scoring.send_links"] = PanelClosed(
+        "the panel of advanced_unit in campaign cb-test closed at 2099-11-21T02:00:00Z; "
+        "no more scores are taken")
+    assert post(harness, form).status_code == 400
+    harness.desk.replies["scoring.send_links"] = send_links_reply
+    retried = post(harness, form)
+    assert 'id="links-renewed"' in body(retried)
+    assert len(harness.desk.made("scoring.send_links")) == 2
 
 
 def test_a_post_without_csrf_calls_nothing(harness):
