@@ -253,18 +253,42 @@ def _iter_by_id(original):
 
 # --- the embedded store's inserts ----------------------------------------------------------
 
-#: Values a plain document holds as they are (a datetime is converted, like mongomock does).
-_SCALARS = (str, int, float, bool, type(None), bytes)
+#: Values a plain document holds as they are (a datetime is converted, like mongomock does),
+#: besides strings and integers, which BSON takes only within bounds (:func:`_plain_scalar`).
+_OTHER_SCALARS = (float, bool, type(None), bytes, datetime.datetime)
+_INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
+
+
+def _encodes(text):
+    """Is ``text`` valid UTF-8 once encoded (no lone surrogate), as BSON needs?"""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plain_scalar(value):
+    """A scalar BSON encodes as it is: a UTF-8 string, a 64-bit integer, a float, a bool,
+    ``None``, bytes or a datetime. These are the only refusals BSON has for such values, so
+    a document of them needs no trial encoding."""
+    if isinstance(value, str):
+        return value.isascii() or _encodes(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _INT64_MIN <= value <= _INT64_MAX
+    return isinstance(value, _OTHER_SCALARS)
+
+
+def _plain_key(key):
+    return type(key) is str and "\0" not in key and (key.isascii() or _encodes(key))
 
 
 def _plain_value(value):
-    """Is ``value`` a scalar, a datetime, or a dict (exactly) of those with string keys?"""
-    if isinstance(value, _SCALARS) or isinstance(value, datetime.datetime):
+    """Is ``value`` a plain scalar, or a dict (exactly) of those with plain string keys?"""
+    if _plain_scalar(value):
         return True
     if type(value) is dict:
-        return all(type(key) is str and "\0" not in key
-                   and (isinstance(item, _SCALARS) or isinstance(item, datetime.datetime))
-                   for key, item in value.items())
+        return all(_plain_key(key) and _plain_scalar(item) for key, item in value.items())
     return False
 
 
@@ -286,18 +310,19 @@ def _stored_value(value):
     return value
 
 
-def _fast_inserts(original, bson_encode):
+def _fast_inserts(original):
     """mongomock's insert of one document, for the documents the hot paths write: a dict
     with a string or integer ``_id`` whose values are scalars, datetimes or flat dicts of
     those, in a collection without unique or TTL indexes. The same checks and the same
     stored form as mongomock's (string keys without NUL, no top-level ``$``, BSON-encodable,
     the ``_id`` free, datetimes as naive UTC milliseconds), without its generic walks, its
-    per-insert version parse and its second lock; anything else goes to mongomock's own."""
+    trial BSON encoding, its per-insert version parse and its second lock; anything else
+    (a value BSON would refuse too) goes to mongomock's own, which refuses it in its words."""
 
     def plain(data):
         """``data`` is a document this path stores as mongomock would."""
         return (type(data) is dict and type(data.get("_id")) in (str, int)
-                and all(type(key) is str and "\0" not in key and not key.startswith("$")
+                and all(_plain_key(key) and not key.startswith("$")
                         and _plain_value(value) for key, value in data.items()))
 
     def simple(store):
@@ -312,7 +337,6 @@ def _fast_inserts(original, bson_encode):
             return _insert_all(self, store, data, session, ordered)
         if type(data) is not dict or not simple(store) or not plain(data):
             return original(self, data, session, ordered)
-        bson_encode(data)  # refuses what MongoDB would (an int beyond 64 bits, a bad string)
         object_id = data["_id"]
         if object_id in store._documents:  # mongomock's own refuses it, in its words
             return original(self, data, session, ordered)
@@ -327,8 +351,6 @@ def _fast_inserts(original, bson_encode):
         if (not simple(store) or not all(plain(item) for item in data)
                 or len(set(ids)) != len(ids) or any(i in store._documents for i in ids)):
             return original(self, data, session, ordered)
-        for item in data:
-            bson_encode(item)
         stored = [{key: _stored_value(value) for key, value in item.items()} for item in data]
         index = store.__dict__.get("_pingxuan_sorted_ids")
         with store._rwlock.writer():
@@ -594,9 +616,7 @@ def _give_mongomock_an_id_index(mongomock):
         if not getattr(collection._iter_documents, "pingxuan_id_index", False):
             collection._iter_documents = _iter_by_id(collection._iter_documents)
         if not getattr(collection._insert, "pingxuan_fast_inserts", False):
-            from bson import BSON
-
-            collection._insert = _fast_inserts(collection._insert, BSON.encode)
+            collection._insert = _fast_inserts(collection._insert)
         if not getattr(collection._update, "pingxuan_conflicts", False):
             collection._update = _refusing_conflicts(collection._update)
         cursor, collection_store = mongomock.collection.Cursor, mongomock.store.CollectionStore

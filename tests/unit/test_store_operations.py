@@ -194,12 +194,18 @@ def test_a_page_in_id_order_falls_back_to_mongomock_for_ids_that_are_not_strings
     assert [doc["_id"] for doc in collection.find({}).sort("_id", 1).limit(2)] == [1, 2]
 
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.text(max_size=4),
+# Strings with lone surrogates (which UTF-8, and so BSON, cannot carry) and integers at and
+# beyond the 64-bit bounds: the fast path must refuse them as mongomock's trial encoding does.
+TEXT = st.one_of(st.text(max_size=4), st.text(st.characters(blacklist_categories=()), max_size=3),
+                 st.sampled_from(["\ud800", "ok\udfff", "名字"]))
+INTEGERS = st.one_of(st.integers(-2 ** 70, 2 ** 70),
+                     st.sampled_from([2 ** 63 - 1, 2 ** 63, -2 ** 63, -2 ** 63 - 1]))
+SCALARS = st.one_of(st.none(), st.booleans(), INTEGERS, TEXT,
                     st.floats(allow_nan=False), st.binary(max_size=4),
                     st.datetimes(timezones=st.sampled_from([None, __import__(
                         "datetime").timezone.utc, __import__("datetime").timezone(
                         __import__("datetime").timedelta(hours=8))])))
-KEYS = st.sampled_from(["a", "b", "$c", "d\0", "by"])
+KEYS = st.sampled_from(["a", "b", "$c", "d\0", "by", "名", "e\udc80"])
 DOCUMENTS = st.dictionaries(KEYS, st.one_of(SCALARS, st.dictionaries(KEYS, SCALARS, max_size=3),
                                             st.lists(SCALARS, max_size=2)), max_size=4)
 
