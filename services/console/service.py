@@ -40,8 +40,13 @@ TRAFFIC_PAGES = 50
 DOWNLOAD_FORMATS = ("xlsx", "csv")
 #: The panels page's link buttons: send again, or renew first (asks for a confirmation).
 LINK_ACTIONS = ("send", "renew")
-#: A renewal's confirmation key (``sessions.new_key``: 43 URL-safe characters).
-RENEW_ONCE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+#: A renewal's confirmation key (``sessions.new_key``: 43 URL-safe characters). It keeps a
+#: reload from renewing twice; it is not a control (CSRF and the session are).
+RENEW_ONCE = re.compile(r"[A-Za-z0-9_-]{43}")
+#: Refusals scoring's ``send_links`` makes before it writes anything (its checks of the
+#: caller, the request, the panel, and a renewal that lost every race).
+REFUSED_BEFORE_WRITING = frozenset(("Unauthorized", "Forbidden", "ValidationError", "NotFound",
+                                    "PanelClosed", "InvalidState", "Conflict"))
 SERVICES_WITH_AUDIT = ("nomination", "scoring", "aggregation", "notification", "voting")
 HEADERS = {
     "Cache-Control": "no-store",
@@ -416,7 +421,7 @@ class ConsoleService(PingxuanService):
             # and a second renewal would void the links the first one just showed and sent.
             once = form.get("once")
             if (form.get("confirm") != "yes" or not isinstance(once, str)
-                    or not RENEW_ONCE.match(once)):
+                    or not RENEW_ONCE.fullmatch(once)):
                 return self._panels(request, person, campaign_id,
                                     renew_confirm=dict(chosen, once=sessions.new_key()))
             if not self.store.use_link(f"renew|{once}", self._once_expires()):
@@ -425,7 +430,9 @@ class ConsoleService(PingxuanService):
                                    [chosen["judge_id"]] if chosen["judge_id"] else None,
                                    renew=action == "renew")
         if refusal:
-            if once is not None:  # nothing was renewed: the same confirmation may try again
+            if once is not None and refusal["type"] in REFUSED_BEFORE_WRITING:
+                # Nothing was renewed: the same confirmation may try again. Not after a
+                # timeout or an unexpected failure, after which scoring may have renewed.
                 self.store.release_link(f"renew|{once}")
             return self._panels(request, person, campaign_id, status=400, links_refusal=refusal)
         return self._panels(request, person, campaign_id, links_result=views.link_results(reply))

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from shared.errors import PanelClosed
+from shared.errors import PanelClosed, Unavailable
 from tests.service.test_console_service import ADMIN, Harness, body
 
 LINK_J1 = "http://judges.test/judge#eyJ.secret-of-j1"
@@ -142,6 +142,24 @@ def test_each_confirmation_is_its_own_and_one_without_its_key_asks_again(harness
                    {k: v for k, v in first.items() if k != "once"}):
         asked = post(harness, forged)
         assert 'id="links-confirm-box"' in body(asked)
+    assert harness.desk.made("scoring.send_links") == []
+
+
+def test_a_renewal_that_timed_out_is_not_renewed_again_by_a_reload(harness):
+    """After a timeout scoring may still have renewed: a re-post must not renew once more."""
+    form = confirmation(confirm_box(harness))
+    harness.desk.replies["scoring.send_links"] = Unavailable(
+        "scoring.send_links did not answer within the time allowed")
+    assert post(harness, form).status_code == 400
+    harness.desk.replies["scoring.send_links"] = send_links_reply
+    again = post(harness, form)
+    assert 'id="links-renewed-before"' in body(again)
+    assert len(harness.desk.made("scoring.send_links")) == 1
+
+
+def test_a_confirmation_key_with_a_trailing_newline_is_not_one(harness):
+    form = confirmation(confirm_box(harness))
+    assert 'id="links-confirm-box"' in body(post(harness, dict(form, once=form["once"] + "\n")))
     assert harness.desk.made("scoring.send_links") == []
 
 
