@@ -131,11 +131,11 @@ class AggregationService(Audited, FollowsCampaigns, FollowsBallot, PingxuanServi
         if event is None:
             return
         campaign_id = event["campaign_id"]
-        counted, _ = self.store.count_votes(campaign_id, event["event_id"], event["votes"],
-                                            self._day_of(campaign_id))
+        counted, owned = self.store.count_votes(campaign_id, event["event_id"], event["votes"],
+                                                self._day_of(campaign_id))
         self.metrics.votes.inc(counted)
         self.store.mark_dirty(campaign_id, {vote["category"] for vote in event["votes"]})
-        if counted:
+        if owned:  # a re-run counts nothing new, but the run before it may not have said so
             self.tallies.changed(campaign_id)
         note = f"{counted} of {len(event['votes'])} votes counted"
         self._late(event, events.VOTE_CAST, "counted in the tallies, not in the published list")

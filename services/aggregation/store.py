@@ -52,6 +52,9 @@ BOOKKEEPING = {"vote_events": 0, KEY_FIELD: 0, "daily": 0}
 
 #: Recent vote_cast event ids kept per candidate (see ``add_votes``).
 VOTE_EVENTS_KEPT = 1000
+#: An ``add_votes`` refused as a duplicate is asked again once: the refusal may be a race
+#: with another instance creating the document, not this event counted before.
+ADD_VOTES_ATTEMPTS = 2
 
 
 def candidate_entry(candidate):
@@ -191,7 +194,8 @@ class AggregationStore(OneTimeCodeStore, Repository):
         candidate's counter per day moves in the same update as its total.
 
         Returns ``(counted, per_candidate)``: the votes this run counted (none of a
-        candidate whose counter an earlier run of this event moved already).
+        candidate whose counter an earlier run of this event moved already), and the votes
+        this event owns per candidate (counted now or by that earlier run).
         """
         day_of = day_of or (lambda cast_at: cast_at[:10])
         batch, seen = [], set()
@@ -217,11 +221,11 @@ class AggregationStore(OneTimeCodeStore, Repository):
             days[vote["candidate_id"]][vote.get("day") or day_of(vote["cast_at"])] += 1
         # Only the counters this run moved are counted: on a re-run after a crash, a counter
         # the first run moved already is not moved again, and not reported again either.
-        applied = {cid: count for cid, count in per_candidate.items()
-                   if self.add_votes(campaign_id, cid, categories[cid], event_id, count,
-                                     days[cid])}
+        counted = sum(count for cid, count in per_candidate.items()
+                      if self.add_votes(campaign_id, cid, categories[cid], event_id, count,
+                                        days[cid]))
         self.complete_marks(campaign_id, batch)
-        return sum(applied.values()), applied
+        return counted, per_candidate
 
     def _claim_votes(self, batch):
         """Insert the claims; returns the indexes in ``batch`` of those claimed before."""
@@ -243,20 +247,26 @@ class AggregationStore(OneTimeCodeStore, Repository):
         increments = {"votes": count}
         for day, n in (days or {}).items():
             increments[f"daily.{day}"] = n
-        try:
-            self.results.update_one(
-                {"_id": candidate_id, "vote_events": {"$ne": event_id}},
-                # Only a redelivery after a crash before the entrypoint's processed_events
-                # record needs this list (recorded events are refused before the handler),
-                # so the recent ones suffice and the document stays small.
-                {"$inc": increments,
-                 "$push": {"vote_events": {"$each": [event_id], "$slice": -VOTE_EVENTS_KEPT}},
-                 "$setOnInsert": {"campaign_id": campaign_id, "category": category,
-                                  "known": False}},
-                upsert=True)
-        except DuplicateKeyError:
-            return False  # counted before a crash or by a redelivery
-        return True
+        for attempt in range(ADD_VOTES_ATTEMPTS):
+            try:
+                self.results.update_one(
+                    {"_id": candidate_id, "vote_events": {"$ne": event_id}},
+                    # Only a redelivery after a crash before the entrypoint's processed_events
+                    # record needs this list (recorded events are refused before the handler),
+                    # so the recent ones suffice and the document stays small.
+                    {"$inc": increments,
+                     "$push": {"vote_events": {"$each": [event_id],
+                                               "$slice": -VOTE_EVENTS_KEPT}},
+                     "$setOnInsert": {"campaign_id": campaign_id, "category": category,
+                                      "known": False}},
+                    upsert=True)
+                return True
+            except DuplicateKeyError:
+                # Either this event was counted here before (a re-run), or another instance
+                # created the candidate's document between this filter and this insert: asked
+                # again, the document exists, and only the first case refuses again.
+                continue
+        return False  # counted before a crash or by a redelivery
 
     def votes_recounted(self, campaign_id):
         """Votes per candidate counted from ``counted_votes`` (a check of the counters)."""

@@ -276,6 +276,38 @@ def test_a_crash_halfway_through_a_batch_then_its_redelivery_counts_each_vote_on
     assert harness.metric("pingxuan_aggregation_votes_counted_total") == 3
 
 
+def test_a_candidate_created_by_another_instance_meanwhile_loses_no_votes(harness, monkeypatch):
+    """Two instances count the first votes of a candidate at once: one upsert creates its
+    document, the other's insert is then refused as a duplicate key, though its event was
+    never counted. Asked again, it finds the document and counts."""
+    from pymongo.errors import DuplicateKeyError
+
+    store = harness.store
+    update_one, raced = store.results.update_one, []
+
+    def racing(filter, update, upsert=False):
+        if not raced and upsert:
+            raced.append(True)  # the other instance's first vote for "a" lands first
+            store.add_votes(CAMPAIGN, "a", CATEGORY, "evt-other-instance", 1)
+            raise DuplicateKeyError("E11000 duplicate key error: _id a")
+        return update_one(filter, update, upsert=upsert)
+
+    monkeypatch.setattr(store.results, "update_one", racing)
+    harness.deliver(events.VOTE_CAST, vote_batch({"a": 2}))
+    assert raced and store.candidate("a")["votes"] == 3
+    assert harness.metric("pingxuan_aggregation_votes_counted_total") == 2
+
+
+def test_a_re_run_marks_the_cached_tally_changed_though_it_counts_nothing(harness, monkeypatch):
+    harness.deliver(events.NOMINATION_REVIEWED, reviewed("a"))
+    batch = vote_batch({"a": 2})
+    harness.deliver(events.VOTE_CAST, batch)
+    changed = []
+    monkeypatch.setattr(harness.cache, "changed", changed.append)
+    harness.deliver(events.VOTE_CAST, batch)  # the first run's writes were done, then a crash
+    assert changed == [CAMPAIGN] and harness.store.candidate("a")["votes"] == 2
+
+
 def test_a_new_batch_is_counted_without_reading_the_counted_votes_back(harness, monkeypatch):
     """The embedded store scans the whole collection for a read: a batch of new votes must
     not read ``counted_votes`` (each batch would cost as much as every vote counted so far);
