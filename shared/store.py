@@ -255,7 +255,7 @@ def _iter_by_id(original):
 
 #: Values a plain document holds as they are (a datetime is converted, like mongomock does),
 #: besides strings and integers, which BSON takes only within bounds (:func:`_plain_scalar`).
-_OTHER_SCALARS = (float, bool, type(None), bytes, datetime.datetime)
+_OTHER_SCALARS = frozenset((float, bool, type(None), bytes, datetime.datetime))
 _INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
 
 
@@ -270,13 +270,15 @@ def _encodes(text):
 
 def _plain_scalar(value):
     """A scalar BSON encodes as it is: a UTF-8 string, a 64-bit integer, a float, a bool,
-    ``None``, bytes or a datetime. These are the only refusals BSON has for such values, so
-    a document of them needs no trial encoding."""
-    if isinstance(value, str):
+    ``None``, bytes or a datetime. For these exact types (a subclass, such as bson's ``Code``
+    or ``Int64``, may carry more to check) a lone surrogate and an integer beyond 64 bits are
+    BSON's only refusals, so a document of them needs no trial encoding."""
+    kind = type(value)
+    if kind is str:
         return value.isascii() or _encodes(value)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if kind is int:
         return _INT64_MIN <= value <= _INT64_MAX
-    return isinstance(value, _OTHER_SCALARS)
+    return kind in _OTHER_SCALARS or isinstance(value, datetime.datetime)
 
 
 def _plain_key(key):
