@@ -42,7 +42,9 @@ against no-op (on a machine this busy their quotient predicts the measured ratio
 ``cast_many`` the rate the cores, and voting's one core, allow at that CPU per vote.
 ``--profile DIR`` keeps a py-spy summary per path (``benchmarks/profiling.py``), and one of
 voting's no-op during its first baseline of ``cast`` and the page API: the difference
-between the two is what our own work costs.
+between the two is what our own work costs. py-spy's own CPU is not metered and slows what it
+samples (the path, and only the first of the no-op's two brackets), so a profiled run's
+rates and verdicts are not the figures: judge the targets on a run without ``--profile``.
 
     .venv/bin/python benchmarks/system_load.py --rebuild-votes 1000000     # the rebuild target
     .venv/bin/python benchmarks/system_load.py --soak 600                  # the 10-minute flood
@@ -426,14 +428,13 @@ def phase(pool, probes, name, jobs, worker, accepted_before, meter):
 NOOP_PATHS = ("cast", "page_api")
 
 
-def bracketed(runs):
-    """One baseline from its runs (before and after the path): the mean rate, p99 and CPU
-    per call of all processes."""
+def bracketed(runs, service):
+    """One baseline from its runs (before and after the path): the mean rate, p99, CPU per
+    call of all processes, and of the no-op process measured (``service``)."""
     return {"votes_per_s": sum(r["votes_per_s"] for r in runs) / len(runs),
             "p99_ms": sum(r["p99_ms"] for r in runs) / len(runs),
             "cpu_ms": sum(cpu_ms(r["cpu"]) for r in runs) / len(runs),
-            "service_ms": sum(ms for r in runs for name, ms in r["cpu"][0].items()
-                              if name.startswith("no-op")) / len(runs),
+            "service_ms": sum(r["cpu"][0].get(service, 0.0) for r in runs) / len(runs),
             "runs": [r["votes_per_s"] for r in runs]}
 
 
@@ -731,7 +732,9 @@ def run(args, system, home, tmp):
                           f"{rows[-1]['counted_after']:.1f}s, {rows[-1]['votes_per_group']:.1f} votes per "
                           f"group commit; {cpu_line(rows[-1]['cpu'])}",
                           flush=True)
-            baselines = {key: bracketed(runs) for key, runs in baselines.items()}
+            baselines = {key: bracketed(runs, "no-op (bare)" if key.endswith("(bare)")
+                                        else "no-op (voting)")
+                         for key, runs in baselines.items()}
         finally:
             for noop in noops.values():
                 noop.stop()
