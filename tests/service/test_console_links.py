@@ -145,34 +145,29 @@ def test_each_confirmation_is_its_own_and_one_without_its_key_asks_again(harness
     assert harness.desk.made("scoring.send_links") == []
 
 
-def test_a_renewal_that_timed_out_is_not_renewed_again_by_a_reload(harness):
-    """After a timeout scoring may still have renewed: a re-post must not renew once more."""
-    form = confirmation(confirm_box(harness))
-    harness.desk.replies["scoring.send_links"] = Unavailable(
-        "scoring.send_links did not answer within the time allowed")
-    assert post(harness, form).status_code == 400
-    harness.desk.replies["scoring.send_links"] = send_links_reply
-    again = post(harness, form)
-    assert 'id="links-renewed-before"' in body(again)
-    assert len(harness.desk.made("scoring.send_links")) == 1
-
-
 def test_a_confirmation_key_with_a_trailing_newline_is_not_one(harness):
     form = confirmation(confirm_box(harness))
     assert 'id="links-confirm-box"' in body(post(harness, dict(form, once=form["once"] + "\n")))
     assert harness.desk.made("scoring.send_links") == []
 
 
-def test_a_refused_renewal_can_be_confirmed_again(harness):
+@pytest.mark.parametrize("refusal, retried_renews", [
+    # Refused before scoring wrote anything: the same confirmation may try again.
+    (PanelClosed("the panel of advanced_unit in campaign cb-test closed at "
+                 "2099-11-21T02:00:00Z; no more scores are taken"), True),
+    # After a timeout scoring may still have renewed: a re-post must not renew once more.
+    (Unavailable("scoring.send_links did not answer within the time allowed"), False),
+])
+def test_a_refused_renewal_is_confirmed_again_only_if_nothing_was_done(harness, refusal,
+                                                                      retried_renews):
     form = confirmation(confirm_box(harness))
-    harness.desk.replies["scoring.send_links"] = PanelClosed(
-        "the panel of advanced_unit in campaign cb-test closed at 2099-11-21T02:00:00Z; "
-        "no more scores are taken")
+    harness.desk.replies["scoring.send_links"] = refusal
     assert post(harness, form).status_code == 400
     harness.desk.replies["scoring.send_links"] = send_links_reply
-    retried = post(harness, form)
-    assert 'id="links-renewed"' in body(retried)
-    assert len(harness.desk.made("scoring.send_links")) == 2
+    again = body(post(harness, form))
+    assert ('id="links-renewed"' in again) is retried_renews
+    assert ('id="links-renewed-before"' in again) is not retried_renews
+    assert len(harness.desk.made("scoring.send_links")) == (2 if retried_renews else 1)
 
 
 def test_a_post_without_csrf_calls_nothing(harness):
