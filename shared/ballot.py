@@ -164,13 +164,15 @@ class BallotCopy:
         update = {"$set": dict(fields, **{KEY_FIELD: key})}
         if self.on_insert:
             update["$setOnInsert"] = self.on_insert
+        query = {"_id": candidate_id,
+                 "$or": [{KEY_FIELD: {"$exists": False}}, {KEY_FIELD: {"$lt": key}}]}
         try:
-            self.collection.update_one(
-                {"_id": candidate_id,
-                 "$or": [{KEY_FIELD: {"$exists": False}}, {KEY_FIELD: {"$lt": key}}]},
-                update, upsert=True)
+            self.collection.update_one(query, update, upsert=True)
         except DuplicateKeyError:
-            return False
+            # A later state is stored, or another writer (another instance, or aggregation's
+            # first vote for the candidate) created the document just now: asked again
+            # without the insert, only the first refuses.
+            return bool(self.collection.update_one(query, update).matched_count)
         return True
 
     def catch_up(self, campaign_id, list_nominations, now=False):

@@ -52,9 +52,6 @@ BOOKKEEPING = {"vote_events": 0, KEY_FIELD: 0, "daily": 0}
 
 #: Recent vote_cast event ids kept per candidate (see ``add_votes``).
 VOTE_EVENTS_KEPT = 1000
-#: An ``add_votes`` refused as a duplicate is asked again once: the refusal may be a race
-#: with another instance creating the document, not this event counted before.
-ADD_VOTES_ATTEMPTS = 2
 
 
 def candidate_entry(candidate):
@@ -247,26 +244,22 @@ class AggregationStore(OneTimeCodeStore, Repository):
         increments = {"votes": count}
         for day, n in (days or {}).items():
             increments[f"daily.{day}"] = n
-        for attempt in range(ADD_VOTES_ATTEMPTS):
-            try:
-                self.results.update_one(
-                    {"_id": candidate_id, "vote_events": {"$ne": event_id}},
-                    # Only a redelivery after a crash before the entrypoint's processed_events
-                    # record needs this list (recorded events are refused before the handler),
-                    # so the recent ones suffice and the document stays small.
-                    {"$inc": increments,
-                     "$push": {"vote_events": {"$each": [event_id],
-                                               "$slice": -VOTE_EVENTS_KEPT}},
-                     "$setOnInsert": {"campaign_id": campaign_id, "category": category,
-                                      "known": False}},
-                    upsert=True)
-                return True
-            except DuplicateKeyError:
-                # Either this event was counted here before (a re-run), or another instance
-                # created the candidate's document between this filter and this insert: asked
-                # again, the document exists, and only the first case refuses again.
-                continue
-        return False  # counted before a crash or by a redelivery
+        query = {"_id": candidate_id, "vote_events": {"$ne": event_id}}
+        # Only a redelivery after a crash before the entrypoint's processed_events record
+        # needs this list (recorded events are refused before the handler), so the recent
+        # ones suffice and the document stays small.
+        update = {"$inc": increments,
+                  "$push": {"vote_events": {"$each": [event_id], "$slice": -VOTE_EVENTS_KEPT}}}
+        try:
+            self.results.update_one(query, dict(update, **{"$setOnInsert": {
+                "campaign_id": campaign_id, "category": category, "known": False}}),
+                upsert=True)
+        except DuplicateKeyError:
+            # This event was counted here before (a re-run after a crash), or another writer
+            # (another instance's votes, the candidate's nomination facts) created the
+            # document just now: asked again without the insert, only the first refuses.
+            return bool(self.results.update_one(query, update).matched_count)
+        return True
 
     def votes_recounted(self, campaign_id):
         """Votes per candidate counted from ``counted_votes`` (a check of the counters)."""

@@ -203,6 +203,35 @@ def test_aggregation_completes_an_orphan_and_its_not_a_candidate_mark_gives_way(
     assert KEY_FIELD not in doc                       # bookkeeping, never in a reply
 
 
+def test_a_candidate_whose_first_vote_is_stored_meanwhile_still_gets_its_facts(monkeypatch):
+    """On MongoDB the first vote for a candidate (another worker, another instance) may create
+    its results document between the ballot's filter and its insert: the insert is refused as
+    a duplicate key, though no later state is stored. The facts are written all the same."""
+    from pymongo.errors import DuplicateKeyError
+
+    store = AggregationStore(mongomock.MongoClient()["pingxuan_aggregation"])
+    collection = store.ballot_copy.collection
+    update_one, raced = collection.update_one, []
+
+    def racing(filter, update, upsert=False):
+        if upsert and not raced:
+            raced.append(True)
+            store.add_votes(CAMPAIGN, "nom-1", "advanced_unit", "vote-event-1", 2)
+            raise DuplicateKeyError("E11000 duplicate key error: _id nom-1")
+        return update_one(filter, update, upsert=upsert)
+
+    monkeypatch.setattr(collection, "update_one", racing)
+    assert store.ballot_copy.apply(candidate_of_event(event("nom-1", "accepted", START, "e-1")))
+    doc = store.candidate("nom-1")
+    assert raced and (doc["votes"], doc["candidate_status"], doc["known"]) == (2, "accepted", True)
+    # A later state stored meanwhile still wins: the older one is refused, not written.
+    assert store.ballot_copy.apply(candidate_of_event(event("nom-1", "disqualified",
+                                                            START + timedelta(hours=2), "e-3")))
+    assert not store.ballot_copy.apply(candidate_of_event(event("nom-1", "accepted",
+                                                                START + timedelta(hours=1), "e-2")))
+    assert store.candidate("nom-1")["candidate_status"] == "disqualified"
+
+
 class Clock:
     def __init__(self):
         self.now = 0.0
