@@ -26,7 +26,7 @@ consumers de-duplicate on vote_id.
 """
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import eventlet
@@ -108,6 +108,7 @@ def commit_group(requests, ctx):
     """
     if not requests:
         return []
+    requests = current_settings(ctx.store, requests)
     now = ctx.now()
     first_of = {}
     for index, request in enumerate(requests):
@@ -139,6 +140,25 @@ def commit_group(requests, ctx):
 
 
 # --- the store steps ---------------------------------------------------------------------------
+
+def current_settings(store, requests):
+    """The group's requests, each with its campaign's settings as stored now: one read of
+    the revisions for the group, and a request built from a kept copy of an older revision
+    is judged by the current one (a campaign's window or limits changed meanwhile, here or
+    on another instance)."""
+    revisions = store.campaign_revisions({r.campaign_id for r in requests})
+    fresh = {}
+    for r in requests:
+        stored = revisions.get(r.campaign_id)
+        if stored is not None and stored != r.settings.revision and r.campaign_id not in fresh:
+            campaign = store.campaign(r.campaign_id)
+            if campaign is not None:
+                fresh[r.campaign_id] = domain.VotingSettings.of(campaign, stored)
+    if not fresh:
+        return requests
+    return [replace(r, settings=fresh[r.campaign_id]) if r.campaign_id in fresh else r
+            for r in requests]
+
 
 def read_votes(store, requests, now):
     """The group's votes as the rules see them: each with its ballot entry (one read for the

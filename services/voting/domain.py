@@ -55,9 +55,11 @@ class VotingSettings:
     ip_limit: int
     ip_window: timedelta
     rules: tuple
+    #: The stored revision of the campaign these were read from (``None``: not known).
+    revision: int | None = None
 
     @classmethod
-    def of(cls, campaign):
+    def of(cls, campaign, revision=None):
         voting = campaign.document["voting"]
         return cls(
             campaign_id=campaign.id, timezone=campaign.timezone,
@@ -66,7 +68,7 @@ class VotingSettings:
             ip_limit=voting.get("ip_limit") or DEFAULT_IP_LIMIT,
             ip_window=timedelta(seconds=voting.get("ip_window_seconds")
                                 or DEFAULT_IP_WINDOW_SECONDS),
-            rules=tuple(voting.get("rules") or DEFAULT_RULES))
+            rules=tuple(voting.get("rules") or DEFAULT_RULES), revision=revision)
 
 
 @dataclass(frozen=True)

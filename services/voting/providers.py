@@ -111,10 +111,17 @@ class BallotCache(DependencyProvider):
     def forget(self, campaign_id):
         self.counts.pop(campaign_id, None)
 
-    def campaign(self, campaign_id, revision):
-        """What :meth:`keep_campaign` kept for this revision of the campaign, else ``None``."""
+    def campaign(self, campaign_id):
+        """What :meth:`keep_campaign` kept of the campaign (any revision), else ``None``."""
         kept = self.campaigns.get(campaign_id)
-        return kept[1] if kept is not None and kept[0] == revision else None
+        return None if kept is None else kept[1]
 
     def keep_campaign(self, campaign_id, revision, value):
         self.campaigns[campaign_id] = (revision, value)
+
+    def forget_campaign_before(self, campaign_id, revision):
+        """Forget the kept campaign if it is of a revision before ``revision`` (a group
+        commit found that one stored): the next vote reads the campaign again."""
+        kept = self.campaigns.get(campaign_id)
+        if kept is not None and revision is not None and kept[0] < revision:
+            self.campaigns.pop(campaign_id, None)

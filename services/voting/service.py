@@ -276,15 +276,18 @@ class VotingService(ResidentPage, PageApi, Audited, FollowsCampaigns, FollowsBal
     def _voting(self, campaign_id):
         """``(campaign, its VotingSettings)`` for casting, the ballot caught up.
 
-        Kept per stored revision of the campaign: re-reading a campaign costs
-        more than a vote, and a cheap read of its revision says when it changed.
+        Kept per process, with the stored revision it was read at: re-reading a
+        campaign costs more than a vote. The group commit reads the revisions of
+        its campaigns once per group and judges a vote whose kept settings are of
+        an older revision by the current ones (``commit.current_settings``); the
+        kept copy is then forgotten (:meth:`_cast`), so the next vote reads it again.
         """
         require_id(campaign_id, "campaign_id")
-        revision = self.store.campaign_revision(campaign_id)
-        found = self.ballot_cache.campaign(campaign_id, revision)
+        found = self.ballot_cache.campaign(campaign_id)
         if found is None:
+            revision = self.store.campaign_revision(campaign_id)
             campaign = self.campaigns.get(campaign_id)
-            found = (campaign, domain.VotingSettings.of(campaign))
+            found = (campaign, domain.VotingSettings.of(campaign, revision))
             if revision is not None:
                 self.ballot_cache.keep_campaign(campaign_id, revision, found)
         self._catch_up_ballot(campaign_id)
@@ -294,7 +297,10 @@ class VotingService(ResidentPage, PageApi, Audited, FollowsCampaigns, FollowsBal
         outcomes = self.commit(requests)
         # Counted per outcome and category, not per vote: a batch has a handful of each.
         counts, stored = collections.Counter(), collections.Counter()
+        judged_by = {}  # campaign -> the revision its votes were judged by
         for outcome in outcomes:
+            if outcome.settings is not None:
+                judged_by[outcome.settings.campaign_id] = outcome.settings.revision
             label = ("resend" if outcome.resend else "accepted") if outcome.error is None \
                 else outcome.error.exc_type
             counts[label, outcome.category or "unknown"] += 1
@@ -304,6 +310,8 @@ class VotingService(ResidentPage, PageApi, Audited, FollowsCampaigns, FollowsBal
             self.metrics.votes.labels(label, category).inc(count)
         for (campaign_id, candidate_id), count in stored.items():
             self.ballot_cache.add(campaign_id, candidate_id, count)
+        for campaign_id, revision in judged_by.items():
+            self.ballot_cache.forget_campaign_before(campaign_id, revision)
         return outcomes
 
     def _voids(self):

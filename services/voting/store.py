@@ -31,6 +31,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.audit import AuditTrail
 from shared.ballot import BallotCopy
+from shared.campaign import Campaign
 from shared.campaigns import CAMPAIGNS_COLLECTION
 from shared.one_time_codes import OneTimeCodeStore
 from shared.outbox import OUTBOX_FIELD, OutboxRelay
@@ -256,8 +257,17 @@ class VotingStore(OneTimeCodeStore, Repository):
 
     def campaign_revision(self, campaign_id):
         """The stored revision of a campaign (``None`` when unknown): tells a kept copy is current."""
-        row = self.campaigns.find_one({"_id": campaign_id}, {"revision": 1})
-        return None if row is None else row.get("revision")
+        return self.campaign_revisions({campaign_id}).get(campaign_id)
+
+    def campaign_revisions(self, campaign_ids):
+        """``{campaign_id: stored revision}`` of those known (one read for a group's campaigns)."""
+        return {row["_id"]: row.get("revision") for row in self.campaigns.find(
+            {"_id": {"$in": sorted(campaign_ids)}}, {"revision": 1})}
+
+    def campaign(self, campaign_id):
+        """The stored campaign (``None`` when unknown)."""
+        row = self.campaigns.find_one({"_id": campaign_id}, {"document": 1})
+        return None if row is None else Campaign(row["document"])
 
     def known_campaigns(self):
         return [row["document"] for row in self.campaigns.find({}, {"document": 1})]

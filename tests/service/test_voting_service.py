@@ -325,6 +325,29 @@ def test_a_campaign_loaded_again_applies_to_the_next_vote(harness):
     assert harness.counted_votes() == ["v-1"]
 
 
+def test_a_campaign_changed_by_another_instance_applies_to_the_next_group(harness, monkeypatch):
+    """The campaign is kept per process and not read per vote: each group commit reads the
+    revisions of its campaigns and judges by the current one."""
+    reads = []
+    revision_of = harness.store.campaign_revision
+    monkeypatch.setattr(harness.store, "campaign_revision",
+                        lambda campaign_id: reads.append(campaign_id) or revision_of(campaign_id))
+    for n in range(3):
+        assert harness.frontend().cast(vote(f"v-{n}", "nom-a", mobile=f"1390000000{n}"))[
+            "status"] == "accepted"
+    assert len(reads) <= 1  # at most the first vote reads it (a kept copy then)
+    # Another voting instance handled the campaign_loaded: only the shared store changed.
+    closed = campaign_document(voting=dict(VOTING, closes="2099-11-02T09:00:00"))
+    CampaignBook(harness.store.campaigns).remember(closed, 2)
+    with pytest.raises(VotingClosed):
+        harness.frontend().cast(vote("v-9", "nom-b"))
+    # The kept copy was older: forgotten, and the next vote reads revision 2.
+    assert harness.cache.campaign("cb-test") is None
+    assert harness.frontend().cast_many([vote("v-10", "nom-c")])[0]["error"] == "VotingClosed"
+    assert harness.cache.campaign("cb-test")[1].revision == 2
+    assert harness.counted_votes() == ["v-0", "v-1", "v-2"]
+
+
 def test_a_second_vote_of_the_day_reads_claims_by_id_only(harness):
     """A refusal's "was it a resend?" is an ``_id`` lookup (cheap on both stores), once."""
     harness.frontend().cast(vote("v-1"))
