@@ -159,8 +159,9 @@ class BallotCopy:
         return self.write(candidate.candidate_id, fields, candidate.key)
 
     def write(self, candidate_id, fields, key):
-        """Set ``fields`` unless a state of a key not below ``key`` is stored (one conditional
-        upsert: a later state already stored makes the upsert collide with its ``_id``)."""
+        """Set ``fields`` unless a state of a key not below ``key`` is stored (a conditional
+        upsert: a later state already stored makes the upsert collide with its ``_id``; a
+        collision is asked again without the insert, for a document created meanwhile)."""
         update = {"$set": dict(fields, **{KEY_FIELD: key})}
         if self.on_insert:
             update["$setOnInsert"] = self.on_insert

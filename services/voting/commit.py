@@ -151,9 +151,17 @@ def current_settings(store, requests):
     for r in requests:
         stored = revisions.get(r.campaign_id)
         if stored is not None and stored != r.settings.revision and r.campaign_id not in fresh:
-            campaign = store.campaign(r.campaign_id)
-            if campaign is not None:
-                fresh[r.campaign_id] = domain.VotingSettings.of(campaign, stored)
+            try:
+                campaign = store.campaign(r.campaign_id)
+                if campaign is not None:
+                    fresh[r.campaign_id] = domain.VotingSettings.of(campaign, stored)
+            except Exception:
+                # One campaign's unreadable document must not fail the other campaigns'
+                # votes of the group: its votes keep the settings they were built with.
+                log.exception("campaign %s (revision %s) could not be read for its votes; "
+                              "they are judged by revision %s", r.campaign_id, stored,
+                              r.settings.revision)
+                fresh[r.campaign_id] = r.settings
     if not fresh:
         return requests
     return [replace(r, settings=fresh[r.campaign_id]) if r.campaign_id in fresh else r

@@ -117,7 +117,11 @@ class BallotCache(DependencyProvider):
         return None if kept is None else kept[1]
 
     def keep_campaign(self, campaign_id, revision, value):
-        self.campaigns[campaign_id] = (revision, value)
+        """Keep ``value`` unless a copy of a later revision is kept already (a worker that
+        read its copy before another's must not put the older one back)."""
+        kept = self.campaigns.get(campaign_id)
+        if kept is None or kept[0] <= revision:
+            self.campaigns[campaign_id] = (revision, value)
 
     def forget_campaign_before(self, campaign_id, revision):
         """Forget the kept campaign if it is of a revision before ``revision`` (a group

@@ -348,6 +348,34 @@ def test_a_campaign_changed_by_another_instance_applies_to_the_next_group(harnes
     assert harness.counted_votes() == ["v-0", "v-1", "v-2"]
 
 
+def test_a_campaign_whose_new_revision_cannot_be_read_keeps_its_votes_on_the_kept_settings(
+        harness, monkeypatch, caplog):
+    """One campaign's unreadable document does not fail the group (other campaigns' votes
+    share it): its votes keep the settings they were built with, and the failure is logged."""
+    assert harness.frontend().cast(vote("v-1"))["status"] == "accepted"
+    CampaignBook(harness.store.campaigns).remember(campaign_document(), 2)
+
+    def unreadable(campaign_id):
+        raise KeyError("document")
+
+    monkeypatch.setattr(harness.store, "campaign", unreadable)
+    assert harness.frontend().cast(vote("v-2", "nom-b"))["status"] == "accepted"
+    assert "could not be read for its votes" in caplog.text
+    assert harness.counted_votes() == ["v-1", "v-2"]
+
+
+def test_a_kept_campaign_gives_way_only_to_a_later_revision():
+    cache = BallotCache()
+    cache.setup()
+    cache.keep_campaign("cb-test", 2, "revision 2")
+    cache.keep_campaign("cb-test", 1, "revision 1")  # a worker that read before the other
+    assert cache.campaign("cb-test") == "revision 2"
+    cache.forget_campaign_before("cb-test", 2)
+    assert cache.campaign("cb-test") == "revision 2"
+    cache.forget_campaign_before("cb-test", 3)
+    assert cache.campaign("cb-test") is None
+
+
 def test_a_second_vote_of_the_day_reads_claims_by_id_only(harness):
     """A refusal's "was it a resend?" is an ``_id`` lookup (cheap on both stores), once."""
     harness.frontend().cast(vote("v-1"))
