@@ -364,6 +364,25 @@ def test_a_campaign_whose_new_revision_cannot_be_read_keeps_its_votes_on_the_kep
     assert harness.counted_votes() == ["v-1", "v-2"]
 
 
+def test_a_group_of_two_campaigns_judges_each_by_its_own_current_revision(harness):
+    """One cast_many batch is one group: the campaign that changed meanwhile is judged by its
+    new revision, the other by its kept one."""
+    two = dict(campaign_document(voting=VOTING), id="cb-two")
+    CampaignBook(harness.store.campaigns).remember(two, 1)
+    harness.store.ballot_copy.mark_caught_up("cb-two")
+    harness.service().on_nomination_reviewed(reviewed("two-a", campaign_id="cb-two"))
+    first = harness.frontend().cast_many([vote("v-1"), vote("w-1", "two-a", campaign_id="cb-two")])
+    assert [r["status"] for r in first] == ["accepted", "accepted"]
+    # Another instance closes voting in cb-two only (revision 2).
+    closed = dict(campaign_document(voting=dict(VOTING, closes="2099-11-02T09:00:00")), id="cb-two")
+    CampaignBook(harness.store.campaigns).remember(closed, 2)
+    results = harness.frontend().cast_many([
+        vote("v-2", "nom-b"), vote("w-2", "two-a", mobile="13900000001", campaign_id="cb-two")])
+    assert results[0]["status"] == "accepted" and results[1]["error"] == "VotingClosed"
+    assert harness.cache.campaign("cb-two") is None         # forgotten: read again next time
+    assert harness.cache.campaign("cb-test")[1].revision == 1  # kept, still current
+
+
 def test_a_kept_campaign_gives_way_only_to_a_later_revision():
     cache = BallotCache()
     cache.setup()
