@@ -41,9 +41,9 @@ import time
 from dataclasses import dataclass
 
 from nameko.timer import timer
-from pymongo.errors import DuplicateKeyError
 
 from shared.campaigns import CAMPAIGNS_COLLECTION
+from shared.store import upsert_unless_refused
 from shared.timeutil import canonical_time, iso, parse_iso
 
 log = logging.getLogger(__name__)
@@ -159,22 +159,15 @@ class BallotCopy:
         return self.write(candidate.candidate_id, fields, candidate.key)
 
     def write(self, candidate_id, fields, key):
-        """Set ``fields`` unless a state of a key not below ``key`` is stored (a conditional
-        upsert: a later state already stored makes the upsert collide with its ``_id``; a
-        collision is asked again without the insert, for a document created meanwhile)."""
-        update = {"$set": dict(fields, **{KEY_FIELD: key})}
-        if self.on_insert:
-            update["$setOnInsert"] = self.on_insert
-        query = {"_id": candidate_id,
-                 "$or": [{KEY_FIELD: {"$exists": False}}, {KEY_FIELD: {"$lt": key}}]}
-        try:
-            self.collection.update_one(query, update, upsert=True)
-        except DuplicateKeyError:
-            # A later state is stored, or another writer (another instance, or aggregation's
-            # first vote for the candidate) created the document just now: asked again
-            # without the insert, only the first refuses.
-            return bool(self.collection.update_one(query, update).matched_count)
-        return True
+        """Set ``fields`` unless a state of a key not below ``key`` is stored (one conditional
+        upsert)."""
+        # Another writer may create the document meanwhile: another instance, or
+        # aggregation's first vote for the candidate (upsert_unless_refused).
+        return upsert_unless_refused(
+            self.collection,
+            {"_id": candidate_id,
+             "$or": [{KEY_FIELD: {"$exists": False}}, {KEY_FIELD: {"$lt": key}}]},
+            {"$set": dict(fields, **{KEY_FIELD: key})}, self.on_insert)
 
     def catch_up(self, campaign_id, list_nominations, now=False):
         """Apply ``list_nominations(campaign_id)`` (``nomination.list``) if this campaign is due

@@ -640,16 +640,26 @@ def take(collection, key, limit, count=1, on_insert=None):
     """
     if count > limit:
         return False
-    query = {"_id": key, "n": {"$lte": limit - count}}
-    update = {"$inc": {"n": count}}
-    if on_insert:
-        update["$setOnInsert"] = on_insert
+    return upsert_unless_refused(collection, {"_id": key, "n": {"$lte": limit - count}},
+                                 {"$inc": {"n": count}}, on_insert)
+
+
+def upsert_unless_refused(collection, query, update, on_insert=None):
+    """Apply ``update`` to the document of ``query``'s ``_id`` if it meets ``query``'s
+    condition, or create it (with ``on_insert``) if there is none; ``False`` when it exists
+    and the condition refuses it.
+
+    The upsert of a refused document collides with its ``_id``; so does one racing a
+    document another writer (another instance, another kind of write) created just now.
+    Asked again without the insert, only the first is refused. (MongoDB retries such an
+    upsert itself only when the query is an equality on ``_id`` alone.)
+    """
+    first = dict(update, **{"$setOnInsert": on_insert}) if on_insert else update
     try:
-        result = collection.update_one(query, update, upsert=True)
-        return bool(result.modified_count or result.upserted_id is not None)
+        collection.update_one(query, first, upsert=True)
     except DuplicateKeyError:
-        # The counter exists and is too high, or another instance created it just now.
-        return bool(collection.update_one(query, update).modified_count)
+        return bool(collection.update_one(query, update).matched_count)
+    return True
 
 
 def take_many(collection, wanted, known=(), on_insert=None):

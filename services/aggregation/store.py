@@ -39,7 +39,7 @@ from shared.ballot import BELOW_EVERY_KEY, KEY_FIELD, BallotCopy
 from shared.campaigns import CAMPAIGNS_COLLECTION
 from shared.one_time_codes import OneTimeCodeStore
 from shared.outbox import OUTBOX_FIELD, OutboxRelay
-from shared.store import Repository
+from shared.store import Repository, upsert_unless_refused
 from shared.timeutil import canonical_time
 from services.aggregation import domain
 
@@ -244,22 +244,17 @@ class AggregationStore(OneTimeCodeStore, Repository):
         increments = {"votes": count}
         for day, n in (days or {}).items():
             increments[f"daily.{day}"] = n
-        query = {"_id": candidate_id, "vote_events": {"$ne": event_id}}
-        # Only a redelivery after a crash before the entrypoint's processed_events record
-        # needs this list (recorded events are refused before the handler), so the recent
-        # ones suffice and the document stays small.
-        update = {"$inc": increments,
-                  "$push": {"vote_events": {"$each": [event_id], "$slice": -VOTE_EVENTS_KEPT}}}
-        try:
-            self.results.update_one(query, dict(update, **{"$setOnInsert": {
-                "campaign_id": campaign_id, "category": category, "known": False}}),
-                upsert=True)
-        except DuplicateKeyError:
-            # This event was counted here before (a re-run after a crash), or another writer
-            # (another instance's votes, the candidate's nomination facts) created the
-            # document just now: asked again without the insert, only the first refuses.
-            return bool(self.results.update_one(query, update).matched_count)
-        return True
+        # Refused: counted before a crash or by a redelivery. Another writer (another
+        # instance's votes, the candidate's nomination facts) may create the document
+        # meanwhile (upsert_unless_refused).
+        return upsert_unless_refused(
+            self.results, {"_id": candidate_id, "vote_events": {"$ne": event_id}},
+            # Only a redelivery after a crash before the entrypoint's processed_events
+            # record needs this list (recorded events are refused before the handler), so
+            # the recent ones suffice and the document stays small.
+            {"$inc": increments,
+             "$push": {"vote_events": {"$each": [event_id], "$slice": -VOTE_EVENTS_KEPT}}},
+            {"campaign_id": campaign_id, "category": category, "known": False})
 
     def votes_recounted(self, campaign_id):
         """Votes per candidate counted from ``counted_votes`` (a check of the counters)."""
