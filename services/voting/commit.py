@@ -38,6 +38,7 @@ from nameko.extensions import DependencyProvider
 
 from shared import config as cfg
 from shared import events
+from shared.campaigns import CampaignBook
 from shared.clock import Clock
 from shared.errors import Conflict, DuplicateVote
 from shared.metrics import Metrics
@@ -152,9 +153,8 @@ def current_settings(store, requests):
         stored = revisions.get(r.campaign_id)
         if stored is not None and stored != r.settings.revision and r.campaign_id not in fresh:
             try:
-                campaign = store.campaign(r.campaign_id)
-                if campaign is not None:
-                    fresh[r.campaign_id] = domain.VotingSettings.of(campaign, stored)
+                fresh[r.campaign_id] = domain.VotingSettings.of(
+                    CampaignBook(store.campaigns).get(r.campaign_id), stored)
             except Exception:
                 # One campaign's unreadable document must not fail the other campaigns'
                 # votes of the group: its votes keep the settings they were built with.

@@ -31,7 +31,6 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.audit import AuditTrail
 from shared.ballot import BallotCopy
-from shared.campaign import Campaign
 from shared.campaigns import CAMPAIGNS_COLLECTION
 from shared.one_time_codes import OneTimeCodeStore
 from shared.outbox import OUTBOX_FIELD, OutboxRelay
@@ -263,11 +262,6 @@ class VotingStore(OneTimeCodeStore, Repository):
         """``{campaign_id: stored revision}`` of those known (one read for a group's campaigns)."""
         return {row["_id"]: row.get("revision") for row in self.campaigns.find(
             {"_id": {"$in": sorted(campaign_ids)}}, {"revision": 1})}
-
-    def campaign(self, campaign_id):
-        """The stored campaign (``None`` when unknown)."""
-        row = self.campaigns.find_one({"_id": campaign_id}, {"document": 1})
-        return None if row is None else Campaign(row["document"])
 
     def known_campaigns(self):
         return [row["document"] for row in self.campaigns.find({}, {"document": 1})]
