@@ -255,12 +255,14 @@ def _iter_by_id(original):
 
 #: Values a plain document holds as they are (a datetime is converted, like mongomock does),
 #: besides strings and integers, which BSON takes only within bounds (:func:`_plain_scalar`).
-_OTHER_SCALARS = frozenset((float, bool, type(None), bytes, datetime.datetime))
+_OTHER_SCALARS = frozenset((float, bool, type(None), bytes))
 _INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
 
 
 def _encodes(text):
     """Is ``text`` valid UTF-8 once encoded (no lone surrogate), as BSON needs?"""
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -275,14 +277,14 @@ def _plain_scalar(value):
     BSON's only refusals, so a document of them needs no trial encoding."""
     kind = type(value)
     if kind is str:
-        return value.isascii() or _encodes(value)
+        return _encodes(value)
     if kind is int:
         return _INT64_MIN <= value <= _INT64_MAX
     return kind in _OTHER_SCALARS or isinstance(value, datetime.datetime)
 
 
 def _plain_key(key):
-    return type(key) is str and "\0" not in key and (key.isascii() or _encodes(key))
+    return type(key) is str and "\0" not in key and _encodes(key)
 
 
 def _plain_value(value):
