@@ -596,21 +596,18 @@ def cpu_line(cpu):
             + f" (machine {100 * busy:.0f}% busy)")
 
 
-def profiling(args, home, slug, services):
-    """py-spy on each of ``services`` while a phase runs (none without ``--profile``)."""
+def profiling(args, slug, pids):
+    """py-spy on each process of ``pids`` (``{name: pid}``) while a phase runs (none
+    without ``--profile``)."""
     if not args.profile:
         return []
-    return [Profile(int((home / "run" / f"{name}.pid").read_text()),
-                    Path(args.profile) / f"{slug}-{name}.txt", f"{slug}: the {name} process")
-            for name in services]
+    return [Profile(pid, Path(args.profile) / f"{slug}-{name}.txt", f"{slug}: the {name} process")
+            for name, pid in pids.items()]
 
 
-def noop_profiles(args, slug, noop):
-    """py-spy on voting's no-op while its baseline runs (none without ``--profile``)."""
-    if not args.profile:
-        return []
-    return [Profile(noop.process.pid, Path(args.profile) / f"{slug}-voting_noop.txt",
-                    f"{slug}: voting's no-op (VotingNoop)")]
+def service_pids(home, names):
+    """``{name: pid}`` of the system's services ``names``."""
+    return {name: int((home / "run" / f"{name}.pid").read_text()) for name in names}
 
 
 def main():
@@ -710,7 +707,8 @@ def run(args, system, home, tmp):
                                   else dict(http=noops[step].http))
                         # The first no-op of voting is profiled too: the path's profile
                         # less this one is what our own work costs.
-                        profiles = noop_profiles(args, slug, noops[step]) if (
+                        profiles = profiling(args, slug, {
+                            "voting_noop": noops[step].process.pid}) if (
                             step == "voting" and key not in baselines) else []
                         measured = baseline(pool, jobs(time.time() + args.seconds / 2,
                                                        **target), worker, meter)
@@ -722,7 +720,7 @@ def run(args, system, home, tmp):
                               f"{cpu_line(measured['cpu'])}", flush=True)
                         continue
                     before = sum(row["accepted"] for row in rows)
-                    profiles = profiling(args, home, slug, ("voting", "aggregation"))
+                    profiles = profiling(args, slug, service_pids(home, ("voting", "aggregation")))
                     rows.append(phase(pool, probes, name, jobs(time.time() + args.seconds),
                                       worker, before, meter))
                     for profile in profiles:
@@ -762,7 +760,7 @@ def run(args, system, home, tmp):
               lambda: sum(tally(system).values()) >= accepted, 600)
     aggregation_before = rss(home, ("aggregation",)).get("aggregation")
     with proxy(system.amqp_uri, system.token("admin", "宣传部"), timeout=600) as admin:
-        profiles = profiling(args, home, "rebuild", ("aggregation", "voting"))
+        profiles = profiling(args, "rebuild", service_pids(home, ("aggregation", "voting")))
         began = time.perf_counter()
         rebuild = admin.aggregation.rebuild(CAMPAIGN)
         rebuild_seconds = time.perf_counter() - began
